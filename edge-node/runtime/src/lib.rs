@@ -1,0 +1,1 @@
+//! The SirsiNexus WebAssembly runtime.

@@ -1,0 +1,15 @@
+//! Types that cross the boundary between the control plane and edge nodes.
+//!
+//! The central one is [`app::ResolvedApp`]: a fully resolved, versioned description of an
+//! application that an edge node can run without reading any user manifest. The coordinator
+//! (or `nexus up`) produces it from a `spin.toml`; the runtime consumes it.
+//!
+//! This crate deliberately holds no behaviour beyond validation of its own values: no I/O,
+//! no parsing of user files, no wasmtime.
+#![deny(missing_docs)]
+
+pub mod app;
+pub mod digest;
+
+pub use app::ResolvedApp;
+pub use digest::Digest;
