@@ -12,6 +12,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+mod decimal;
+mod memory;
+mod redis;
+mod sqlite;
+
+pub use crate::memory::MemoryStore;
+pub use crate::redis::RedisStore;
+pub use crate::sqlite::SqliteStore;
+
 /// Result of a context-store operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -45,6 +54,9 @@ pub enum Error {
 pub const MAX_KEY_BYTES: usize = 255;
 /// Largest value accepted, in bytes (Spin's documented limit for the default store).
 pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
+/// Longest TTL honoured. Every backend shortens longer TTLs to this, so that an absurd TTL
+/// (`Duration::MAX`) cannot overflow a clock or be refused by one backend and not another.
+pub const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
 /// An isolated key space, for example `app/default` for a function's `default` store or
 /// `project/agent/default` for an agent's.
@@ -162,4 +174,33 @@ pub fn check_value(value: &[u8]) -> Result<()> {
         return Err(Error::ValueTooLarge { len: value.len() });
     }
     Ok(())
+}
+
+/// A TTL as whole milliseconds, capped at [`MAX_TTL`] and rounded up, so that a key never
+/// expires before the time it was given. Zero stays zero: the key is expired as soon as written.
+pub(crate) fn ttl_millis(ttl: Duration) -> u64 {
+    let capped = ttl.min(MAX_TTL);
+    let millis = capped.as_millis() + u128::from(!capped.subsec_nanos().is_multiple_of(1_000_000));
+    // MAX_TTL is ~3.2e12 ms, far below u64::MAX; the fallback is unreachable.
+    u64::try_from(millis).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_millis_rounds_up_and_caps() {
+        assert_eq!(ttl_millis(Duration::ZERO), 0);
+        assert_eq!(ttl_millis(Duration::from_micros(1)), 1);
+        assert_eq!(ttl_millis(Duration::from_millis(50)), 50);
+        assert_eq!(ttl_millis(Duration::from_micros(50_001)), 51);
+        assert_eq!(ttl_millis(Duration::MAX), ttl_millis(MAX_TTL));
+    }
+
+    #[test]
+    fn namespace_joins_parts() {
+        assert_eq!(Namespace::new(["app", "default"]).as_str(), "app/default");
+        assert_eq!(Namespace::new(["solo"]).as_str(), "solo");
+    }
 }

@@ -1,0 +1,2 @@
+DROP INDEX context_entries_expires_at;
+DROP TABLE context_entries;
