@@ -1,1 +1,209 @@
-//! The SirsiNexus WebAssembly runtime.
+//! The SirsiNexus WebAssembly runtime: runs Spin (spin-sdk) and plain `wasi:http` components
+//! unchanged, under hard limits.
+//!
+//! One [`Runtime`] per node owns the wasmtime engine (pooling allocator, copy-on-write memory
+//! images, epoch interruption), the linker with every host capability, and a component cache
+//! keyed by digest. [`Runtime::load_app`] turns a [`ResolvedApp`] into a [`LoadedApp`] whose
+//! [`ComponentHandler`]s run requests, one fresh instance each.
+//!
+//! Not here: HTTP serving, routing and Spin's request headers (the edge node's ingress), and
+//! reading manifests (the control plane resolves them into the record this crate consumes).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use nexus_context::ContextStore;
+use nexus_proto::{Digest, ResolvedApp};
+use wasmtime::Engine;
+use wasmtime::component::Linker;
+
+pub mod component;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod host;
+pub mod invoke;
+mod state;
+
+pub use component::{HttpWorld, PreparedComponent};
+pub use config::Limits;
+pub use error::{Fault, InvokeError, LoadError};
+pub use host::variables::{EnvVariables, VariableSource};
+pub use invoke::{ComponentHandler, GuestResponse};
+
+use crate::component::ComponentCache;
+use crate::engine::EpochTicker;
+use crate::host::allowed_hosts::AllowedHosts;
+use crate::host::key_value::KeyValueAccess;
+use crate::invoke::Admission;
+use crate::state::{ComponentEnv, HostState};
+
+/// Where the bytes of a component come from, by digest.
+pub trait ArtifactSource {
+    /// The bytes with `digest`, or `None` when this source does not have them.
+    fn read(&self, digest: &Digest) -> std::io::Result<Option<Vec<u8>>>;
+}
+
+/// Component files on local disk, as a manifest loader finds them.
+impl ArtifactSource for BTreeMap<Digest, PathBuf> {
+    fn read(&self, digest: &Digest) -> std::io::Result<Option<Vec<u8>>> {
+        match self.get(digest) {
+            Some(path) => std::fs::read(path).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+/// A node's WebAssembly runtime.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: ComponentCache,
+    admission: Arc<Admission>,
+    limits: Limits,
+    context: Arc<dyn ContextStore>,
+    _ticker: EpochTicker,
+}
+
+impl Runtime {
+    /// Creates the engine and linker, and starts the epoch ticker.
+    ///
+    /// `context` backs every Spin key-value store of every app this runtime loads.
+    pub fn new(limits: Limits, context: Arc<dyn ContextStore>) -> Result<Self, LoadError> {
+        let engine = engine::build_engine(&limits)?;
+        let linker =
+            host::linker(&engine).map_err(|error| LoadError::Engine(format!("{error:#}")))?;
+        let ticker = EpochTicker::start(engine.clone()).map_err(|error| {
+            LoadError::Engine(format!("failed to start the epoch ticker: {error}"))
+        })?;
+        Ok(Self {
+            admission: Arc::new(Admission::new(&limits)),
+            engine,
+            linker,
+            cache: ComponentCache::default(),
+            limits,
+            context,
+            _ticker: ticker,
+        })
+    }
+
+    /// The limits every invocation runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Compiles and links a component (or finds it in the cache), refusing one that imports
+    /// an interface this runtime does not provide.
+    pub fn prepare(
+        &self,
+        component_id: &str,
+        bytes: &[u8],
+    ) -> Result<Arc<PreparedComponent>, LoadError> {
+        self.cache
+            .prepare(&self.engine, &self.linker, component_id, bytes)
+    }
+
+    /// Number of compiled components held.
+    pub fn cached_components(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Instance slots free right now.
+    pub fn free_instance_slots(&self) -> usize {
+        self.admission.available()
+    }
+
+    /// Invocations waiting for an instance slot right now.
+    pub fn queued_invocations(&self) -> u32 {
+        self.admission.waiting()
+    }
+
+    /// Prepares every component of `app` and resolves its variables.
+    pub fn load_app(
+        &self,
+        app: &ResolvedApp,
+        artifacts: &dyn ArtifactSource,
+        variables: &dyn VariableSource,
+    ) -> Result<LoadedApp, LoadError> {
+        let app_values = host::variables::resolve_app_variables(app, variables)?;
+        let mut components = HashMap::with_capacity(app.components.len());
+        for (id, component) in &app.components {
+            let bytes = artifacts
+                .read(&component.source)
+                .map_err(|error| LoadError::Compile {
+                    component: id.clone(),
+                    reason: format!("failed to read {}: {error}", component.source),
+                })?
+                .ok_or_else(|| LoadError::MissingArtifact {
+                    component: id.clone(),
+                    digest: component.source,
+                })?;
+            let actual = Digest::of(&bytes);
+            if actual != component.source {
+                return Err(LoadError::DigestMismatch {
+                    component: id.clone(),
+                    expected: component.source,
+                    actual,
+                });
+            }
+            let prepared = self.prepare(id, &bytes)?;
+            let allowed_hosts = AllowedHosts::parse(&component.allowed_outbound_hosts).map_err(
+                |(entry, reason)| LoadError::InvalidOutboundHost {
+                    component: id.clone(),
+                    entry,
+                    reason,
+                },
+            )?;
+            let env = ComponentEnv {
+                app: app.name.clone(),
+                id: id.clone(),
+                key_value: KeyValueAccess::new(
+                    Arc::clone(&self.context),
+                    &app.name,
+                    &component.key_value_stores,
+                ),
+                variables: host::variables::resolve_component_variables(component, &app_values)?,
+                allowed_hosts: Arc::new(allowed_hosts),
+                environment: component.environment.clone().into_iter().collect(),
+                memory_limit_bytes: usize::try_from(self.limits.memory_limit_bytes)
+                    .unwrap_or(usize::MAX),
+            };
+            let handler = ComponentHandler::new(
+                self.engine.clone(),
+                prepared,
+                Arc::new(env),
+                Arc::clone(&self.admission),
+                self.limits.clone(),
+            );
+            components.insert(id.clone(), handler);
+        }
+        for trigger in &app.http_triggers {
+            if !components.contains_key(&trigger.component) {
+                return Err(LoadError::UnknownComponent(trigger.component.clone()));
+            }
+        }
+        Ok(LoadedApp {
+            name: app.name.clone(),
+            components,
+        })
+    }
+}
+
+/// An app ready to serve: one handler per component.
+pub struct LoadedApp {
+    name: String,
+    components: HashMap<String, ComponentHandler>,
+}
+
+impl LoadedApp {
+    /// The app's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The handler for component `id`.
+    pub fn component(&self, id: &str) -> Option<&ComponentHandler> {
+        self.components.get(id)
+    }
+}

@@ -1,0 +1,215 @@
+//! Compiling components, checking their imports, and pre-instantiating them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use nexus_proto::Digest;
+use wasmtime::Engine;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, Linker};
+use wasmtime_wasi_http::handler::ProxyPre;
+
+use crate::error::LoadError;
+use crate::state::HostState;
+
+/// Which HTTP world a component exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpWorld {
+    /// `wasi:http/incoming-handler@0.2.x` (spin-sdk 2–5, `wasmtime serve` p2 components).
+    P2,
+    /// `wasi:http/handler@0.3.x` (spin-sdk 6–7).
+    P3,
+}
+
+/// A compiled, linked component ready to be instantiated: the expensive work done once.
+pub struct PreparedComponent {
+    digest: Digest,
+    world: HttpWorld,
+    pre: ProxyPre<HostState>,
+}
+
+impl PreparedComponent {
+    /// The digest of the component's bytes.
+    pub fn digest(&self) -> Digest {
+        self.digest
+    }
+
+    /// The HTTP world it exports.
+    pub fn world(&self) -> HttpWorld {
+        self.world
+    }
+
+    pub(crate) fn pre(&self) -> &ProxyPre<HostState> {
+        &self.pre
+    }
+}
+
+/// Interface packages this runtime provides, by `namespace:package@major.minor`, and the
+/// individual interfaces it provides from packages it implements only in part.
+const SUPPORTED_PACKAGES: &[&str] = &[
+    "wasi:cli@0.2",
+    "wasi:clocks@0.2",
+    "wasi:filesystem@0.2",
+    "wasi:io@0.2",
+    "wasi:random@0.2",
+    "wasi:sockets@0.2",
+    "wasi:http@0.2",
+    "wasi:cli@0.3",
+    "wasi:clocks@0.3",
+    "wasi:filesystem@0.3",
+    "wasi:random@0.3",
+    "wasi:sockets@0.3",
+    "wasi:http@0.3",
+    "spin:key-value@3.0",
+    "spin:variables@3.0",
+];
+const SUPPORTED_INTERFACES: &[&str] = &["fermyon:spin/key-value@2.0", "fermyon:spin/variables@2.0"];
+
+/// Whether `import` (for example `wasi:io/streams@0.2.3`) is one this runtime provides.
+pub fn is_supported_import(import: &str) -> bool {
+    let Some((path, version)) = import.split_once('@') else {
+        return false;
+    };
+    let Some((package, _interface)) = path.split_once('/') else {
+        return false;
+    };
+    let mut numbers = version.split('.');
+    let (Some(major), Some(minor)) = (numbers.next(), numbers.next()) else {
+        return false;
+    };
+    let major_minor = format!("{major}.{minor}");
+    SUPPORTED_PACKAGES.contains(&format!("{package}@{major_minor}").as_str())
+        || SUPPORTED_INTERFACES.contains(&format!("{path}@{major_minor}").as_str())
+}
+
+/// Compiled components by digest. Two components with the same bytes share one entry, and a
+/// redeploy of unchanged bytes compiles nothing.
+#[derive(Default)]
+pub struct ComponentCache {
+    entries: Mutex<HashMap<Digest, Arc<PreparedComponent>>>,
+}
+
+impl ComponentCache {
+    /// The prepared component for `bytes`, compiling and linking it on first use.
+    ///
+    /// `component_id` only names the component in errors.
+    pub fn prepare(
+        &self,
+        engine: &Engine,
+        linker: &Linker<HostState>,
+        component_id: &str,
+        bytes: &[u8],
+    ) -> Result<Arc<PreparedComponent>, LoadError> {
+        let digest = Digest::of(bytes);
+        if let Some(prepared) = self.get(&digest) {
+            return Ok(prepared);
+        }
+        // Compiling takes a while; do it without holding the lock. Two racing loads of the
+        // same bytes both compile, and the first insert wins.
+        let prepared = Arc::new(prepare(engine, linker, component_id, digest, bytes)?);
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(Arc::clone(entries.entry(digest).or_insert(prepared)))
+    }
+
+    /// The prepared component with `digest`, if cached.
+    pub fn get(&self, digest: &Digest) -> Option<Arc<PreparedComponent>> {
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries.get(digest).cloned()
+    }
+
+    /// How many components are cached.
+    pub fn len(&self) -> usize {
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .len()
+    }
+
+    /// Whether the cache is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn prepare(
+    engine: &Engine,
+    linker: &Linker<HostState>,
+    component_id: &str,
+    digest: Digest,
+    bytes: &[u8],
+) -> Result<PreparedComponent, LoadError> {
+    let component = Component::new(engine, bytes).map_err(|error| LoadError::Compile {
+        component: component_id.to_owned(),
+        reason: format!("{error:#}"),
+    })?;
+    let unsupported: Vec<String> = component
+        .component_type()
+        .imports(engine)
+        .filter(|(name, item)| {
+            matches!(item.ty, ComponentItem::ComponentInstance(_)) && !is_supported_import(name)
+        })
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    if !unsupported.is_empty() {
+        return Err(LoadError::UnsupportedImports {
+            component: component_id.to_owned(),
+            imports: unsupported,
+        });
+    }
+    let instance_pre = linker
+        .instantiate_pre(&component)
+        .map_err(|error| LoadError::Link {
+            component: component_id.to_owned(),
+            reason: format!("{error:#}"),
+        })?;
+    let (world, pre) = match wasmtime_wasi_http::p3::bindings::ServicePre::new(instance_pre.clone())
+    {
+        Ok(pre) => (HttpWorld::P3, ProxyPre::P3(pre)),
+        Err(_) => match wasmtime_wasi_http::p2::bindings::ProxyPre::new(instance_pre) {
+            Ok(pre) => (HttpWorld::P2, ProxyPre::P2(pre)),
+            Err(_) => {
+                return Err(LoadError::NotAnHttpComponent {
+                    component: component_id.to_owned(),
+                });
+            }
+        },
+    };
+    Ok(PreparedComponent { digest, world, pre })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_supported_import;
+
+    #[test]
+    fn recognises_supported_imports_by_package_and_version() {
+        for supported in [
+            "wasi:io/streams@0.2.0",
+            "wasi:io/streams@0.2.6",
+            "wasi:http/outgoing-handler@0.2.3",
+            "wasi:http/types@0.3.0",
+            "fermyon:spin/key-value@2.0.0",
+            "fermyon:spin/variables@2.0.0",
+            "spin:key-value/key-value@3.0.0",
+            "spin:variables/variables@3.0.0",
+        ] {
+            assert!(is_supported_import(supported), "{supported}");
+        }
+        for unsupported in [
+            "fermyon:spin/llm@2.0.0",
+            "fermyon:spin/key-value@3.0.0",
+            "wasi:keyvalue/store@0.2.0-draft2",
+            "wasi:http/types@0.1.0",
+            "spin:mqtt/mqtt@3.0.0",
+            "custom",
+        ] {
+            assert!(!is_supported_import(unsupported), "{unsupported}");
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! The one wasmtime [`Engine`] a node uses, and the epoch ticker that drives deadlines.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::config::{EPOCH_TICK, Limits};
+use crate::error::LoadError;
+
+/// Core instances a component may create: the main module plus the small shim modules
+/// `wit-component` adds. Generous, because slots are virtual memory until used.
+pub(crate) const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+/// Linear memories per component; Rust guests use one, adapters may add one.
+const MEMORIES_PER_COMPONENT: u32 = 4;
+/// Tables per component (function tables of the main module and shims).
+const TABLES_PER_COMPONENT: u32 = 16;
+/// Elements per table: large Rust binaries have tables of a few thousand entries.
+const TABLE_ELEMENTS: usize = 20_000;
+/// Pages touched on every instantiation stay resident instead of being returned to the
+/// kernel and faulted in again: this is most of the cost of a fresh instance.
+const KEEP_RESIDENT_BYTES: usize = 1024 * 1024;
+/// Guest stack: deep enough for real programs, shallow enough that runaway recursion traps
+/// quickly.
+const MAX_WASM_STACK_BYTES: usize = 1024 * 1024;
+/// Fiber stack for async calls: the wasm stack plus room for host frames.
+const ASYNC_STACK_BYTES: usize = MAX_WASM_STACK_BYTES + 1024 * 1024;
+
+/// Builds the engine: pooling allocator sized from `limits`, copy-on-write memory images,
+/// epoch interruption, async support.
+pub fn build_engine(limits: &Limits) -> Result<Engine, LoadError> {
+    let instances = limits.max_instances.max(1);
+    let mut pooling = PoolingAllocationConfig::new();
+    pooling
+        .total_component_instances(instances)
+        .total_core_instances(instances.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
+        .total_memories(instances.saturating_mul(MEMORIES_PER_COMPONENT))
+        .total_tables(instances.saturating_mul(TABLES_PER_COMPONENT))
+        // One fiber per running guest task; p3 guests may run a few tasks per instance.
+        .total_stacks(instances.saturating_mul(4))
+        .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+        .max_memories_per_component(MEMORIES_PER_COMPONENT)
+        .max_tables_per_component(TABLES_PER_COMPONENT)
+        .table_elements(TABLE_ELEMENTS)
+        .max_memory_size(usize::try_from(limits.memory_limit_bytes).unwrap_or(usize::MAX))
+        .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+        .table_keep_resident(KEEP_RESIDENT_BYTES);
+
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .wasm_component_model_async(true)
+        .epoch_interruption(true)
+        .memory_init_cow(true)
+        .max_wasm_stack(MAX_WASM_STACK_BYTES)
+        .async_stack_size(ASYNC_STACK_BYTES)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    Engine::new(&config).map_err(|error| LoadError::Engine(format!("{error:#}")))
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+///
+/// A running guest checks the epoch at loop headers and function entries, so one tick is
+/// the granularity of deadlines and of the time slices guests get before yielding.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    /// Starts the ticker thread for `engine`.
+    pub fn start(engine: Engine) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::Builder::new()
+            .name("nexus-epoch".into())
+            .spawn({
+                let stop = Arc::clone(&stop);
+                move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                }
+            })?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            // The thread only sleeps and increments; joining waits at most one tick.
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! Host capabilities, one module each. Each owns its bindings, its per-component
+//! configuration and its per-instance state, and adds itself to the linker.
+
+use wasmtime::Engine;
+use wasmtime::component::Linker;
+
+use crate::state::HostState;
+
+pub mod allowed_hosts;
+pub mod key_value;
+pub mod outbound_http;
+pub mod variables;
+
+/// The linker every component is linked against: WASI (p2 and p3), `wasi:http` incoming and
+/// outbound (p2 and p3), Spin key-value and variables (both versions).
+pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+    wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+    key_value::add_to_linker(&mut linker)?;
+    variables::add_to_linker(&mut linker)?;
+    Ok(linker)
+}

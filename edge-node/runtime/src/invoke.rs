@@ -1,0 +1,421 @@
+//! The invocation path: admission, a fresh instance per request, deadlines, and turning
+//! every failure into an [`InvokeError`].
+//!
+//! Instances are never reused between requests, so no request can observe another's memory.
+//! wasmtime's `ProxyHandler` runs each instance on its own task, which lets the response body
+//! stream after the guest has produced the head.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::Body;
+use http_body_util::BodyExt as _;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use wasmtime::component::GuestTaskId;
+use wasmtime::{Engine, Store, StoreContextMut, Trap, UpdateDeadline};
+use wasmtime_wasi_http::handler::{
+    ExpirationError, HandlerState, Instance, InstantiationError, ProxyHandler, ShouldAccept,
+    TrapOrPanicError, WorkerExpiration, WorkerState, WorkerStatus,
+};
+use wasmtime_wasi_http::{WasiBody, WasiHttpView};
+
+use crate::component::PreparedComponent;
+use crate::config::Limits;
+use crate::error::InvokeError;
+use crate::state::{ComponentEnv, HostState, Invocation};
+
+/// A response produced by a guest; its body streams from the instance.
+pub type GuestResponse = http::Response<WasiBody>;
+
+/// How long a caller refused for capacity should wait before retrying.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// How long after its deadline a stuck instance is torn down by the second line of defence.
+const BACKSTOP_GRACE: Duration = Duration::from_millis(100);
+
+/// Bounds the number of running instances, with a bounded queue in front.
+pub struct Admission {
+    slots: Arc<Semaphore>,
+    waiting: AtomicU32,
+    max_waiting: u32,
+    queue_timeout: Duration,
+}
+
+impl Admission {
+    /// Admission for `limits.max_instances` running instances.
+    pub fn new(limits: &Limits) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(limits.max_instances as usize)),
+            waiting: AtomicU32::new(0),
+            max_waiting: limits.max_queued,
+            queue_timeout: limits.queue_timeout,
+        }
+    }
+
+    /// Waits for an instance slot, at most until `deadline` or the queue timeout.
+    pub async fn admit(&self, deadline: Instant) -> Result<OwnedSemaphorePermit, InvokeError> {
+        if let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() {
+            return Ok(slot);
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(InvokeError::Overloaded {
+                retry_after: RETRY_AFTER,
+            });
+        }
+        let give_up = deadline.min(Instant::now() + self.queue_timeout);
+        let slot = tokio::time::timeout_at(give_up, Arc::clone(&self.slots).acquire_owned()).await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        match slot {
+            Ok(Ok(slot)) => Ok(slot),
+            // Timed out, or the semaphore was closed because the runtime is shutting down.
+            Ok(Err(_)) | Err(_) => Err(InvokeError::Overloaded {
+                retry_after: RETRY_AFTER,
+            }),
+        }
+    }
+
+    /// Instance slots currently free.
+    pub fn available(&self) -> usize {
+        self.slots.available_permits()
+    }
+
+    /// Invocations currently waiting for a slot.
+    pub fn waiting(&self) -> u32 {
+        self.waiting.load(Ordering::Acquire)
+    }
+}
+
+/// Serves requests for one component of a loaded app.
+pub struct ComponentHandler {
+    handler: ProxyHandler<Instantiator>,
+    admission: Arc<Admission>,
+    limits: Limits,
+}
+
+/// What a request carries into its instance.
+pub(crate) struct Admitted {
+    deadline: Instant,
+    slot: OwnedSemaphorePermit,
+}
+
+impl ComponentHandler {
+    pub(crate) fn new(
+        engine: Engine,
+        prepared: Arc<PreparedComponent>,
+        env: Arc<ComponentEnv>,
+        admission: Arc<Admission>,
+        limits: Limits,
+    ) -> Self {
+        let instantiator = Instantiator {
+            engine,
+            prepared,
+            env,
+            deadline: limits.deadline,
+        };
+        Self {
+            handler: ProxyHandler::new(instantiator),
+            admission,
+            limits,
+        }
+    }
+
+    /// The component id.
+    pub fn component_id(&self) -> &str {
+        &self.handler.state().env.id
+    }
+
+    /// Creates an instance and drops it without running a request; returns how long the
+    /// store and instance took to create. For benchmarks and warm-up checks.
+    pub async fn instantiate_only(&self) -> Result<Duration, InvokeError> {
+        let started = std::time::Instant::now();
+        let instance =
+            self.handler.state().instantiate().await.map_err(|error| {
+                InvokeError::Internal(format!("instantiation failed: {error:#}"))
+            })?;
+        let elapsed = started.elapsed();
+        drop(instance);
+        Ok(elapsed)
+    }
+
+    /// Runs `request` on a fresh instance and returns the guest's response.
+    pub async fn handle<B>(&self, request: http::Request<B>) -> Result<GuestResponse, InvokeError>
+    where
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let deadline = Instant::now() + self.limits.deadline;
+        let limit = self.limits.max_request_body_bytes;
+        if declared_length(&request).is_some_and(|length| length > limit) {
+            return Err(InvokeError::BodyTooLarge { limit });
+        }
+        let slot = self.admission.admit(deadline).await?;
+        let exceeded = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let request = request.map(|body| {
+            LimitedBody {
+                inner: body,
+                remaining: limit,
+                exceeded: Arc::clone(&exceeded),
+            }
+            .boxed_unsync()
+        });
+        let admitted = Admitted { deadline, slot };
+        // The handler enforces the deadline itself; this outer bound only guards against a
+        // worker that never reports back.
+        let outcome = tokio::time::timeout_at(
+            deadline + 2 * BACKSTOP_GRACE,
+            self.handler.handle(admitted, request),
+        )
+        .await;
+        if exceeded.load(Ordering::Acquire) {
+            return Err(InvokeError::BodyTooLarge { limit });
+        }
+        match outcome {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(error)) => Err(classify(&error, deadline, self.limits.deadline)),
+            Err(_elapsed) => Err(InvokeError::DeadlineExceeded {
+                deadline: self.limits.deadline,
+            }),
+        }
+    }
+}
+
+fn declared_length<B>(request: &http::Request<B>) -> Option<u64> {
+    request
+        .headers()
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Maps what wasmtime's handler reports to the runtime's error, deciding whose fault it was.
+fn classify(error: &wasmtime::Error, deadline: Instant, budget: Duration) -> InvokeError {
+    let timed_out = InvokeError::DeadlineExceeded { deadline: budget };
+    if error.downcast_ref::<ExpirationError>().is_some() {
+        return timed_out;
+    }
+    if let Some(trap) = error.downcast_ref::<Trap>() {
+        if *trap == Trap::Interrupt {
+            return timed_out;
+        }
+        return InvokeError::GuestTrap {
+            message: format!("{error:?}"),
+        };
+    }
+    if let Some(failed) = error.downcast_ref::<InstantiationError<Admitted>>() {
+        if failed.error.downcast_ref::<Trap>().is_some() {
+            return InvokeError::GuestTrap {
+                message: format!("{:?}", failed.error),
+            };
+        }
+        if failed
+            .error
+            .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+            .is_some()
+        {
+            return InvokeError::Overloaded {
+                retry_after: RETRY_AFTER,
+            };
+        }
+        return InvokeError::Internal(format!("instantiation failed: {:?}", failed.error));
+    }
+    if Instant::now() >= deadline {
+        return timed_out;
+    }
+    if error.downcast_ref::<TrapOrPanicError>().is_some() {
+        return InvokeError::GuestTrap {
+            message: error.to_string(),
+        };
+    }
+    InvokeError::NoResponse {
+        message: format!("{error:#}"),
+    }
+}
+
+/// Creates instances for the handler: one store per instance, with limits and the epoch
+/// policy installed before the guest runs a single instruction.
+pub(crate) struct Instantiator {
+    engine: Engine,
+    prepared: Arc<PreparedComponent>,
+    env: Arc<ComponentEnv>,
+    deadline: Duration,
+}
+
+impl HandlerState for Instantiator {
+    type StoreData = HostState;
+    type WorkerExpiration = Backstop;
+    type WorkerState = SingleUse;
+
+    async fn instantiate(&self) -> wasmtime::Result<Instance<HostState, Backstop, SingleUse>> {
+        let mut store = Store::new(&self.engine, HostState::new(Arc::clone(&self.env)));
+        store.limiter(|state| &mut state.limits);
+        // Start functions run before a request is bound; they get one deadline's worth of time.
+        let instantiate_deadline = Instant::now() + self.deadline;
+        store.epoch_deadline_callback(move |context| epoch_policy(&context, instantiate_deadline));
+        store.set_epoch_deadline(1);
+        let proxy = self.prepared.pre().instantiate_async(&mut store).await?;
+        Ok(Instance {
+            store,
+            proxy,
+            view: WasiHttpView::http,
+            expiration: Backstop::new(self.deadline),
+            state: SingleUse,
+        })
+    }
+}
+
+/// Every tick: past the deadline the guest is interrupted; otherwise it yields, so a guest in a
+/// busy loop shares the thread with everything else.
+fn epoch_policy(
+    context: &StoreContextMut<'_, HostState>,
+    fallback: Instant,
+) -> wasmtime::Result<UpdateDeadline> {
+    let deadline = context.data().deadline().unwrap_or(fallback);
+    if Instant::now() >= deadline {
+        return Ok(UpdateDeadline::Interrupt);
+    }
+    Ok(UpdateDeadline::YieldCustom(
+        1,
+        Box::pin(tokio::task::yield_now()),
+    ))
+}
+
+/// Instances serve exactly one request.
+pub(crate) struct SingleUse;
+
+impl WorkerState for SingleUse {
+    type StoreData = HostState;
+    type RequestData = Admitted;
+
+    fn should_accept_request(&self, _concurrent: usize, total: usize) -> ShouldAccept {
+        if total == 0 {
+            ShouldAccept::Yes
+        } else {
+            ShouldAccept::Never
+        }
+    }
+
+    fn on_request_start(
+        &self,
+        mut store: StoreContextMut<'_, HostState>,
+        admitted: Admitted,
+        _task: GuestTaskId,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync + 'static>> {
+        let deadline = admitted.deadline;
+        store.data_mut().begin(Invocation {
+            deadline,
+            slot: admitted.slot,
+        });
+        Box::pin(tokio::time::sleep_until(deadline))
+    }
+
+    fn drop(&self, mut store: Store<HostState>, result: wasmtime::Result<()>) {
+        if let Err(error) = &result {
+            tracing::debug!(error = format!("{error:#}"), "instance ended with an error");
+        }
+        // Return the pooling slot before the admission slot, so an admitted request always
+        // finds a free instance.
+        let slot = store.data_mut().take_slot();
+        drop(store);
+        drop(slot);
+    }
+}
+
+/// The second line of defence against a guest that keeps its instance busy past the deadline
+/// (see `WorkerState::on_request_start` in wasmtime).
+pub(crate) struct Backstop {
+    budget: Duration,
+    timer: Option<(Instant, Pin<Box<tokio::time::Sleep>>)>,
+}
+
+impl Backstop {
+    fn new(deadline: Duration) -> Self {
+        Self {
+            budget: deadline + BACKSTOP_GRACE,
+            timer: None,
+        }
+    }
+}
+
+impl WorkerExpiration for Backstop {
+    fn poll(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        status: WorkerStatus,
+        start: std::time::Instant,
+    ) -> Poll<()> {
+        let this = self.get_mut();
+        match status {
+            WorkerStatus::Idle => Poll::Ready(()),
+            WorkerStatus::Requests | WorkerStatus::PostReturn => {
+                let expires = Instant::from_std(start) + this.budget;
+                let timer = match &mut this.timer {
+                    Some((at, timer)) if *at == expires => timer,
+                    slot => {
+                        &mut slot
+                            .insert((expires, Box::pin(tokio::time::sleep_until(expires))))
+                            .1
+                    }
+                };
+                timer.as_mut().poll(context)
+            }
+        }
+    }
+}
+
+/// A request body that stops at the size limit and records that it did.
+struct LimitedBody<B> {
+    inner: B,
+    remaining: u64,
+    exceeded: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<B> Body for LimitedBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        let frame = match Pin::new(&mut self.inner).poll_frame(context) {
+            Poll::Ready(Some(Ok(frame))) => frame,
+            Poll::Ready(Some(Err(error))) => {
+                return Poll::Ready(Some(Err(wasmtime_wasi_http::Error::InternalError(Some(
+                    error.to_string(),
+                )))));
+            }
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        };
+        if let Some(data) = frame.data_ref() {
+            let length = data.len() as u64;
+            if length > self.remaining {
+                self.exceeded.store(true, Ordering::Release);
+                return Poll::Ready(Some(Err(wasmtime_wasi_http::Error::HttpRequestBodySize(
+                    None,
+                ))));
+            }
+            self.remaining -= length;
+        }
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,121 @@
+//! What a wasmtime `Store` holds for one instance: WASI, wasi:http, and each host capability's
+//! per-instance state, plus the invocation it serves.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
+use wasmtime::component::ResourceTable;
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::host::allowed_hosts::AllowedHosts;
+use crate::host::key_value::{KeyValueAccess, KeyValueState};
+use crate::host::outbound_http::OutboundHttp;
+
+/// Resource handles (HTTP bodies, streams, stores…) one instance may hold at once.
+const MAX_RESOURCES: usize = 10_000;
+
+/// Everything about a component that is the same for all of its instances.
+pub struct ComponentEnv {
+    /// The app the component belongs to.
+    pub app: String,
+    /// The component id.
+    pub id: String,
+    /// Key-value stores it may open.
+    pub key_value: KeyValueAccess,
+    /// Its variables, resolved.
+    pub variables: BTreeMap<String, String>,
+    /// Where it may send HTTP requests.
+    pub allowed_hosts: Arc<AllowedHosts>,
+    /// Environment variables the guest sees.
+    pub environment: Vec<(String, String)>,
+    /// Cap on each linear memory.
+    pub memory_limit_bytes: usize,
+}
+
+/// The invocation an instance is serving.
+pub struct Invocation {
+    /// When the guest must have answered.
+    pub deadline: Instant,
+    /// The instance slot; released when the store is dropped.
+    pub slot: OwnedSemaphorePermit,
+}
+
+/// The data of every `Store` this runtime creates.
+pub struct HostState {
+    pub(crate) table: ResourceTable,
+    pub(crate) wasi: WasiCtx,
+    pub(crate) http: WasiHttpCtx,
+    pub(crate) outbound: OutboundHttp,
+    pub(crate) limits: StoreLimits,
+    pub(crate) env: Arc<ComponentEnv>,
+    pub(crate) key_value: KeyValueState,
+    pub(crate) invocation: Option<Invocation>,
+}
+
+impl HostState {
+    /// Fresh state for a new instance of the component described by `env`.
+    pub fn new(env: Arc<ComponentEnv>) -> Self {
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.inherit_stdout().inherit_stderr();
+        for (name, value) in &env.environment {
+            wasi.env(name, value);
+        }
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
+        Self {
+            table,
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            outbound: OutboundHttp::new(Arc::clone(&env.allowed_hosts)),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(env.memory_limit_bytes)
+                .instances(crate::engine::CORE_INSTANCES_PER_COMPONENT as usize)
+                .trap_on_grow_failure(false)
+                .build(),
+            env,
+            key_value: KeyValueState::default(),
+            invocation: None,
+        }
+    }
+
+    /// Binds the instance to an invocation: its deadline and its slot.
+    pub fn begin(&mut self, invocation: Invocation) {
+        self.outbound.set_deadline(invocation.deadline);
+        self.invocation = Some(invocation);
+    }
+
+    /// The invocation's deadline, if the instance is serving one.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.invocation
+            .as_ref()
+            .map(|invocation| invocation.deadline)
+    }
+
+    /// Takes the instance slot out, so the caller can release it after the store is gone.
+    pub fn take_slot(&mut self) -> Option<OwnedSemaphorePermit> {
+        self.invocation.take().map(|invocation| invocation.slot)
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
+        }
+    }
+}
