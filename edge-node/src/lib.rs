@@ -1,4 +1,10 @@
 //! The edge node: HTTP ingress, Spin-compatible routing and request headers, in front of the
 //! [`nexus_runtime`] that runs the components.
+//!
+//! Not here: running WebAssembly (the runtime) or reading manifests (the control plane).
 
+pub mod errors;
+pub mod ingress;
 pub mod routing;
+
+pub use ingress::{IngressConfig, ServedApp, serve};

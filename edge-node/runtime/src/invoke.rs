@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::Body;
 use http_body_util::BodyExt as _;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio::time::Instant;
 use wasmtime::component::GuestTaskId;
 use wasmtime::{Engine, Store, StoreContextMut, Trap, UpdateDeadline};
@@ -26,14 +26,19 @@ use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 
 use crate::component::PreparedComponent;
 use crate::config::Limits;
+use crate::cpu_gate::CpuGate;
 use crate::error::InvokeError;
 use crate::state::{ComponentEnv, HostState, Invocation};
 
-/// A response produced by a guest; its body streams from the instance.
-pub type GuestResponse = http::Response<WasiBody>;
+/// The body of a guest's response, streamed from the instance.
+pub type GuestBody = WasiBody;
+/// A response produced by a guest.
+pub type GuestResponse = http::Response<GuestBody>;
 
 /// How long a caller refused for capacity should wait before retrying.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// How long a failed request waits for its instance to say why it failed.
+const INSTANCE_REPORT_WAIT: Duration = Duration::from_millis(250);
 /// How long after its deadline a stuck instance is torn down by the second line of defence.
 const BACKSTOP_GRACE: Duration = Duration::from_millis(100);
 
@@ -101,6 +106,7 @@ pub struct ComponentHandler {
 pub(crate) struct Admitted {
     deadline: Instant,
     slot: OwnedSemaphorePermit,
+    ended: oneshot::Sender<wasmtime::Result<()>>,
 }
 
 impl ComponentHandler {
@@ -109,12 +115,14 @@ impl ComponentHandler {
         prepared: Arc<PreparedComponent>,
         env: Arc<ComponentEnv>,
         admission: Arc<Admission>,
+        cpu_gate: Arc<CpuGate>,
         limits: Limits,
     ) -> Self {
         let instantiator = Instantiator {
             engine,
             prepared,
             env,
+            cpu_gate,
             deadline: limits.deadline,
         };
         Self {
@@ -163,7 +171,12 @@ impl ComponentHandler {
             }
             .boxed_unsync()
         });
-        let admitted = Admitted { deadline, slot };
+        let (ended, instance_ended) = oneshot::channel();
+        let admitted = Admitted {
+            deadline,
+            slot,
+            ended,
+        };
         // The handler enforces the deadline itself; this outer bound only guards against a
         // worker that never reports back.
         let outcome = tokio::time::timeout_at(
@@ -176,7 +189,20 @@ impl ComponentHandler {
         }
         match outcome {
             Ok(Ok(response)) => Ok(response),
-            Ok(Err(error)) => Err(classify(&error, deadline, self.limits.deadline)),
+            Ok(Err(error)) => {
+                // The instance reports its own end right after the request hears of it.
+                let instance_error =
+                    match tokio::time::timeout(INSTANCE_REPORT_WAIT, instance_ended).await {
+                        Ok(Ok(Err(instance_error))) => Some(instance_error),
+                        _ => None,
+                    };
+                Err(classify(
+                    &error,
+                    instance_error.as_ref(),
+                    deadline,
+                    self.limits.deadline,
+                ))
+            }
             Err(_elapsed) => Err(InvokeError::DeadlineExceeded {
                 deadline: self.limits.deadline,
             }),
@@ -194,19 +220,27 @@ fn declared_length<B>(request: &http::Request<B>) -> Option<u64> {
         .ok()
 }
 
-/// Maps what wasmtime's handler reports to the runtime's error, deciding whose fault it was.
-fn classify(error: &wasmtime::Error, deadline: Instant, budget: Duration) -> InvokeError {
+/// Maps what wasmtime's handler reported to the request (`error`) and, when it ended badly,
+/// what the instance itself ended with, to the runtime's error, deciding whose fault it was.
+fn classify(
+    error: &wasmtime::Error,
+    instance_error: Option<&wasmtime::Error>,
+    deadline: Instant,
+    budget: Duration,
+) -> InvokeError {
     let timed_out = InvokeError::DeadlineExceeded { deadline: budget };
     if error.downcast_ref::<ExpirationError>().is_some() {
         return timed_out;
     }
-    if let Some(trap) = error.downcast_ref::<Trap>() {
-        if *trap == Trap::Interrupt {
-            return timed_out;
+    for candidate in [Some(error), instance_error].into_iter().flatten() {
+        if let Some(trap) = candidate.downcast_ref::<Trap>() {
+            if *trap == Trap::Interrupt {
+                return timed_out;
+            }
+            return InvokeError::GuestTrap {
+                message: format!("{candidate:?}"),
+            };
         }
-        return InvokeError::GuestTrap {
-            message: format!("{error:?}"),
-        };
     }
     if let Some(failed) = error.downcast_ref::<InstantiationError<Admitted>>() {
         if failed.error.downcast_ref::<Trap>().is_some() {
@@ -244,6 +278,7 @@ pub(crate) struct Instantiator {
     engine: Engine,
     prepared: Arc<PreparedComponent>,
     env: Arc<ComponentEnv>,
+    cpu_gate: Arc<CpuGate>,
     deadline: Duration,
 }
 
@@ -257,7 +292,10 @@ impl HandlerState for Instantiator {
         store.limiter(|state| &mut state.limits);
         // Start functions run before a request is bound; they get one deadline's worth of time.
         let instantiate_deadline = Instant::now() + self.deadline;
-        store.epoch_deadline_callback(move |context| epoch_policy(&context, instantiate_deadline));
+        let gate = Arc::clone(&self.cpu_gate);
+        store.epoch_deadline_callback(move |mut context| {
+            epoch_policy(&mut context, &gate, instantiate_deadline)
+        });
         store.set_epoch_deadline(1);
         let proxy = self.prepared.pre().instantiate_async(&mut store).await?;
         Ok(Instance {
@@ -270,20 +308,19 @@ impl HandlerState for Instantiator {
     }
 }
 
-/// Every tick: past the deadline the guest is interrupted; otherwise it yields, so a guest in a
-/// busy loop shares the thread with everything else.
+/// Every tick: past the deadline the guest is interrupted; otherwise it yields (see
+/// [`crate::cpu_gate::CpuShare`]), so a guest in a busy loop shares the machine with everything else.
 fn epoch_policy(
-    context: &StoreContextMut<'_, HostState>,
+    context: &mut StoreContextMut<'_, HostState>,
+    gate: &CpuGate,
     fallback: Instant,
 ) -> wasmtime::Result<UpdateDeadline> {
-    let deadline = context.data().deadline().unwrap_or(fallback);
+    let state = context.data_mut();
+    let deadline = state.deadline().unwrap_or(fallback);
     if Instant::now() >= deadline {
         return Ok(UpdateDeadline::Interrupt);
     }
-    Ok(UpdateDeadline::YieldCustom(
-        1,
-        Box::pin(tokio::task::yield_now()),
-    ))
+    Ok(UpdateDeadline::YieldCustom(1, state.cpu.next_slice(gate)))
 }
 
 /// Instances serve exactly one request.
@@ -311,19 +348,25 @@ impl WorkerState for SingleUse {
         store.data_mut().begin(Invocation {
             deadline,
             slot: admitted.slot,
+            ended: admitted.ended,
         });
         Box::pin(tokio::time::sleep_until(deadline))
     }
 
     fn drop(&self, mut store: Store<HostState>, result: wasmtime::Result<()>) {
-        if let Err(error) = &result {
-            tracing::debug!(error = format!("{error:#}"), "instance ended with an error");
-        }
+        let invocation = store.data_mut().end();
         // Return the pooling slot before the admission slot, so an admitted request always
-        // finds a free instance.
-        let slot = store.data_mut().take_slot();
+        // finds a free instance, and both before the requester hears how the instance ended.
         drop(store);
-        drop(slot);
+        if let Some(invocation) = invocation {
+            drop(invocation.slot);
+            let _ = invocation.ended.send(result);
+        } else if let Err(error) = result {
+            tracing::debug!(
+                error = format!("{error:#}"),
+                "instance ended with an error before serving a request"
+            );
+        }
     }
 }
 

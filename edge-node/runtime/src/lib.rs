@@ -20,6 +20,7 @@ use wasmtime::component::Linker;
 
 pub mod component;
 pub mod config;
+pub mod cpu_gate;
 pub mod engine;
 pub mod error;
 pub mod host;
@@ -30,9 +31,10 @@ pub use component::{HttpWorld, PreparedComponent};
 pub use config::Limits;
 pub use error::{Fault, InvokeError, LoadError};
 pub use host::variables::{EnvVariables, VariableSource};
-pub use invoke::{ComponentHandler, GuestResponse};
+pub use invoke::{ComponentHandler, GuestBody, GuestResponse};
 
 use crate::component::ComponentCache;
+use crate::cpu_gate::CpuGate;
 use crate::engine::EpochTicker;
 use crate::host::allowed_hosts::AllowedHosts;
 use crate::host::key_value::KeyValueAccess;
@@ -61,6 +63,7 @@ pub struct Runtime {
     linker: Linker<HostState>,
     cache: ComponentCache,
     admission: Arc<Admission>,
+    cpu_gate: Arc<CpuGate>,
     limits: Limits,
     context: Arc<dyn ContextStore>,
     _ticker: EpochTicker,
@@ -79,6 +82,7 @@ impl Runtime {
         })?;
         Ok(Self {
             admission: Arc::new(Admission::new(&limits)),
+            cpu_gate: Arc::new(CpuGate::for_this_machine()),
             engine,
             linker,
             cache: ComponentCache::default(),
@@ -174,6 +178,7 @@ impl Runtime {
                 prepared,
                 Arc::new(env),
                 Arc::clone(&self.admission),
+                Arc::clone(&self.cpu_gate),
                 self.limits.clone(),
             );
             components.insert(id.clone(), handler);

@@ -4,13 +4,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use tokio::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::cpu_gate::CpuShare;
 use crate::host::allowed_hosts::AllowedHosts;
 use crate::host::key_value::{KeyValueAccess, KeyValueState};
 use crate::host::outbound_http::OutboundHttp;
@@ -42,6 +43,9 @@ pub struct Invocation {
     pub deadline: Instant,
     /// The instance slot; released when the store is dropped.
     pub slot: OwnedSemaphorePermit,
+    /// Told how the instance ended. A guest's trap is reported to the instance, not to the
+    /// request, and this is how the request learns why it got no response.
+    pub ended: oneshot::Sender<wasmtime::Result<()>>,
 }
 
 /// The data of every `Store` this runtime creates.
@@ -54,6 +58,7 @@ pub struct HostState {
     pub(crate) env: Arc<ComponentEnv>,
     pub(crate) key_value: KeyValueState,
     pub(crate) invocation: Option<Invocation>,
+    pub(crate) cpu: CpuShare,
 }
 
 impl HostState {
@@ -79,6 +84,7 @@ impl HostState {
             env,
             key_value: KeyValueState::default(),
             invocation: None,
+            cpu: CpuShare::default(),
         }
     }
 
@@ -95,9 +101,10 @@ impl HostState {
             .map(|invocation| invocation.deadline)
     }
 
-    /// Takes the instance slot out, so the caller can release it after the store is gone.
-    pub fn take_slot(&mut self) -> Option<OwnedSemaphorePermit> {
-        self.invocation.take().map(|invocation| invocation.slot)
+    /// Takes the invocation out, so its slot can be released and its requester told after
+    /// the store is gone.
+    pub fn end(&mut self) -> Option<Invocation> {
+        self.invocation.take()
     }
 }
 

@@ -128,9 +128,16 @@ impl Target {
         }
         let resolved: Vec<SocketAddr> = tokio::net::lookup_host((self.host.as_str(), self.port))
             .await
-            .map_err(|_| Error::DnsError {
-                rcode: Some("address not available".to_owned()),
-                info_code: None,
+            .map_err(|_| {
+                if by_name {
+                    Error::DnsError {
+                        rcode: Some("address not available".to_owned()),
+                        info_code: None,
+                    }
+                } else {
+                    // The name is not allowed and no address of it can be known: denied.
+                    Error::HttpRequestDenied
+                }
             })?
             .collect();
         let permitted: Vec<SocketAddr> = resolved

@@ -1,0 +1,50 @@
+# Entry points: the README's two commands (`make demo`, `make test`), plus lint and bench.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+FUNCTIONS_TARGET := wasm32-wasip2
+REDIS_URL ?= redis://127.0.0.1:6379
+PGHOST ?= 127.0.0.1
+PGPORT ?= 5432
+
+.PHONY: demo test lint functions toolchain services bench
+
+## demo: build the example functions and serve them with `nexus up`, printing the URLs.
+demo: toolchain functions
+	cargo run --locked --bin nexus -- up -f functions/spin.toml
+
+## test: formatting, lints and every test, against the real Postgres and Redis.
+test: toolchain services lint
+	cargo nextest run --workspace --locked --no-fail-fast
+
+## lint: rustfmt and clippy for the workspace and for the guest functions.
+lint: toolchain
+	cargo fmt --all -- --check
+	cd functions && cargo fmt --all -- --check
+	cd functions && cargo clippy --locked --release --target $(FUNCTIONS_TARGET) -- -D warnings
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+## functions: build the guest components (functions/target/wasm32-wasip2/release/*.wasm).
+functions: toolchain
+	cd functions && cargo build --locked --release --target $(FUNCTIONS_TARGET)
+
+## toolchain: install the pinned toolchain and the wasm target when missing.
+toolchain:
+	@rustup toolchain install --no-self-update >/dev/null 2>&1 || rustup toolchain install
+	@cd functions && (rustup toolchain install --no-self-update >/dev/null 2>&1 || rustup toolchain install)
+	@rustup target list --installed | grep -qx $(FUNCTIONS_TARGET) || rustup target add $(FUNCTIONS_TARGET)
+
+## services: the tests need Postgres and Redis; fail loudly when either is down.
+services:
+	@redis-cli -u $(REDIS_URL) ping >/dev/null 2>&1 || { \
+	  echo "Redis is not reachable at $(REDIS_URL). Start it with:"; \
+	  echo '  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no'; \
+	  exit 1; }
+	@pg_isready -q -h $(PGHOST) -p $(PGPORT) || { \
+	  echo "PostgreSQL is not reachable at $(PGHOST):$(PGPORT). Start it with:"; \
+	  echo '  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start'; \
+	  exit 1; }
+
+## bench: nexus up vs wasmtime serve on the hello function, and instantiate latency.
+bench: toolchain functions
+	scripts/bench.sh

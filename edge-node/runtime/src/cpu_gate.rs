@@ -1,0 +1,104 @@
+//! Keeps CPU-heavy guests from starving light ones.
+//!
+//! Every running guest yields to the executor at each epoch tick. A guest that has kept
+//! executing for more than [`HEAVY_AFTER_TICKS`] ticks is treated as heavy: before each further
+//! slice it must take one of a few gate slots, queueing (first come, first served) behind other
+//! heavy guests instead of sitting in the executor's run queue. So however many guests spin,
+//! at most `slots` executor threads run them and the rest serve everyone else.
+//!
+//! A heavy guest keeps its slot while it waits in a host call (the runtime cannot tell that
+//! wait from work); that delays other heavy guests, never light ones.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Ticks of execution (10 ms each) after which a guest counts as heavy.
+pub const HEAVY_AFTER_TICKS: u32 = 1;
+
+/// The slots heavy guests take turns on.
+#[derive(Debug)]
+pub struct CpuGate {
+    slots: Arc<Semaphore>,
+}
+
+impl CpuGate {
+    /// A gate letting `slots` heavy guests execute at once.
+    pub fn new(slots: usize) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(slots.max(1))),
+        }
+    }
+
+    /// One fewer than the machine's cores, so a core stays free for light work.
+    pub fn for_this_machine() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Self::new(cores.saturating_sub(1))
+    }
+}
+
+/// One instance's use of the CPU: ticks seen and the gate slot it holds.
+#[derive(Default)]
+pub struct CpuShare {
+    ticks: u32,
+    held: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
+}
+
+impl CpuShare {
+    /// Called at each epoch tick the guest executes through; returns what to wait for before
+    /// the guest runs on.
+    pub fn next_slice(&mut self, gate: &CpuGate) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        self.ticks = self.ticks.saturating_add(1);
+        if self.ticks <= HEAVY_AFTER_TICKS {
+            return Box::pin(tokio::task::yield_now());
+        }
+        let held = Arc::clone(&self.held);
+        // Give the slot up, then queue for the next one behind the other heavy guests.
+        drop(held.lock().unwrap_or_else(PoisonError::into_inner).take());
+        let slots = Arc::clone(&gate.slots);
+        Box::pin(async move {
+            if let Ok(slot) = slots.acquire_owned().await {
+                *held.lock().unwrap_or_else(PoisonError::into_inner) = Some(slot);
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn light_guests_only_yield_and_heavy_ones_take_turns() {
+        let gate = CpuGate::new(1);
+        let mut first = CpuShare::default();
+        let mut second = CpuShare::default();
+        for _ in 0..HEAVY_AFTER_TICKS {
+            first.next_slice(&gate).await;
+            second.next_slice(&gate).await;
+        }
+        assert_eq!(gate.slots.available_permits(), 1);
+
+        first.next_slice(&gate).await;
+        assert_eq!(
+            gate.slots.available_permits(),
+            0,
+            "the heavy guest holds the slot"
+        );
+        let mut waiting = second.next_slice(&gate);
+        assert!(
+            futures::poll!(&mut waiting).is_pending(),
+            "a second heavy guest waits its turn"
+        );
+        let mut handing_over = first.next_slice(&gate);
+        waiting.await;
+        assert!(
+            futures::poll!(&mut handing_over).is_pending(),
+            "the first now waits behind the second"
+        );
+        drop(second);
+        handing_over.await;
+    }
+}

@@ -1,0 +1,194 @@
+//! The one shape of every error the edge node answers itself, and the one place that maps
+//! error kinds to HTTP statuses.
+//!
+//! ```json
+//! {"error":{"code":"deadline_exceeded","message":"guest did not respond within 30s","request_id":"…"}}
+//! ```
+//! Guest responses are passed through untouched; only failures the node detects get this body.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode, header};
+use nexus_runtime::{Fault, InvokeError};
+use serde::Serialize;
+
+/// An error the edge node answers with.
+#[derive(Debug)]
+pub struct EdgeError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    retry_after: Option<Duration>,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    error: Body<'a>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: &'a str,
+    message: &'a str,
+    request_id: &'a str,
+}
+
+impl EdgeError {
+    /// No route matches the request path.
+    pub fn not_found(path: &str) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            code: "route_not_found",
+            message: format!("no route matches `{path}`"),
+            retry_after: None,
+        }
+    }
+
+    /// The request could not be understood before it reached a guest.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "bad_request",
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The stable, machine-readable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The response for this error, tagged with `request_id`.
+    pub fn into_response(self, request_id: &str) -> http::Response<Bytes> {
+        let envelope = Envelope {
+            error: Body {
+                code: self.code,
+                message: &self.message,
+                request_id,
+            },
+        };
+        // Serialising three strings cannot fail; fall back to an empty object regardless.
+        let body = serde_json::to_vec(&envelope).unwrap_or_else(|_| b"{}".to_vec());
+        let mut response = http::Response::new(Bytes::from(body));
+        *response.status_mut() = self.status;
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(retry_after) = self.retry_after {
+            let seconds = retry_after.as_secs().max(1);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl From<InvokeError> for EdgeError {
+    fn from(error: InvokeError) -> Self {
+        let (status, code, retry_after) = match &error {
+            InvokeError::Overloaded { retry_after } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                Some(*retry_after),
+            ),
+            InvokeError::DeadlineExceeded { .. } => {
+                (StatusCode::GATEWAY_TIMEOUT, "deadline_exceeded", None)
+            }
+            InvokeError::GuestTrap { .. } => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "guest_trap", None)
+            }
+            InvokeError::NoResponse { .. } => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "guest_no_response", None)
+            }
+            InvokeError::BodyTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", None)
+            }
+            InvokeError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
+        };
+        // Guest traps carry the guest's own backtrace, which is the deployer's to see; the
+        // runtime's internals are not.
+        let message = match error.fault() {
+            Fault::Internal => "internal error; see the node's log for this request id".to_owned(),
+            Fault::Guest | Fault::Caller | Fault::Capacity => error.to_string(),
+        };
+        Self {
+            status,
+            code,
+            message,
+            retry_after,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_invoke_error_maps_to_its_status() {
+        let cases = [
+            (
+                InvokeError::Overloaded {
+                    retry_after: Duration::from_secs(1),
+                },
+                503,
+            ),
+            (
+                InvokeError::DeadlineExceeded {
+                    deadline: Duration::from_secs(1),
+                },
+                504,
+            ),
+            (
+                InvokeError::GuestTrap {
+                    message: "x".into(),
+                },
+                500,
+            ),
+            (
+                InvokeError::NoResponse {
+                    message: "x".into(),
+                },
+                500,
+            ),
+            (InvokeError::BodyTooLarge { limit: 1 }, 413),
+            (InvokeError::Internal("secret detail".into()), 500),
+        ];
+        for (error, status) in cases {
+            assert_eq!(EdgeError::from(error).status().as_u16(), status);
+        }
+    }
+
+    #[test]
+    fn body_has_one_shape_and_hides_internals() {
+        let response =
+            EdgeError::from(InvokeError::Internal("secret detail".into())).into_response("req-1");
+        let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+        assert_eq!(body["error"]["code"], "internal");
+        assert_eq!(body["error"]["request_id"], "req-1");
+        assert!(
+            !body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("secret")
+        );
+    }
+
+    #[test]
+    fn overload_says_when_to_retry() {
+        let response = EdgeError::from(InvokeError::Overloaded {
+            retry_after: Duration::from_secs(2),
+        })
+        .into_response("r");
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+    }
+}

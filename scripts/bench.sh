@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# nexus up vs wasmtime serve (same wasmtime version) on the `hello` function, loaded by the same
+# generator in the same run, then instantiate latency. Prints req/s, p50/p99 and the ratios.
+#
+# On a 2-core machine the server gets core 0 and the load generator core 1 (taskset), so the two
+# do not fight for a core. Compare ratios within one run, not absolute figures across machines.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WASMTIME_VERSION=48.0.8
+CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/sirsinexus"
+TOOLS="$CACHE/tools"
+DURATION="${BENCH_DURATION:-10s}"
+CONNECTIONS="${BENCH_CONNECTIONS:-1 32}"
+HELLO=functions/target/wasm32-wasip2/release/hello.wasm
+SERVER_CPU=0
+LOAD_CPU=1
+[ "$(nproc)" -ge 2 ] || { SERVER_CPU=0; LOAD_CPU=0; }
+
+need() { command -v "$1" >/dev/null 2>&1; }
+
+if ! need wrk; then
+  echo "installing wrk (Debian package)…"
+  if [ "$(id -u)" = 0 ]; then apt-get install -y wrk >/dev/null || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
+  else sudo apt-get install -y wrk >/dev/null; fi
+fi
+WASMTIME="$TOOLS/bin/wasmtime"
+if ! [ -x "$WASMTIME" ] || ! "$WASMTIME" --version | grep -q "$WASMTIME_VERSION"; then
+  echo "installing wasmtime-cli $WASMTIME_VERSION into $TOOLS (a one-time build, ~25 min on 2 cores)…"
+  cargo install wasmtime-cli@"$WASMTIME_VERSION" --locked --root "$TOOLS"
+fi
+
+echo "building nexus (release)…"
+cargo build --release --locked --bin nexus
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+NEXUS="$TARGET_DIR/release/nexus"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_ready() {
+  for _ in $(seq 1 600); do
+    curl -sf -o /dev/null "$1" && return 0
+    sleep 0.1
+  done
+  echo "server at $1 did not come up" >&2; return 1
+}
+
+PIDS=()
+cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+NEXUS_PORT=$(free_port)
+RUST_LOG=error taskset -c "$SERVER_CPU" "$NEXUS" up -f functions/spin.toml --kv memory --listen "127.0.0.1:$NEXUS_PORT" >/dev/null 2>&1 &
+PIDS+=($!)
+WASMTIME_PORT=$(free_port)
+taskset -c "$SERVER_CPU" "$WASMTIME" serve -Scli --addr "127.0.0.1:$WASMTIME_PORT" "$HELLO" >/dev/null 2>&1 &
+PIDS+=($!)
+wait_ready "http://127.0.0.1:$NEXUS_PORT/hello"
+wait_ready "http://127.0.0.1:$WASMTIME_PORT/"
+
+# wrk --latency prints e.g. "    50%  212.00us"; normalise to microseconds.
+to_us() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); print v} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v*1000} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000000} else print v}'; }
+run_wrk() { # url connections -> "rps p50_us p99_us"
+  local out
+  out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$2" -d"$DURATION" --latency "$1")
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out" | to_us)
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out" | to_us)
+  local errors
+  errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out")
+  [ -z "$errors" ] || echo "  wrk reported: $errors" >&2
+  echo "$rps $p50 $p99"
+}
+
+echo
+echo "hello: nexus up vs wasmtime serve $WASMTIME_VERSION (server on cpu $SERVER_CPU, wrk on cpu $LOAD_CPU, $DURATION each)"
+printf '%-6s %-16s %12s %10s %10s\n' conns server req/s p50_us p99_us
+for c in $CONNECTIONS; do
+  read -r n_rps n_p50 n_p99 < <(run_wrk "http://127.0.0.1:$NEXUS_PORT/hello" "$c")
+  read -r w_rps w_p50 w_p99 < <(run_wrk "http://127.0.0.1:$WASMTIME_PORT/" "$c")
+  printf '%-6s %-16s %12s %10s %10s\n' "$c" "nexus up" "$n_rps" "$n_p50" "$n_p99"
+  printf '%-6s %-16s %12s %10s %10s\n' "$c" "wasmtime serve" "$w_rps" "$w_p50" "$w_p99"
+  awk -v c="$c" -v n="$n_rps" -v w="$w_rps" 'BEGIN { printf "%-6s ratio nexus/wasmtime req/s = %.2f\n", c, n/w }'
+done
+
+echo
+NEXUS_BENCH_COMPONENT="$PWD/$HELLO" taskset -c "$SERVER_CPU" cargo bench --locked -p nexus-runtime --bench instantiate

@@ -1,0 +1,28 @@
+//! The subcommands, one file each.
+
+use clap::{Parser, Subcommand};
+
+mod up;
+
+/// SirsiNexus: run Spin apps on the edge and in the cloud.
+#[derive(Debug, Parser)]
+#[command(name = "nexus", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a Spin app (and, later, the whole platform) in this process.
+    Up(up::UpCommand),
+}
+
+impl Cli {
+    /// Runs the chosen subcommand.
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Up(command) => command.run().await,
+        }
+    }
+}

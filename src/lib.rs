@@ -1,0 +1,10 @@
+//! SirsiNexus as one process: `nexus up` assembles the runtime, a context store and the edge
+//! ingress around a Spin app, the way the cluster will run them on separate machines.
+//!
+//! This library is what the `nexus` binary and the end-to-end tests share; the binary only
+//! parses flags and prints.
+
+pub mod platform;
+pub mod units;
+
+pub use platform::{KvBackend, Platform, PlatformConfig};

@@ -1,0 +1,213 @@
+//! Test harness: the platform in-process on port 0, the guest functions built from
+//! `functions/`, a real HTTP client, and the real Redis on this machine.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use nexus::{KvBackend, Platform, PlatformConfig};
+use nexus_edge::IngressConfig;
+use nexus_runtime::Limits;
+
+/// The `functions/` workspace, built by this crate's build script.
+pub const FUNCTIONS_DIR: &str = env!("NEXUS_FUNCTIONS_DIR");
+
+/// The Spin app with every example function and fixture.
+pub fn examples_manifest() -> PathBuf {
+    PathBuf::from(FUNCTIONS_DIR).join("spin.toml")
+}
+
+/// The built component `name` (for example `bad-import`).
+pub fn component_path(name: &str) -> PathBuf {
+    PathBuf::from(FUNCTIONS_DIR)
+        .join("target/wasm32-wasip2/release")
+        .join(format!("{}.wasm", name.replace('-', "_")))
+}
+
+/// The Redis the tests use: `REDIS_URL`, default `redis://127.0.0.1:6379`.
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// Waits until `condition` holds, checking every millisecond, for at most ten seconds.
+pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let give_up = std::time::Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// A platform under test and a client pointed at it.
+pub struct TestPlatform {
+    platform: Platform,
+    client: Client<HttpConnector, Full<Bytes>>,
+    _state: tempfile::TempDir,
+}
+
+/// What a request returned.
+#[derive(Debug)]
+pub struct TestResponse {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The whole body.
+    pub body: Bytes,
+}
+
+impl TestResponse {
+    /// The body as UTF-8 text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|error| panic!("body is not JSON ({error}): {}", self.text()))
+    }
+}
+
+/// Builds a [`TestPlatform`].
+pub struct TestPlatformBuilder {
+    manifest: PathBuf,
+    kv: Option<KvBackend>,
+    limits: Limits,
+    environment: Vec<(String, String)>,
+    state: Option<tempfile::TempDir>,
+}
+
+impl TestPlatform {
+    /// A builder serving the example app with default limits and an in-memory key-value store.
+    pub fn builder() -> TestPlatformBuilder {
+        TestPlatformBuilder {
+            manifest: examples_manifest(),
+            kv: None,
+            limits: Limits::default(),
+            environment: Vec::new(),
+            state: None,
+        }
+    }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.platform.local_addr())
+    }
+
+    /// The platform itself.
+    pub fn platform(&self) -> &Platform {
+        &self.platform
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.send(Request::get(self.url(path)).body(Full::default()).unwrap())
+            .await
+    }
+
+    /// Sends `request` and reads the whole response.
+    pub async fn send(&self, request: Request<Full<Bytes>>) -> TestResponse {
+        let response = self.client.request(request).await.expect("request failed");
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .expect("reading the body failed")
+            .to_bytes();
+        TestResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    /// Stops the platform gracefully and returns its state directory, so a test can start
+    /// another platform on the same state.
+    pub async fn shutdown(self) -> tempfile::TempDir {
+        self.platform.shutdown().await.expect("shutdown failed");
+        self._state
+    }
+}
+
+impl TestPlatformBuilder {
+    /// Serves another manifest.
+    pub fn manifest(mut self, manifest: PathBuf) -> Self {
+        self.manifest = manifest;
+        self
+    }
+
+    /// Uses a key-value backend other than memory.
+    pub fn kv(mut self, kv: KvBackend) -> Self {
+        self.kv = Some(kv);
+        self
+    }
+
+    /// Uses SQLite key-value in the platform's state directory.
+    pub fn sqlite_kv(self) -> Self {
+        self.kv(KvBackend::Sqlite(PathBuf::from("key-value.db")))
+    }
+
+    /// Reuses a state directory from an earlier platform.
+    pub fn state(mut self, state: tempfile::TempDir) -> Self {
+        self.state = Some(state);
+        self
+    }
+
+    /// Changes the limits.
+    pub fn limits(mut self, change: impl FnOnce(&mut Limits)) -> Self {
+        change(&mut self.limits);
+        self
+    }
+
+    /// Sets an environment variable the platform reads (for example `SPIN_VARIABLE_*`).
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.environment.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Starts the platform on a free port.
+    pub async fn start(self) -> TestPlatform {
+        self.try_start().await.expect("platform failed to start")
+    }
+
+    /// Starts the platform, returning the error instead of panicking.
+    pub async fn try_start(self) -> anyhow::Result<TestPlatform> {
+        let state = match self.state {
+            Some(state) => state,
+            None => tempfile::tempdir()?,
+        };
+        let kv = match self.kv {
+            Some(KvBackend::Sqlite(file)) => KvBackend::Sqlite(state.path().join(file)),
+            Some(other) => other,
+            None => KvBackend::Memory,
+        };
+        let config = PlatformConfig {
+            manifest: self.manifest,
+            listen: "127.0.0.1:0".parse()?,
+            kv,
+            limits: self.limits,
+            ingress: IngressConfig::default(),
+            environment: self.environment,
+        };
+        let platform = Platform::start(config).await?;
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(5))
+            .build(connector);
+        Ok(TestPlatform {
+            platform,
+            client,
+            _state: state,
+        })
+    }
+}

@@ -1,0 +1,83 @@
+//! Outbound HTTP from a guest, limited by `allowed_outbound_hosts` (`http://127.0.0.1:*`).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use nexus_tests::TestPlatform;
+use tokio::net::TcpListener;
+
+/// A real HTTP server on a free port that answers every request with `upstream says hi`.
+async fn upstream() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let service = service_fn(|_request| async {
+                    Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(
+                        b"upstream says hi",
+                    ))))
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    address
+}
+
+async fn fetch_through_guest(platform: &TestPlatform, target: &str) -> (StatusCode, String) {
+    let request = Request::get(platform.url("/outbound"))
+        .header("x-target-url", target)
+        .body(Full::default())
+        .unwrap();
+    let response = platform.send(request).await;
+    (response.status, response.text())
+}
+
+#[tokio::test]
+async fn allowed_destination_is_reached() {
+    let upstream = upstream().await;
+    let platform = TestPlatform::builder().start().await;
+    let (status, body) = fetch_through_guest(&platform, &format!("http://{upstream}/")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, "status=200\nupstream says hi");
+}
+
+#[tokio::test]
+async fn a_name_that_resolves_to_an_allowed_address_is_reached_at_that_address() {
+    let upstream = upstream().await;
+    let platform = TestPlatform::builder().start().await;
+    let (status, body) =
+        fetch_through_guest(&platform, &format!("http://localhost:{}/", upstream.port())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.ends_with("upstream says hi"), "{body}");
+}
+
+#[tokio::test]
+async fn other_destinations_are_denied() {
+    let upstream = upstream().await;
+    let platform = TestPlatform::builder().start().await;
+    for target in [
+        format!("http://127.0.0.2:{}/", upstream.port()),
+        format!("https://127.0.0.1:{}/", upstream.port()),
+        "http://example.com/".to_owned(),
+    ] {
+        let (status, body) = fetch_through_guest(&platform, &target).await;
+        assert_eq!(
+            status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{target}: {body}"
+        );
+        assert!(body.contains("HttpRequestDenied"), "{target}: {body}");
+    }
+}
