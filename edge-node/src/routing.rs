@@ -12,10 +12,17 @@
 //! - an exact segment beats a `:param`, which beats a trailing `/...` wildcard, at the first
 //!   position where two routes differ; so `/one/two/...` beats `/one/...`, and `/` beats `/...`
 //!   for the path `/`;
+//! - that order is routefinder's, quirks included: a `.` segment where another route has text,
+//!   a parameter or a wildcard (`/.well-known/...` against `/...`) makes it depend on the
+//!   order routes were added, and past 11 routes on the shape of routefinder's `BTreeMap`, so
+//!   in some larger apps `/...` wins over `/` and `/.well-known/...`, exactly as in Spin;
 //! - `{ private = true }` routes are never matched from outside;
 //! - unlike Spin, which logs duplicate routes and lets one of them win, [`Router::build`]
 //!   refuses routes that match exactly the same paths (`/a/:x` and `/a/:y`, `/foo` and `/foo/`),
 //!   since one of them could never be reached.
+//!
+//! Route parsing and duplicate detection are [`nexus_proto::route`], shared with the manifest
+//! loader so that a manifest it accepts always routes; precedence and matching live here.
 //!
 //! This module does not serve the reserved [`WELL_KNOWN_PREFIX`] paths; the ingress answers
 //! those before routing, as Spin's server does.
@@ -30,12 +37,13 @@ use std::borrow::Cow;
 use http::{HeaderName, HeaderValue};
 use nexus_proto::ResolvedApp;
 use nexus_proto::app::HttpRoute;
+use nexus_proto::route::{self, Segment};
 
 pub use headers::{
     BASE_PATH, CLIENT_ADDR, COMPONENT_ROUTE, FULL_URL, MATCHED_ROUTE, PATH_INFO, PATH_MATCH_PREFIX,
     RAW_COMPONENT_ROUTE, full_url, spin_headers,
 };
-use pattern::{Captures, Discard, Segment};
+use pattern::{Captures, Discard};
 
 /// Paths under this prefix belong to the runtime (`health`, `info`), never to a component
 /// (`spin_http::WELL_KNOWN_PREFIX`).
@@ -116,7 +124,7 @@ impl Router {
     /// Fails when a trigger names an unknown component, a route is invalid, or two routes match
     /// exactly the same paths.
     pub fn build(app: &ResolvedApp) -> Result<Self, RoutingError> {
-        let mut routes: Vec<CompiledRoute> = Vec::new();
+        let mut manifest_order: Vec<CompiledRoute> = Vec::new();
         for trigger in &app.http_triggers {
             if !app.components.contains_key(&trigger.component) {
                 return Err(RoutingError::UnknownComponent {
@@ -127,9 +135,9 @@ impl Router {
                 continue;
             };
             let compiled = CompiledRoute::new(&trigger.component, raw_route)?;
-            if let Some(previous) = routes
+            if let Some(previous) = manifest_order
                 .iter()
-                .find(|existing| pattern::same_shape(&existing.segments, &compiled.segments))
+                .find(|existing| route::same_shape(&existing.segments, &compiled.segments))
             {
                 return Err(RoutingError::DuplicateRoute {
                     route: raw_route.clone(),
@@ -138,13 +146,19 @@ impl Router {
                     previous_component: previous.component_id.to_string(),
                 });
             }
-            // Routes are inserted in manifest order, as Spin adds them to routefinder's map.
-            let position = pattern::insertion_position(
-                &compiled.segments,
-                routes.iter().map(|route| route.segments.as_slice()),
-            );
-            routes.insert(position, compiled);
+            manifest_order.push(compiled);
         }
+        // Spin adds the routes to routefinder's map in manifest order; do the same.
+        let order = pattern::precedence_order(
+            manifest_order
+                .iter()
+                .map(|compiled| compiled.segments.as_slice()),
+        );
+        let mut slots: Vec<Option<CompiledRoute>> = manifest_order.into_iter().map(Some).collect();
+        let routes = order
+            .into_iter()
+            .filter_map(|index| slots.get_mut(index)?.take())
+            .collect();
         Ok(Self { routes })
     }
 
@@ -193,13 +207,12 @@ impl Router {
 
 impl CompiledRoute {
     fn new(component_id: &str, raw_route: &str) -> Result<Self, RoutingError> {
-        let based_route = pattern::based_route(raw_route);
-        let segments =
-            pattern::parse(&based_route).map_err(|error| RoutingError::InvalidRoute {
-                component: component_id.to_owned(),
-                route: raw_route.to_owned(),
-                reason: error.to_string(),
-            })?;
+        let based_route = route::based_route(raw_route);
+        let segments = route::parse(&based_route).map_err(|error| RoutingError::InvalidRoute {
+            component: component_id.to_owned(),
+            route: raw_route.to_owned(),
+            reason: error.to_string(),
+        })?;
         let param_names: Vec<Box<str>> = segments
             .iter()
             .filter_map(|segment| match segment {

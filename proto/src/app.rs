@@ -91,7 +91,7 @@ pub struct HttpTrigger {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HttpRoute {
     /// A route pattern as written in the manifest: exact (`/hello`), with parameters
-    /// (`/users/:id`) or with a trailing wildcard (`/static/...`).
+    /// (`/users/:id`) or with a trailing wildcard (`/static/...`). [`crate::route`] parses it.
     Path(String),
     /// `route = { private = true }`: not reachable from outside the app.
     Private,

@@ -5,11 +5,13 @@
 //! (or `nexus up`) produces it from a `spin.toml`; the runtime consumes it.
 //!
 //! This crate deliberately holds no behaviour beyond validation of its own values: no I/O,
-//! no parsing of user files, no wasmtime.
+//! no parsing of user files, no wasmtime. [`route`] is that validation for the route patterns
+//! in [`app::HttpRoute::Path`]: the manifest loader and the edge router must agree on them.
 #![deny(missing_docs)]
 
 pub mod app;
 pub mod digest;
+pub mod route;
 
 pub use app::ResolvedApp;
 pub use digest::Digest;

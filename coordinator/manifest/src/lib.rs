@@ -13,7 +13,6 @@
 mod error;
 mod ids;
 mod load;
-mod route;
 mod schema;
 mod template;
 

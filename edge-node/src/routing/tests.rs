@@ -411,3 +411,4 @@ fn path_info_borrows_from_the_path_when_it_can() {
 }
 
 mod headers;
+mod spin_differential;

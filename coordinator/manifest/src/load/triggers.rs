@@ -4,11 +4,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use nexus_proto::app::{HttpRoute, HttpTrigger};
+use nexus_proto::route;
 
 use super::Loader;
 use crate::error::{Error, Result};
 use crate::ids::validate_component_id;
-use crate::route;
 use crate::schema::{RawComponent, RawComponentSpec, RawHttpTrigger, RawRoute};
 
 /// How errors name a trigger: its position, and its id when the manifest gives one.
