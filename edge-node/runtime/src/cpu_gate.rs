@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Ticks of execution (10 ms each) after which a guest counts as heavy.
-pub const HEAVY_AFTER_TICKS: u32 = 1;
+pub const HEAVY_AFTER_TICKS: u32 = 0;
 
 /// The slots heavy guests take turns on.
 #[derive(Debug)]
@@ -59,6 +59,9 @@ impl CpuShare {
         drop(held.lock().unwrap_or_else(PoisonError::into_inner).take());
         let slots = Arc::clone(&gate.slots);
         Box::pin(async move {
+            // Always give the thread up once, even when a slot is free at once: tasks woken by
+            // this one wait in this thread's queue, and only a real yield lets them run.
+            tokio::task::yield_now().await;
             if let Ok(slot) = slots.acquire_owned().await {
                 *held.lock().unwrap_or_else(PoisonError::into_inner) = Some(slot);
             }
