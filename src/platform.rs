@@ -9,7 +9,7 @@ use nexus_context::{ContextStore, MemoryStore, RedisStore, SqliteStore};
 use nexus_edge::routing::Router;
 use nexus_edge::{IngressConfig, ServedApp};
 use nexus_proto::app::HttpRoute;
-use nexus_runtime::{EnvVariables, Limits, Runtime};
+use nexus_runtime::{EnvVariables, Limits, Runtime, RuntimeConfig};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -39,6 +39,8 @@ pub struct PlatformConfig {
     pub kv: KvBackend,
     /// Limits applied to every invocation.
     pub limits: Limits,
+    /// Where compiled components are kept between runs (see [`RuntimeConfig::compile_cache`]).
+    pub compile_cache: Option<PathBuf>,
     /// Connection limits of the ingress.
     pub ingress: IngressConfig,
     /// The environment the app's variables are read from (`SPIN_VARIABLE_*`).
@@ -61,7 +63,14 @@ impl Platform {
             .with_context(|| format!("failed to load {}", config.manifest.display()))?;
         let context = open_context_store(&config.kv).await?;
         let runtime = Arc::new(
-            Runtime::new(config.limits.clone(), context).context("failed to start the runtime")?,
+            Runtime::new(
+                RuntimeConfig {
+                    limits: config.limits.clone(),
+                    compile_cache: config.compile_cache.clone(),
+                },
+                context,
+            )
+            .context("failed to start the runtime")?,
         );
         let variables = EnvVariables::from_env(config.environment.iter().cloned());
         let app = runtime

@@ -90,6 +90,7 @@ impl UpCommand {
             listen: self.listen,
             kv,
             limits,
+            compile_cache: Some(self.state_dir.join("compile-cache")),
             ingress: IngressConfig::default(),
             environment: std::env::vars().collect(),
         };

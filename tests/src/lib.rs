@@ -1,5 +1,11 @@
 //! Test harness: the platform in-process on port 0, the guest functions built from
 //! `functions/`, a real HTTP client, and the real Redis on this machine.
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test harness reports failures by panicking"
+)]
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -195,6 +201,8 @@ impl TestPlatformBuilder {
             listen: "127.0.0.1:0".parse()?,
             kv,
             limits: self.limits,
+            // Shared by every test process: each component is compiled once per build.
+            compile_cache: Some(std::env::temp_dir().join("nexus-tests-compile-cache")),
             ingress: IngressConfig::default(),
             environment: self.environment,
         };

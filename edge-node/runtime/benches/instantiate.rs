@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use nexus_context::MemoryStore;
 use nexus_proto::app::{HttpRoute, HttpTrigger, ResolvedComponent};
 use nexus_proto::{Digest, ResolvedApp};
-use nexus_runtime::{EnvVariables, Limits, Runtime};
+use nexus_runtime::{EnvVariables, Runtime, RuntimeConfig};
 
 const WARMUP: usize = 2_000;
 const SAMPLES: usize = 50_000;
@@ -55,7 +55,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     tokio.block_on(async {
-        let runtime = Runtime::new(Limits::default(), Arc::new(MemoryStore::new()))?;
+        let runtime = Runtime::new(RuntimeConfig::default(), Arc::new(MemoryStore::new()))?;
         let loaded = runtime.load_app(&app, &artifacts, &EnvVariables::default())?;
         let handler = loaded.component("hello").context("component missing")?;
         for _ in 0..WARMUP {

@@ -1,5 +1,6 @@
 //! Runtime limits and engine sizing.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Default wall-clock budget of one invocation.
@@ -45,4 +46,14 @@ impl Default for Limits {
             max_request_body_bytes: DEFAULT_MAX_REQUEST_BODY_BYTES,
         }
     }
+}
+
+/// How a [`crate::Runtime`] is set up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// Limits applied to every invocation.
+    pub limits: Limits,
+    /// A directory where compiled components are kept between runs, keyed by their bytes and
+    /// the engine's settings; `None` compiles every component on every start.
+    pub compile_cache: Option<PathBuf>,
 }

@@ -1,10 +1,11 @@
 //! Keeps CPU-heavy guests from starving light ones.
 //!
-//! Every running guest yields to the executor at each epoch tick. A guest that has kept
-//! executing for more than [`HEAVY_AFTER_TICKS`] ticks is treated as heavy: before each further
-//! slice it must take one of a few gate slots, queueing (first come, first served) behind other
-//! heavy guests instead of sitting in the executor's run queue. So however many guests spin,
-//! at most `slots` executor threads run them and the rest serve everyone else.
+//! A guest that is still executing when the epoch ticks (every 10 ms) counts as heavy: it gives
+//! its thread up and, before its next slice, must take one of a few gate slots, queueing (first
+//! come, first served) behind the other heavy guests instead of sitting in the executor's run
+//! queue. So however many guests spin, at most `slots` executor threads run them and the rest
+//! serve everyone else. Light guests finish between two ticks and never meet the gate; at worst
+//! a guest runs one partial tick ungated.
 //!
 //! A heavy guest keeps its slot while it waits in a host call (the runtime cannot tell that
 //! wait from work); that delays other heavy guests, never light ones.
@@ -14,9 +15,6 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
-/// Ticks of execution (10 ms each) after which a guest counts as heavy.
-pub const HEAVY_AFTER_TICKS: u32 = 0;
 
 /// The slots heavy guests take turns on.
 #[derive(Debug)]
@@ -39,10 +37,9 @@ impl CpuGate {
     }
 }
 
-/// One instance's use of the CPU: ticks seen and the gate slot it holds.
+/// One instance's use of the CPU: the gate slot it holds, if any.
 #[derive(Default)]
 pub struct CpuShare {
-    ticks: u32,
     held: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
 }
 
@@ -50,10 +47,6 @@ impl CpuShare {
     /// Called at each epoch tick the guest executes through; returns what to wait for before
     /// the guest runs on.
     pub fn next_slice(&mut self, gate: &CpuGate) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        self.ticks = self.ticks.saturating_add(1);
-        if self.ticks <= HEAVY_AFTER_TICKS {
-            return Box::pin(tokio::task::yield_now());
-        }
         let held = Arc::clone(&self.held);
         // Give the slot up, then queue for the next one behind the other heavy guests.
         drop(held.lock().unwrap_or_else(PoisonError::into_inner).take());
@@ -74,21 +67,16 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn light_guests_only_yield_and_heavy_ones_take_turns() {
+    async fn heavy_guests_take_turns_on_the_gate() {
         let gate = CpuGate::new(1);
         let mut first = CpuShare::default();
         let mut second = CpuShare::default();
-        for _ in 0..HEAVY_AFTER_TICKS {
-            first.next_slice(&gate).await;
-            second.next_slice(&gate).await;
-        }
-        assert_eq!(gate.slots.available_permits(), 1);
 
         first.next_slice(&gate).await;
         assert_eq!(
             gate.slots.available_permits(),
             0,
-            "the heavy guest holds the slot"
+            "the first heavy guest holds the slot"
         );
         let mut waiting = second.next_slice(&gate);
         assert!(
@@ -103,5 +91,11 @@ mod tests {
         );
         drop(second);
         handing_over.await;
+        drop(first);
+        assert_eq!(
+            gate.slots.available_permits(),
+            1,
+            "a dropped instance gives its slot back"
+        );
     }
 }

@@ -4,9 +4,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+};
 
-use crate::config::{EPOCH_TICK, Limits};
+use crate::config::{EPOCH_TICK, RuntimeConfig};
 use crate::error::LoadError;
 
 /// Core instances a component may create: the main module plus the small shim modules
@@ -27,9 +29,10 @@ const MAX_WASM_STACK_BYTES: usize = 1024 * 1024;
 /// Fiber stack for async calls: the wasm stack plus room for host frames.
 const ASYNC_STACK_BYTES: usize = MAX_WASM_STACK_BYTES + 1024 * 1024;
 
-/// Builds the engine: pooling allocator sized from `limits`, copy-on-write memory images,
-/// epoch interruption, async support.
-pub fn build_engine(limits: &Limits) -> Result<Engine, LoadError> {
+/// Builds the engine: pooling allocator sized from the limits, copy-on-write memory images,
+/// epoch interruption, async support, and the compile cache when one is configured.
+pub fn build_engine(runtime: &RuntimeConfig) -> Result<Engine, LoadError> {
+    let limits = &runtime.limits;
     let instances = limits.max_instances.max(1);
     let mut pooling = PoolingAllocationConfig::new();
     pooling
@@ -56,6 +59,17 @@ pub fn build_engine(limits: &Limits) -> Result<Engine, LoadError> {
         .max_wasm_stack(MAX_WASM_STACK_BYTES)
         .async_stack_size(ASYNC_STACK_BYTES)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    if let Some(directory) = &runtime.compile_cache {
+        let mut cache = CacheConfig::new();
+        cache.with_directory(directory);
+        let cache = Cache::new(cache).map_err(|error| {
+            LoadError::Engine(format!(
+                "failed to open the compile cache {}: {error:#}",
+                directory.display()
+            ))
+        })?;
+        config.cache(Some(cache));
+    }
     Engine::new(&config).map_err(|error| LoadError::Engine(format!("{error:#}")))
 }
 

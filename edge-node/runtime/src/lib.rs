@@ -28,7 +28,7 @@ pub mod invoke;
 mod state;
 
 pub use component::{HttpWorld, PreparedComponent};
-pub use config::Limits;
+pub use config::{Limits, RuntimeConfig};
 pub use error::{Fault, InvokeError, LoadError};
 pub use host::variables::{EnvVariables, VariableSource};
 pub use invoke::{ComponentHandler, GuestBody, GuestResponse};
@@ -73,8 +73,9 @@ impl Runtime {
     /// Creates the engine and linker, and starts the epoch ticker.
     ///
     /// `context` backs every Spin key-value store of every app this runtime loads.
-    pub fn new(limits: Limits, context: Arc<dyn ContextStore>) -> Result<Self, LoadError> {
-        let engine = engine::build_engine(&limits)?;
+    pub fn new(config: RuntimeConfig, context: Arc<dyn ContextStore>) -> Result<Self, LoadError> {
+        let limits = config.limits.clone();
+        let engine = engine::build_engine(&config)?;
         let linker =
             host::linker(&engine).map_err(|error| LoadError::Engine(format!("{error:#}")))?;
         let ticker = EpochTicker::start(engine.clone()).map_err(|error| {

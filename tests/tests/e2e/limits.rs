@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use http::{Request, StatusCode, header};
 use http_body_util::Full;
 use nexus_context::MemoryStore;
-use nexus_runtime::{Limits, LoadError, Runtime};
+use nexus_runtime::{Limits, LoadError, Runtime, RuntimeConfig};
 use nexus_tests::{TestPlatform, component_path, eventually};
 
 const ONE_SECOND: Duration = Duration::from_secs(1);
@@ -163,7 +163,7 @@ async fn oversized_bodies_are_refused_with_413() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_component_with_an_unsupported_import_is_refused_with_its_name() {
-    let runtime = Runtime::new(Limits::default(), Arc::new(MemoryStore::new())).unwrap();
+    let runtime = Runtime::new(RuntimeConfig::default(), Arc::new(MemoryStore::new())).unwrap();
     let bytes = std::fs::read(component_path("bad-import")).unwrap();
     match runtime.prepare("bad-import", &bytes) {
         Err(LoadError::UnsupportedImports { component, imports }) => {

@@ -1,5 +1,11 @@
 //! End-to-end tests of the edge runtime: real guests built from `functions/`, served by the
 //! platform in-process, called over real HTTP.
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "helpers shared by tests report failures by panicking"
+)]
 
 mod http_functions;
 mod key_value;
