@@ -19,6 +19,10 @@ LOAD_CPU=1
 
 need() { command -v "$1" >/dev/null 2>&1; }
 
+# Both servers build errors on hot paths (wasmtime does when it drops a store); with
+# RUST_BACKTRACE set, each one walks the stack. Production runs without it, and so do these.
+export RUST_LIB_BACKTRACE=0
+
 if ! need wrk; then
   echo "installing wrk (Debian package)…"
   if [ "$(id -u)" = 0 ]; then apt-get install -y wrk >/dev/null || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
