@@ -88,4 +88,11 @@ for c in $CONNECTIONS; do
 done
 
 echo
-NEXUS_BENCH_COMPONENT="$PWD/$HELLO" taskset -c "$SERVER_CPU" cargo bench --locked -p nexus-runtime --bench instantiate
+# `cargo build --release` (not `cargo bench`) so the bench reuses the release build above.
+INSTANTIATE=$(cargo build --release --locked -p nexus-runtime --bench instantiate --message-format=json \
+  | python3 -c 'import json, sys
+for line in sys.stdin:
+    message = json.loads(line)
+    if message.get("reason") == "compiler-artifact" and message.get("executable"):
+        print(message["executable"])' | tail -n 1)
+NEXUS_BENCH_COMPONENT="$PWD/$HELLO" taskset -c "$SERVER_CPU" "$INSTANTIATE"
