@@ -33,9 +33,34 @@ impl KeyValueAccess {
 }
 
 /// An open store: the resource behind both versions' `store` handles.
+#[derive(Clone)]
 pub struct OpenStore {
     backend: Arc<dyn ContextStore>,
     namespace: Namespace,
+}
+
+/// The operations both versions share, with errors not yet mapped to a version's variant.
+impl OpenStore {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Failure> {
+        Ok(self.backend.get(&self.namespace, key).await?)
+    }
+
+    async fn set(&self, key: &str, value: &[u8]) -> Result<(), Failure> {
+        Ok(self.backend.set(&self.namespace, key, value, None).await?)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), Failure> {
+        self.backend.delete(&self.namespace, key).await?;
+        Ok(())
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, Failure> {
+        Ok(self.backend.exists(&self.namespace, key).await?)
+    }
+
+    async fn keys(&self) -> Result<Vec<String>, Failure> {
+        Ok(self.backend.keys(&self.namespace).await?)
+    }
 }
 
 /// The per-instance state of this capability.
@@ -89,12 +114,8 @@ impl KeyValueView<'_> {
         Ok(Ok(handle))
     }
 
-    fn store(
-        &self,
-        handle: &Resource<OpenStore>,
-    ) -> Result<(Arc<dyn ContextStore>, Namespace), wasmtime::Error> {
-        let store = self.table.get(handle)?;
-        Ok((Arc::clone(&store.backend), store.namespace.clone()))
+    fn store(&self, handle: &Resource<OpenStore>) -> Result<OpenStore, wasmtime::Error> {
+        Ok(self.table.get(handle)?.clone())
     }
 
     fn close(&mut self, handle: Resource<OpenStore>) -> Result<(), wasmtime::Error> {
@@ -174,11 +195,7 @@ mod v2 {
             store: Resource<OpenStore>,
             key: String,
         ) -> Outcome<Option<Vec<u8>>> {
-            let (backend, namespace) = self.store(&store)?;
-            Ok(backend
-                .get(&namespace, &key)
-                .await
-                .map_err(|e| Failure::from(e).into()))
+            Ok(self.store(&store)?.get(&key).await.map_err(Error::from))
         }
 
         async fn set(
@@ -187,36 +204,23 @@ mod v2 {
             key: String,
             value: Vec<u8>,
         ) -> Outcome<()> {
-            let (backend, namespace) = self.store(&store)?;
-            Ok(backend
-                .set(&namespace, &key, &value, None)
+            Ok(self
+                .store(&store)?
+                .set(&key, &value)
                 .await
-                .map_err(|e| Failure::from(e).into()))
+                .map_err(Error::from))
         }
 
         async fn delete(&mut self, store: Resource<OpenStore>, key: String) -> Outcome<()> {
-            let (backend, namespace) = self.store(&store)?;
-            Ok(backend
-                .delete(&namespace, &key)
-                .await
-                .map(|_existed| ())
-                .map_err(|e| Failure::from(e).into()))
+            Ok(self.store(&store)?.delete(&key).await.map_err(Error::from))
         }
 
         async fn exists(&mut self, store: Resource<OpenStore>, key: String) -> Outcome<bool> {
-            let (backend, namespace) = self.store(&store)?;
-            Ok(backend
-                .exists(&namespace, &key)
-                .await
-                .map_err(|e| Failure::from(e).into()))
+            Ok(self.store(&store)?.exists(&key).await.map_err(Error::from))
         }
 
         async fn get_keys(&mut self, store: Resource<OpenStore>) -> Outcome<Vec<String>> {
-            let (backend, namespace) = self.store(&store)?;
-            Ok(backend
-                .keys(&namespace)
-                .await
-                .map_err(|e| Failure::from(e).into()))
+            Ok(self.store(&store)?.keys().await.map_err(Error::from))
         }
 
         async fn drop(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<()> {
@@ -271,11 +275,8 @@ mod v3 {
             store: Resource<OpenStore>,
             key: String,
         ) -> Outcome<Option<Vec<u8>>> {
-            let (backend, namespace) = accessor.with(|mut access| access.get().store(&store))?;
-            Ok(backend
-                .get(&namespace, &key)
-                .await
-                .map_err(|e| Failure::from(e).into()))
+            let store = accessor.with(|mut access| access.get().store(&store))?;
+            Ok(store.get(&key).await.map_err(Error::from))
         }
 
         async fn set(
@@ -284,11 +285,8 @@ mod v3 {
             key: String,
             value: Vec<u8>,
         ) -> Outcome<()> {
-            let (backend, namespace) = accessor.with(|mut access| access.get().store(&store))?;
-            Ok(backend
-                .set(&namespace, &key, &value, None)
-                .await
-                .map_err(|e| Failure::from(e).into()))
+            let store = accessor.with(|mut access| access.get().store(&store))?;
+            Ok(store.set(&key, &value).await.map_err(Error::from))
         }
 
         async fn delete(
@@ -296,12 +294,8 @@ mod v3 {
             store: Resource<OpenStore>,
             key: String,
         ) -> Outcome<()> {
-            let (backend, namespace) = accessor.with(|mut access| access.get().store(&store))?;
-            Ok(backend
-                .delete(&namespace, &key)
-                .await
-                .map(|_existed| ())
-                .map_err(|e| Failure::from(e).into()))
+            let store = accessor.with(|mut access| access.get().store(&store))?;
+            Ok(store.delete(&key).await.map_err(Error::from))
         }
 
         async fn exists(
@@ -309,21 +303,18 @@ mod v3 {
             store: Resource<OpenStore>,
             key: String,
         ) -> Outcome<bool> {
-            let (backend, namespace) = accessor.with(|mut access| access.get().store(&store))?;
-            Ok(backend
-                .exists(&namespace, &key)
-                .await
-                .map_err(|e| Failure::from(e).into()))
+            let store = accessor.with(|mut access| access.get().store(&store))?;
+            Ok(store.exists(&key).await.map_err(Error::from))
         }
 
         async fn get_keys(
             accessor: &Accessor<T, Self>,
             store: Resource<OpenStore>,
         ) -> wasmtime::Result<(StreamReader<String>, FutureReader<Result<(), Error>>)> {
-            let (backend, namespace) = accessor.with(|mut access| access.get().store(&store))?;
-            let (keys, outcome) = match backend.keys(&namespace).await {
+            let store = accessor.with(|mut access| access.get().store(&store))?;
+            let (keys, outcome) = match store.keys().await {
                 Ok(keys) => (keys, Ok(())),
-                Err(error) => (Vec::new(), Err(Error::from(Failure::from(error)))),
+                Err(failure) => (Vec::new(), Err(Error::from(failure))),
             };
             accessor.with(|mut access| {
                 let keys = StreamReader::new(&mut access, keys)?;
