@@ -6,6 +6,7 @@
 //! TOML.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -45,10 +46,13 @@ pub struct ResolvedComponent {
     pub id: String,
     /// The sha256 digest of the component's Wasm bytes.
     pub source: Digest,
-    /// `allowed_outbound_hosts`, verbatim; the runtime parses them.
-    pub allowed_outbound_hosts: Vec<String>,
+    /// `allowed_outbound_hosts`, as templates (entries may name variables); the runtime
+    /// renders them with the app's variables and parses the result.
+    pub allowed_outbound_hosts: Vec<Template>,
     /// Labels of the key-value stores the component may open.
     pub key_value_stores: Vec<String>,
+    /// Labels of the SQLite databases the component may open.
+    pub sqlite_databases: Vec<String>,
     /// Component variables (`[component.<id>.variables]`), by lowercase name, as templates.
     pub variables: BTreeMap<String, Template>,
     /// Environment variables visible to the guest (`environment`).
@@ -58,6 +62,19 @@ pub struct ResolvedComponent {
 /// A string with `{{ variable }}` references, parsed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Template(pub Vec<TemplatePart>);
+
+/// The template as a manifest writes it: variables as `{{ name }}`.
+impl fmt::Display for Template {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for part in &self.0 {
+            match part {
+                TemplatePart::Literal(text) => f.write_str(text)?,
+                TemplatePart::Variable(name) => write!(f, "{{{{ {name} }}}}")?,
+            }
+        }
+        Ok(())
+    }
+}
 
 /// A piece of a [`Template`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +86,26 @@ pub enum TemplatePart {
 }
 
 impl Template {
+    /// A template with no variables.
+    pub fn literal(text: impl Into<String>) -> Self {
+        Self(vec![TemplatePart::Literal(text.into())])
+    }
+
+    /// The text with every variable replaced by `lookup`'s value for it; the first variable
+    /// `lookup` has no value for is returned as the error.
+    pub fn render<'a>(&self, lookup: impl Fn(&str) -> Option<&'a str>) -> Result<String, String> {
+        let mut text = String::new();
+        for part in &self.0 {
+            match part {
+                TemplatePart::Literal(literal) => text.push_str(literal),
+                TemplatePart::Variable(name) => {
+                    text.push_str(lookup(name).ok_or_else(|| name.clone())?)
+                }
+            }
+        }
+        Ok(text)
+    }
+
     /// The names of the application variables this template reads.
     pub fn references(&self) -> impl Iterator<Item = &str> {
         self.0.iter().filter_map(|part| match part {

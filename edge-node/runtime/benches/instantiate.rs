@@ -40,6 +40,7 @@ fn main() -> anyhow::Result<()> {
                 source: digest,
                 allowed_outbound_hosts: Vec::new(),
                 key_value_stores: vec!["default".into()],
+                sqlite_databases: Vec::new(),
                 variables: BTreeMap::new(),
                 environment: BTreeMap::new(),
             },

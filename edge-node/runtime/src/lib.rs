@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use nexus_context::ContextStore;
+use nexus_proto::app::ResolvedComponent;
 use nexus_proto::{Digest, ResolvedApp};
 use wasmtime::Engine;
 use wasmtime::component::Linker;
@@ -134,46 +135,9 @@ impl Runtime {
         let app_values = host::variables::resolve_app_variables(app, variables)?;
         let mut components = HashMap::with_capacity(app.components.len());
         for (id, component) in &app.components {
-            let bytes = artifacts
-                .read(&component.source)
-                .map_err(|error| LoadError::Compile {
-                    component: id.clone(),
-                    reason: format!("failed to read {}: {error}", component.source),
-                })?
-                .ok_or_else(|| LoadError::MissingArtifact {
-                    component: id.clone(),
-                    digest: component.source,
-                })?;
-            let actual = Digest::of(&bytes);
-            if actual != component.source {
-                return Err(LoadError::DigestMismatch {
-                    component: id.clone(),
-                    expected: component.source,
-                    actual,
-                });
-            }
+            let bytes = read_artifact(artifacts, component)?;
             let prepared = self.prepare(id, &bytes)?;
-            let allowed_hosts = AllowedHosts::parse(&component.allowed_outbound_hosts).map_err(
-                |(entry, reason)| LoadError::InvalidOutboundHost {
-                    component: id.clone(),
-                    entry,
-                    reason,
-                },
-            )?;
-            let env = ComponentEnv {
-                app: app.name.clone(),
-                id: id.clone(),
-                key_value: KeyValueAccess::new(
-                    Arc::clone(&self.context),
-                    &app.name,
-                    &component.key_value_stores,
-                ),
-                variables: host::variables::resolve_component_variables(component, &app_values)?,
-                allowed_hosts: Arc::new(allowed_hosts),
-                environment: component.environment.clone().into_iter().collect(),
-                memory_limit_bytes: usize::try_from(self.limits.memory_limit_bytes)
-                    .unwrap_or(usize::MAX),
-            };
+            let env = self.component_env(app, component, &app_values)?;
             let handler = ComponentHandler::new(
                 self.engine.clone(),
                 prepared,
@@ -194,6 +158,55 @@ impl Runtime {
             components,
         })
     }
+
+    /// What every instance of `component` gets from the host, resolved once.
+    fn component_env(
+        &self,
+        app: &ResolvedApp,
+        component: &ResolvedComponent,
+        app_values: &BTreeMap<String, String>,
+    ) -> Result<ComponentEnv, LoadError> {
+        Ok(ComponentEnv {
+            app: app.name.clone(),
+            id: component.id.clone(),
+            key_value: KeyValueAccess::new(
+                Arc::clone(&self.context),
+                &app.name,
+                &component.key_value_stores,
+            ),
+            variables: host::variables::resolve_component_variables(component, app_values)?,
+            allowed_hosts: Arc::new(AllowedHosts::resolve(component, app_values)?),
+            environment: component.environment.clone().into_iter().collect(),
+            memory_limit_bytes: usize::try_from(self.limits.memory_limit_bytes)
+                .unwrap_or(usize::MAX),
+        })
+    }
+}
+
+/// The bytes of `component`, checked against the digest the record names.
+fn read_artifact(
+    artifacts: &dyn ArtifactSource,
+    component: &ResolvedComponent,
+) -> Result<Vec<u8>, LoadError> {
+    let bytes = artifacts
+        .read(&component.source)
+        .map_err(|error| LoadError::Compile {
+            component: component.id.clone(),
+            reason: format!("failed to read {}: {error}", component.source),
+        })?
+        .ok_or_else(|| LoadError::MissingArtifact {
+            component: component.id.clone(),
+            digest: component.source,
+        })?;
+    let actual = Digest::of(&bytes);
+    if actual != component.source {
+        return Err(LoadError::DigestMismatch {
+            component: component.id.clone(),
+            expected: component.source,
+            actual,
+        });
+    }
+    Ok(bytes)
 }
 
 /// An app ready to serve: one handler per component.

@@ -19,6 +19,7 @@ fn app(routes: &[(&str, Option<&str>)]) -> ResolvedApp {
                 source: Digest::of(id.as_bytes()),
                 allowed_outbound_hosts: Vec::new(),
                 key_value_stores: Vec::new(),
+                sqlite_databases: Vec::new(),
                 variables: BTreeMap::new(),
                 environment: BTreeMap::new(),
             };

@@ -61,7 +61,6 @@ impl Loader {
         // Fields Spin implements and this runtime does not: refused rather than ignored.
         let unsupported = [
             ("files", raw.files.is_empty()),
-            ("sqlite_databases", raw.sqlite_databases.is_empty()),
             ("ai_models", raw.ai_models.is_empty()),
             ("dependencies", raw.dependencies.is_empty()),
             ("allowed_http_hosts", raw.allowed_http_hosts.is_empty()),
@@ -87,16 +86,22 @@ impl Loader {
         }
         // Spin validates `{{ ... }}` references in allowed hosts at load time too
         // (`AllowedHostsConfig::validate` in spin-loader); the runtime parses the hosts.
+        let mut allowed_outbound_hosts = Vec::with_capacity(raw.allowed_outbound_hosts.len());
         for host in &raw.allowed_outbound_hosts {
             let field = format!("allowed_outbound_hosts entry {host:?}");
-            self.checked_template(&id, &field, host, variables)?;
+            allowed_outbound_hosts.push(self.checked_template(&id, &field, host, variables)?);
         }
 
         let component = ResolvedComponent {
             source: Digest::of(&[]),
-            allowed_outbound_hosts: raw.allowed_outbound_hosts,
+            allowed_outbound_hosts,
             key_value_stores: raw
                 .key_value_stores
+                .into_iter()
+                .map(|label| label.into_string())
+                .collect(),
+            sqlite_databases: raw
+                .sqlite_databases
                 .into_iter()
                 .map(|label| label.into_string())
                 .collect(),

@@ -50,6 +50,15 @@ fn chain(error: &Error) -> String {
 
 /// A valid manifest header with one `/...` trigger for component `app` (source `app.wasm`),
 /// followed by `rest`.
+/// `allowed_outbound_hosts` as written in the manifest.
+fn hosts(component: &nexus_proto::app::ResolvedComponent) -> Vec<String> {
+    component
+        .allowed_outbound_hosts
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
 fn app_with(rest: &str) -> String {
     format!(
         r#"spin_manifest_version = 2
@@ -222,7 +231,7 @@ fn component_variable_templates() {
         ])
     );
     assert_eq!(component.variables["fixed"], Template(vec![literal("abc")]));
-    assert_eq!(component.allowed_outbound_hosts, ["https://{{ api_host }}"]);
+    assert_eq!(hosts(component), ["https://{{ api_host }}"]);
 
     let undefined = app_with("variables = { url = \"{{ nope }}\" }");
     let error = load_err(&undefined, &["app.wasm"]);
@@ -269,10 +278,7 @@ fn component_fields() {
         component.key_value_stores,
         ["default", "my-store", "snake_store"]
     );
-    assert_eq!(
-        component.allowed_outbound_hosts,
-        ["https://example.com", "redis://*:6379"]
-    );
+    assert_eq!(hosts(component), ["https://example.com", "redis://*:6379"]);
 
     let unknown = app_with("allowed_outbund_hosts = []");
     assert_toml_error_at(

@@ -5,7 +5,12 @@
 //! range `low..high` (exclusive end, as in Spin). Without a port the scheme's default applies
 //! (80 for http, 443 for https); `*` as scheme requires a port.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
+
+use nexus_proto::app::ResolvedComponent;
+
+use crate::error::LoadError;
 
 /// A parsed `allowed_outbound_hosts` list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -54,6 +59,32 @@ pub struct Destination<'a> {
 }
 
 impl AllowedHosts {
+    /// The component's list with its `{{ variable }}` templates rendered from the app's
+    /// resolved variables, then parsed.
+    pub fn resolve(
+        component: &ResolvedComponent,
+        app_values: &BTreeMap<String, String>,
+    ) -> Result<Self, LoadError> {
+        let entries = component
+            .allowed_outbound_hosts
+            .iter()
+            .map(|template| {
+                template
+                    .render(|name| app_values.get(name).map(String::as_str))
+                    .map_err(|reference| LoadError::UndefinedVariable {
+                        component: component.id.clone(),
+                        variable: "allowed_outbound_hosts".to_owned(),
+                        reference,
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::parse(&entries).map_err(|(entry, reason)| LoadError::InvalidOutboundHost {
+            component: component.id.clone(),
+            entry,
+            reason,
+        })
+    }
+
     /// Parses every entry; the first malformed one is returned with the reason.
     pub fn parse(entries: &[String]) -> Result<Self, (String, String)> {
         let rules = entries

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use nexus_proto::app::{ResolvedApp, ResolvedComponent, TemplatePart};
+use nexus_proto::app::{ResolvedApp, ResolvedComponent};
 use wasmtime::component::{HasData, Linker};
 
 use crate::error::LoadError;
@@ -75,22 +75,13 @@ pub fn resolve_component_variables(
         .variables
         .iter()
         .map(|(name, template)| {
-            let mut value = String::new();
-            for part in &template.0 {
-                match part {
-                    TemplatePart::Literal(text) => value.push_str(text),
-                    TemplatePart::Variable(reference) => {
-                        let resolved = app_values.get(reference).ok_or_else(|| {
-                            LoadError::UndefinedVariable {
-                                component: component.id.clone(),
-                                variable: name.clone(),
-                                reference: reference.clone(),
-                            }
-                        })?;
-                        value.push_str(resolved);
-                    }
-                }
-            }
+            let value = template
+                .render(|reference| app_values.get(reference).map(String::as_str))
+                .map_err(|reference| LoadError::UndefinedVariable {
+                    component: component.id.clone(),
+                    variable: name.clone(),
+                    reference,
+                })?;
             Ok((name.clone(), value))
         })
         .collect()

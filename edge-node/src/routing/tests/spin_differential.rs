@@ -94,6 +94,7 @@ fn build(routes: &[(String, String)], digest: Digest) -> Result<Router, RoutingE
         source: digest,
         allowed_outbound_hosts: Vec::new(),
         key_value_stores: Vec::new(),
+        sqlite_databases: Vec::new(),
         variables: BTreeMap::new(),
         environment: BTreeMap::new(),
     };

@@ -150,7 +150,7 @@ fn loads_a_realistic_spin_app() {
     );
     let frontend = &app.components["frontend"];
     assert_eq!(
-        frontend.allowed_outbound_hosts,
+        super::hosts(frontend),
         ["http://self", "https://{{ api_host }}"]
     );
     assert_eq!(
