@@ -265,6 +265,7 @@ fn component_fields() {
         "description = \"the app\"\n\
          environment = { RUST_LOG = \"info\" }\n\
          key_value_stores = [\"default\", \"my-store\", \"snake_store\"]\n\
+         sqlite_databases = [\"default\", \"orders\"]\n\
          allowed_outbound_hosts = [\"https://example.com\", \"redis://*:6379\"]\n\
          exclude_files = [\"secret/*\"]\n\
          files = []\n\
@@ -278,6 +279,7 @@ fn component_fields() {
         component.key_value_stores,
         ["default", "my-store", "snake_store"]
     );
+    assert_eq!(component.sqlite_databases, ["default", "orders"]);
     assert_eq!(hosts(component), ["https://example.com", "redis://*:6379"]);
 
     let unknown = app_with("allowed_outbund_hosts = []");
@@ -300,7 +302,6 @@ fn component_fields() {
 fn unimplemented_component_fields_are_refused_when_set() {
     for (line, field) in [
         ("files = [\"static/**/*\"]", "files"),
-        ("sqlite_databases = [\"default\"]", "sqlite_databases"),
         ("ai_models = [\"llama2-chat\"]", "ai_models"),
         ("dependencies = { \"a:b/c\" = \"1.0.0\" }", "dependencies"),
         (
@@ -317,12 +318,7 @@ fn unimplemented_component_fields_are_refused_when_set() {
         );
         assert!(chain(&error).contains(&format!("sets `{field}`, which is not supported yet")));
     }
-    for empty in [
-        "files = []",
-        "sqlite_databases = []",
-        "ai_models = []",
-        "dependencies = {}",
-    ] {
+    for empty in ["files = []", "ai_models = []", "dependencies = {}"] {
         load_ok(&app_with(empty), &["app.wasm"]);
     }
 }
