@@ -186,11 +186,17 @@ impl HostPattern {
     }
 }
 
-/// The default port of a URL scheme, if it has one.
+/// The default port of a URL scheme, if it has one (the schemes Spin's outbound interfaces
+/// use).
 pub fn default_port(scheme: &str) -> Option<u16> {
     match scheme {
         "http" => Some(80),
         "https" => Some(443),
+        "redis" | "rediss" => Some(6379),
+        "postgres" | "postgresql" => Some(5432),
+        "mysql" => Some(3306),
+        "mqtt" => Some(1883),
+        "mqtts" => Some(8883),
         _ => None,
     }
 }
