@@ -9,6 +9,7 @@ use crate::state::HostState;
 pub mod allowed_hosts;
 pub mod key_value;
 pub mod outbound_http;
+pub mod sockets;
 pub mod variables;
 
 /// The linker every component is linked against: WASI (p2 and p3), `wasi:http` incoming and

@@ -66,6 +66,7 @@ impl HostState {
     pub fn new(env: Arc<ComponentEnv>) -> Self {
         let mut wasi = WasiCtxBuilder::new();
         wasi.inherit_stdout().inherit_stderr();
+        crate::host::sockets::configure(&mut wasi, &env.allowed_hosts);
         for (name, value) in &env.environment {
             wasi.env(name, value);
         }

@@ -11,3 +11,4 @@ mod http_functions;
 mod key_value;
 mod limits;
 mod outbound;
+mod sockets;

@@ -1,13 +1,22 @@
 //! `allowed_outbound_hosts`: which destinations a component may reach. Deny by default.
 //!
-//! Each entry is `scheme://host[:port]` as Spin documents it: scheme `http`, `https` or `*`;
-//! host a name, `*`, `*.suffix` or an IP address (`[v6]` bracketed); port a number, `*` or a
-//! range `low..high` (exclusive end, as in Spin). Without a port the scheme's default applies
-//! (80 for http, 443 for https); `*` as scheme requires a port.
+//! The grammar and the matching are Spin's (`spin-factor-outbound-networking`, `config.rs`):
+//! each entry is `scheme://host[:port]`.
+//! - scheme: `*` or letters (`http`, `https`, `redis`, `postgres`, `mysql`, `mqtt`, `tcp`,
+//!   `udp`, …);
+//! - host: `*`, `*.example.com` (any subdomain), `self` (the app itself, for relative URLs),
+//!   an IP network in CIDR form (`10.0.0.0/8`), or a name or IP address matched exactly
+//!   (`[::1]` for IPv6);
+//! - port: a number, `*`, or a range `low..high` (high excluded); omitted, the scheme's
+//!   well-known port (see [`default_port`]), and an error for schemes without one.
+//!
+//! Entries may hold `{{ variable }}` templates; [`AllowedHosts::resolve`] renders them with the
+//! app's variables before parsing, as Spin does when it prepares an instance.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
+use ipnet::IpNet;
 use nexus_proto::app::ResolvedComponent;
 
 use crate::error::LoadError;
@@ -34,28 +43,44 @@ enum SchemePattern {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum HostPattern {
     Any,
-    /// `*.example.com`: stored as `.example.com`, matches any name ending with it.
+    /// `*.example.com`, stored as `.example.com`: any name ending with it.
     Subdomains(String),
+    /// `self`: only relative URLs, which go to the app itself.
+    ToSelf,
+    /// An IP network; matches destinations that are IP addresses inside it.
+    Network(IpNet),
+    /// One IP address.
+    Address(IpAddr),
+    /// One name, lowercase.
     Name(String),
-    Ip(IpAddr),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum PortPattern {
     Any,
-    /// Inclusive low, exclusive high.
-    Range(u16, u32),
+    Port(u16),
+    /// Inclusive low, exclusive high, as Spin's `low..high`.
+    Range(u16, u16),
 }
 
-/// A destination to check: what the request's URL names.
+/// A destination to check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Destination<'a> {
-    /// `http` or `https`.
+    /// The URL scheme (`https`, `redis`, …; `tcp` or `udp` for sockets).
     pub scheme: &'a str,
-    /// The host as written in the URL, lowercase, without brackets.
+    /// The host as written in the URL, without the brackets of an IPv6 address.
     pub host: &'a str,
     /// The port, explicit or the scheme's default.
     pub port: u16,
+}
+
+/// The transport of a `wasi:sockets` use, checked as scheme `tcp` or `udp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketProtocol {
+    /// A TCP connection.
+    Tcp,
+    /// UDP datagrams.
+    Udp,
 }
 
 impl AllowedHosts {
@@ -87,6 +112,15 @@ impl AllowedHosts {
 
     /// Parses every entry; the first malformed one is returned with the reason.
     pub fn parse(entries: &[String]) -> Result<Self, (String, String)> {
+        if let [only] = entries
+            && only == "insecure:allow-all"
+        {
+            return Err((
+                only.clone(),
+                "'insecure:allow-all' is not allowed; use '*://*:*' to allow all outbound traffic"
+                    .to_owned(),
+            ));
+        }
         let rules = entries
             .iter()
             .map(|entry| Rule::parse(entry).map_err(|reason| (entry.clone(), reason)))
@@ -99,15 +133,41 @@ impl AllowedHosts {
         self.rules.iter().any(|rule| rule.matches(destination))
     }
 
-    /// Whether some IP-address rule could allow a connection with this scheme and port, so
-    /// that resolving a name that is not itself allowed is worth it.
-    pub fn has_address_rule_for(&self, scheme: &str, port: u16) -> bool {
+    /// Whether a relative URL (no host: a request to the app itself) with `scheme` is allowed:
+    /// some rule for the scheme has host `self` or `*`.
+    pub fn allows_relative(&self, scheme: &str) -> bool {
         self.rules.iter().any(|rule| {
-            matches!(rule.host, HostPattern::Ip(_)) && rule.matches_scheme_and_port(scheme, port)
+            rule.scheme.matches(scheme)
+                && matches!(rule.host, HostPattern::ToSelf | HostPattern::Any)
         })
     }
 
-    /// Whether no destination at all is allowed.
+    /// Whether a socket may talk to `address` (checked as `tcp://ip:port` or `udp://ip:port`).
+    pub fn allows_socket(&self, address: SocketAddr, protocol: SocketProtocol) -> bool {
+        let scheme = match protocol {
+            SocketProtocol::Tcp => "tcp",
+            SocketProtocol::Udp => "udp",
+        };
+        let host = address.ip().to_string();
+        self.allows(&Destination {
+            scheme,
+            host: &host,
+            port: address.port(),
+        })
+    }
+
+    /// Whether some rule names IP addresses (a network or an address) for this scheme and
+    /// port, so that resolving a name that is not itself allowed can still lead somewhere
+    /// allowed.
+    pub fn has_address_rule_for(&self, scheme: &str, port: u16) -> bool {
+        self.rules.iter().any(|rule| {
+            matches!(rule.host, HostPattern::Network(_) | HostPattern::Address(_))
+                && rule.scheme.matches(scheme)
+                && rule.ports.matches(port)
+        })
+    }
+
+    /// Whether nothing at all is allowed.
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }
@@ -115,78 +175,142 @@ impl AllowedHosts {
 
 impl Rule {
     fn parse(entry: &str) -> Result<Self, String> {
+        let entry = entry.trim();
         let (scheme, rest) = entry
             .split_once("://")
-            .ok_or_else(|| "expected `scheme://host[:port]`".to_owned())?;
-        let scheme = match scheme {
-            "*" => SchemePattern::Any,
-            s if !s.is_empty()
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.') =>
-            {
-                SchemePattern::Exact(s.to_ascii_lowercase())
-            }
-            _ => return Err(format!("invalid scheme `{scheme}`")),
-        };
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
-        if rest.contains('/') {
-            return Err("a path is not allowed".to_owned());
-        }
-        let (host, port) = split_host_port(rest)?;
-        let host = parse_host(host)?;
-        let ports = match port {
-            Some(port) => parse_ports(port)?,
-            None => match &scheme {
-                SchemePattern::Exact(s) => match default_port(s) {
-                    Some(port) => PortPattern::Range(port, u32::from(port) + 1),
-                    None => return Err(format!("a port is required for scheme `{s}`")),
-                },
-                SchemePattern::Any => {
-                    return Err("a port is required when the scheme is `*`".to_owned());
-                }
-            },
+            .ok_or_else(|| "no scheme (e.g. 'https://' or '*://')".to_owned())?;
+        let (host, port) = rest.rsplit_once(':').unwrap_or((rest, ""));
+        let port = match port.split_once('/') {
+            Some((_, path)) if !path.is_empty() => return Err("a path is not allowed".to_owned()),
+            Some((port, _)) => port,
+            None => port,
         };
         Ok(Self {
-            scheme,
-            host,
-            ports,
+            scheme: SchemePattern::parse(scheme)?,
+            host: HostPattern::parse(host)?,
+            ports: PortPattern::parse(port, scheme)?,
         })
     }
 
     fn matches(&self, destination: &Destination<'_>) -> bool {
-        self.matches_scheme_and_port(destination.scheme, destination.port)
+        self.scheme.matches(destination.scheme)
+            && self.ports.matches(destination.port)
             && self.host.matches(destination.host)
-    }
-
-    fn matches_scheme_and_port(&self, scheme: &str, port: u16) -> bool {
-        let scheme_matches = match &self.scheme {
-            SchemePattern::Any => true,
-            SchemePattern::Exact(allowed) => allowed == scheme,
-        };
-        let port_matches = match self.ports {
-            PortPattern::Any => true,
-            PortPattern::Range(low, high) => port >= low && u32::from(port) < high,
-        };
-        scheme_matches && port_matches
     }
 }
 
-impl HostPattern {
-    fn matches(&self, host: &str) -> bool {
+impl SchemePattern {
+    fn parse(scheme: &str) -> Result<Self, String> {
+        if scheme == "*" {
+            return Ok(Self::Any);
+        }
+        if scheme.starts_with('{') {
+            return Err("scheme lists are not supported".to_owned());
+        }
+        if scheme.is_empty() || !scheme.chars().all(char::is_alphabetic) {
+            return Err(format!("scheme `{scheme}` must be letters only"));
+        }
+        Ok(Self::Exact(scheme.to_ascii_lowercase()))
+    }
+
+    fn matches(&self, scheme: &str) -> bool {
         match self {
             Self::Any => true,
-            Self::Subdomains(suffix) => {
-                host.len() > suffix.len() && host.ends_with(suffix.as_str())
-            }
-            Self::Name(name) => name == host,
-            Self::Ip(ip) => host
-                .parse::<IpAddr>()
-                .is_ok_and(|candidate| candidate == *ip),
+            Self::Exact(allowed) => allowed.eq_ignore_ascii_case(scheme),
         }
     }
 }
 
-/// The default port of a URL scheme, if it has one (the schemes Spin's outbound interfaces
+impl HostPattern {
+    fn parse(host: &str) -> Result<Self, String> {
+        let host = host.trim();
+        match host {
+            "*" => return Ok(Self::Any),
+            "self" | "self.alt" => return Ok(Self::ToSelf),
+            "" => return Err("the host is empty".to_owned()),
+            _ => {}
+        }
+        if host.starts_with('{') {
+            return Err("host lists are not supported".to_owned());
+        }
+        if let Ok(network) = host.parse::<IpNet>() {
+            return Ok(Self::Network(network));
+        }
+        if matches!(host.split('/').nth(1), Some(path) if !path.is_empty()) {
+            return Err("a host must not contain a path".to_owned());
+        }
+        if let Some(domain) = host.strip_prefix("*.") {
+            if domain.contains('*') {
+                return Err(format!(
+                    "wildcards are allowed only as a `*.` prefix in `{host}`"
+                ));
+            }
+            return Ok(Self::Subdomains(format!(
+                ".{}",
+                domain.to_ascii_lowercase()
+            )));
+        }
+        if host.contains('*') {
+            return Err(format!(
+                "wildcards are allowed only as a `*.` prefix in `{host}`"
+            ));
+        }
+        let host = host.trim_end_matches('/');
+        let unbracketed = host
+            .strip_prefix('[')
+            .and_then(|inner| inner.strip_suffix(']'))
+            .unwrap_or(host);
+        Ok(match unbracketed.parse::<IpAddr>() {
+            Ok(address) => Self::Address(address),
+            Err(_) => Self::Name(host.to_ascii_lowercase()),
+        })
+    }
+
+    fn matches(&self, host: &str) -> bool {
+        match self {
+            Self::Any => true,
+            Self::ToSelf => false,
+            Self::Subdomains(suffix) => host.to_ascii_lowercase().ends_with(suffix.as_str()),
+            Self::Name(name) => name.eq_ignore_ascii_case(host),
+            Self::Address(address) => host.parse::<IpAddr>().is_ok_and(|ip| ip == *address),
+            Self::Network(network) => host.parse::<IpAddr>().is_ok_and(|ip| network.contains(&ip)),
+        }
+    }
+}
+
+impl PortPattern {
+    fn parse(port: &str, scheme: &str) -> Result<Self, String> {
+        if port.is_empty() {
+            return default_port(scheme).map(Self::Port).ok_or_else(|| {
+                format!("no port given and scheme `{scheme}` has no well-known port")
+            });
+        }
+        if port == "*" {
+            return Ok(Self::Any);
+        }
+        if port.starts_with('{') {
+            return Err("port lists are not supported".to_owned());
+        }
+        let number = |text: &str| {
+            text.parse::<u16>()
+                .map_err(|_| format!("port `{text}` is not a number"))
+        };
+        match port.split_once("..") {
+            Some((low, high)) => Ok(Self::Range(number(low)?, number(high)?)),
+            None => Ok(Self::Port(number(port)?)),
+        }
+    }
+
+    fn matches(&self, port: u16) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Port(allowed) => *allowed == port,
+            Self::Range(low, high) => (*low..*high).contains(&port),
+        }
+    }
+}
+
+/// The well-known port of a URL scheme, if it has one (the schemes Spin's outbound interfaces
 /// use).
 pub fn default_port(scheme: &str) -> Option<u16> {
     match scheme {
@@ -201,147 +325,5 @@ pub fn default_port(scheme: &str) -> Option<u16> {
     }
 }
 
-fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), String> {
-    if let Some(rest) = authority.strip_prefix('[') {
-        let (host, after) = rest
-            .split_once(']')
-            .ok_or_else(|| "unclosed `[` in IPv6 address".to_owned())?;
-        return match after {
-            "" => Ok((host, None)),
-            after => after
-                .strip_prefix(':')
-                .map(|port| (host, Some(port)))
-                .ok_or_else(|| format!("unexpected `{after}` after IPv6 address")),
-        };
-    }
-    Ok(match authority.rsplit_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (authority, None),
-    })
-}
-
-fn parse_host(host: &str) -> Result<HostPattern, String> {
-    if host.is_empty() {
-        return Err("the host is empty".to_owned());
-    }
-    if host == "*" {
-        return Ok(HostPattern::Any);
-    }
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(HostPattern::Ip(ip));
-    }
-    let (subdomains, name) = match host.strip_prefix("*.") {
-        Some(name) => (true, name),
-        None => (false, host),
-    };
-    let valid = !name.is_empty()
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        });
-    if !valid {
-        return Err(format!("invalid host `{host}`"));
-    }
-    let name = name.to_ascii_lowercase();
-    Ok(if subdomains {
-        HostPattern::Subdomains(format!(".{name}"))
-    } else {
-        HostPattern::Name(name)
-    })
-}
-
-fn parse_ports(port: &str) -> Result<PortPattern, String> {
-    if port == "*" {
-        return Ok(PortPattern::Any);
-    }
-    let number = |text: &str| {
-        text.parse::<u16>()
-            .map_err(|_| format!("invalid port `{text}`"))
-    };
-    match port.split_once("..") {
-        Some((low, high)) => {
-            let (low, high) = (number(low)?, number(high)?);
-            if low >= high {
-                return Err(format!("empty port range `{port}`"));
-            }
-            Ok(PortPattern::Range(low, u32::from(high)))
-        }
-        None => {
-            let port = number(port)?;
-            Ok(PortPattern::Range(port, u32::from(port) + 1))
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn allowed(entries: &[&str]) -> AllowedHosts {
-        AllowedHosts::parse(&entries.iter().map(|e| (*e).to_owned()).collect::<Vec<_>>()).unwrap()
-    }
-
-    fn dest(scheme: &'static str, host: &'static str, port: u16) -> Destination<'static> {
-        Destination { scheme, host, port }
-    }
-
-    #[test]
-    fn denies_everything_by_default() {
-        assert!(!allowed(&[]).allows(&dest("https", "example.com", 443)));
-    }
-
-    #[test]
-    fn matches_scheme_host_and_port() {
-        let hosts = allowed(&[
-            "https://example.com",
-            "http://127.0.0.1:*",
-            "*://*.internal:8000..8010",
-        ]);
-        let cases = [
-            (dest("https", "example.com", 443), true),
-            (dest("http", "example.com", 80), false),
-            (dest("https", "example.com", 8443), false),
-            (dest("https", "sub.example.com", 443), false),
-            (dest("http", "127.0.0.1", 3000), true),
-            (dest("https", "127.0.0.1", 3000), false),
-            (dest("http", "localhost", 3000), false),
-            (dest("http", "api.internal", 8000), true),
-            (dest("https", "api.internal", 8009), true),
-            (dest("https", "api.internal", 8010), false),
-            (dest("https", "internal", 8000), false),
-        ];
-        for (destination, expected) in cases {
-            assert_eq!(hosts.allows(&destination), expected, "{destination:?}");
-        }
-    }
-
-    #[test]
-    fn wildcard_allows_all() {
-        let hosts = allowed(&["*://*:*"]);
-        assert!(hosts.allows(&dest("http", "anything.example", 1)));
-    }
-
-    #[test]
-    fn ipv6_literals() {
-        let hosts = allowed(&["http://[::1]:8080"]);
-        assert!(hosts.allows(&dest("http", "::1", 8080)));
-        assert!(!hosts.allows(&dest("http", "::1", 8081)));
-    }
-
-    #[test]
-    fn rejects_malformed_entries() {
-        for bad in [
-            "example.com",
-            "https://",
-            "*://example.com",
-            "https://exa mple.com",
-            "http://a.com:99999",
-            "http://a.com:9..3",
-            "https://a.com/path",
-        ] {
-            assert!(AllowedHosts::parse(&[bad.to_owned()]).is_err(), "{bad}");
-        }
-    }
-}
+mod tests;
