@@ -92,7 +92,7 @@ impl Platform {
         let local_addr = listener
             .local_addr()
             .context("failed to read the listen address")?;
-        let served = Arc::new(ServedApp::new(app, router));
+        let served = ServedApp::new(app, router);
         let (shutdown, stop) = oneshot::channel();
         let serving = tokio::spawn(nexus_edge::serve(
             listener,

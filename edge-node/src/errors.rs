@@ -65,6 +65,27 @@ impl EdgeError {
         self.code
     }
 
+    /// Logs the error under a new request id and returns the response that carries that id.
+    pub fn logged_response(self) -> http::Response<Bytes> {
+        let request_id = uuid::Uuid::now_v7().to_string();
+        if self.status.is_server_error() {
+            tracing::warn!(
+                request_id,
+                code = self.code,
+                status = self.status.as_u16(),
+                "request failed"
+            );
+        } else {
+            tracing::debug!(
+                request_id,
+                code = self.code,
+                status = self.status.as_u16(),
+                "request refused"
+            );
+        }
+        self.into_response(&request_id)
+    }
+
     /// The response for this error, tagged with `request_id`.
     pub fn into_response(self, request_id: &str) -> http::Response<Bytes> {
         let envelope = Envelope {

@@ -8,7 +8,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,7 +20,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use nexus_runtime::{GuestBody, GuestResponse, LoadedApp};
+use nexus_runtime::{GuestBody, GuestResponse, LoadedApp, LocalDispatch};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -57,14 +57,25 @@ impl Default for IngressConfig {
 
 /// An app with its routes: what the ingress serves.
 pub struct ServedApp {
-    app: LoadedApp,
-    router: Router,
+    pub(crate) app: LoadedApp,
+    pub(crate) router: Router,
+    /// `host:port` the app is served on, for requests the app makes to itself.
+    pub(crate) origin: OnceLock<Authority>,
 }
 
 impl ServedApp {
-    /// Pairs a loaded app with the router built from the same record.
-    pub fn new(app: LoadedApp, router: Router) -> Self {
-        Self { app, router }
+    /// Pairs a loaded app with the router built from the same record, and registers it as
+    /// the app's handler for requests to itself.
+    pub fn new(app: LoadedApp, router: Router) -> Arc<Self> {
+        let served = Arc::new(Self {
+            app,
+            router,
+            origin: OnceLock::new(),
+        });
+        let dispatcher: Weak<dyn LocalDispatch> =
+            Arc::downgrade(&served) as Weak<dyn LocalDispatch>;
+        served.app.set_local_dispatch(dispatcher);
+        served
     }
 
     /// The router.
@@ -79,37 +90,23 @@ impl ServedApp {
         request: Request<Incoming>,
         client: SocketAddr,
     ) -> Response<ResponseBody> {
-        match self.dispatch(request, client).await {
+        match self.route_and_run(request, client).await {
             Ok(response) => response.map(Either::Left),
-            Err(error) => {
-                let request_id = uuid::Uuid::now_v7().to_string();
-                if error.status().is_server_error() {
-                    tracing::warn!(
-                        request_id,
-                        code = error.code(),
-                        status = error.status().as_u16(),
-                        "request failed"
-                    );
-                } else {
-                    tracing::debug!(
-                        request_id,
-                        code = error.code(),
-                        status = error.status().as_u16(),
-                        "request refused"
-                    );
-                }
-                error
-                    .into_response(&request_id)
-                    .map(|body| Either::Right(Full::new(body)))
-            }
+            Err(error) => error
+                .logged_response()
+                .map(|body| Either::Right(Full::new(body))),
         }
     }
 
-    async fn dispatch(
+    pub(crate) async fn route_and_run<B>(
         &self,
-        mut request: Request<Incoming>,
+        mut request: Request<B>,
         client: SocketAddr,
-    ) -> Result<GuestResponse, EdgeError> {
+    ) -> Result<GuestResponse, EdgeError>
+    where
+        B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
         let path = request.uri().path();
         let matched = self
             .router
@@ -188,6 +185,11 @@ pub async fn serve(
     config: IngressConfig,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    if let Ok(address) = listener.local_addr()
+        && let Ok(origin) = Authority::try_from(address.to_string())
+    {
+        let _ = app.origin.set(origin);
+    }
     let connections = Arc::new(Semaphore::new(config.max_connections));
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());

@@ -5,6 +5,7 @@
 
 pub mod errors;
 pub mod ingress;
+mod local;
 pub mod routing;
 
 pub use ingress::{IngressConfig, ServedApp, serve};

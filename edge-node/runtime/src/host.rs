@@ -8,6 +8,7 @@ use crate::state::HostState;
 
 pub mod allowed_hosts;
 pub mod key_value;
+pub mod local_requests;
 pub mod outbound_http;
 pub mod sockets;
 pub mod variables;
@@ -17,9 +18,8 @@ pub mod variables;
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     wasmtime_wasi::p3::add_to_linker(&mut linker)?;
-    wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+    local_requests::add_to_linker(&mut linker)?;
     key_value::add_to_linker(&mut linker)?;
     variables::add_to_linker(&mut linker)?;
     Ok(linker)

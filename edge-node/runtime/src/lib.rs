@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use nexus_context::ContextStore;
 use nexus_proto::app::ResolvedComponent;
@@ -31,6 +31,7 @@ mod state;
 pub use component::{HttpWorld, PreparedComponent};
 pub use config::{Limits, RuntimeConfig};
 pub use error::{Fault, InvokeError, LoadError};
+pub use host::local_requests::{LocalDispatch, LocalResult, LocalTarget};
 pub use host::variables::{EnvVariables, VariableSource};
 pub use invoke::{ComponentHandler, GuestBody, GuestResponse};
 
@@ -39,6 +40,7 @@ use crate::cpu_gate::CpuGate;
 use crate::engine::EpochTicker;
 use crate::host::allowed_hosts::AllowedHosts;
 use crate::host::key_value::KeyValueAccess;
+use crate::host::local_requests::LocalDispatchSlot;
 use crate::invoke::Admission;
 use crate::state::{ComponentEnv, HostState};
 
@@ -133,11 +135,12 @@ impl Runtime {
         variables: &dyn VariableSource,
     ) -> Result<LoadedApp, LoadError> {
         let app_values = host::variables::resolve_app_variables(app, variables)?;
+        let local = LocalDispatchSlot::default();
         let mut components = HashMap::with_capacity(app.components.len());
         for (id, component) in &app.components {
             let bytes = read_artifact(artifacts, component)?;
             let prepared = self.prepare(id, &bytes)?;
-            let env = self.component_env(app, component, &app_values)?;
+            let env = self.component_env(app, component, &app_values, &local)?;
             let handler = ComponentHandler::new(
                 self.engine.clone(),
                 prepared,
@@ -156,6 +159,7 @@ impl Runtime {
         Ok(LoadedApp {
             name: app.name.clone(),
             components,
+            local,
         })
     }
 
@@ -165,6 +169,7 @@ impl Runtime {
         app: &ResolvedApp,
         component: &ResolvedComponent,
         app_values: &BTreeMap<String, String>,
+        local: &LocalDispatchSlot,
     ) -> Result<ComponentEnv, LoadError> {
         Ok(ComponentEnv {
             app: app.name.clone(),
@@ -177,6 +182,7 @@ impl Runtime {
             variables: host::variables::resolve_component_variables(component, app_values)?,
             allowed_hosts: Arc::new(AllowedHosts::resolve(component, app_values)?),
             environment: component.environment.clone().into_iter().collect(),
+            local: local.clone(),
             memory_limit_bytes: usize::try_from(self.limits.memory_limit_bytes)
                 .unwrap_or(usize::MAX),
         })
@@ -213,6 +219,7 @@ fn read_artifact(
 pub struct LoadedApp {
     name: String,
     components: HashMap<String, ComponentHandler>,
+    local: LocalDispatchSlot,
 }
 
 impl LoadedApp {
@@ -224,5 +231,11 @@ impl LoadedApp {
     /// The handler for component `id`.
     pub fn component(&self, id: &str) -> Option<&ComponentHandler> {
         self.components.get(id)
+    }
+
+    /// Registers who serves requests the app's components make to the app itself (relative
+    /// URLs, `*.spin.internal`). Until this is called such requests fail.
+    pub fn set_local_dispatch(&self, dispatcher: Weak<dyn LocalDispatch>) {
+        self.local.set(dispatcher);
     }
 }

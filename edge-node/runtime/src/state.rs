@@ -14,6 +14,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::cpu_gate::CpuShare;
 use crate::host::allowed_hosts::AllowedHosts;
 use crate::host::key_value::{KeyValueAccess, KeyValueState};
+use crate::host::local_requests::LocalDispatchSlot;
 use crate::host::outbound_http::OutboundHttp;
 
 /// Resource handles (HTTP bodies, streams, stores…) one instance may hold at once.
@@ -33,6 +34,8 @@ pub struct ComponentEnv {
     pub allowed_hosts: Arc<AllowedHosts>,
     /// Environment variables the guest sees.
     pub environment: Vec<(String, String)>,
+    /// Where requests to the app itself go.
+    pub local: LocalDispatchSlot,
     /// Cap on each linear memory.
     pub memory_limit_bytes: usize,
 }
@@ -76,7 +79,7 @@ impl HostState {
             table,
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
-            outbound: OutboundHttp::new(Arc::clone(&env.allowed_hosts)),
+            outbound: OutboundHttp::new(Arc::clone(&env.allowed_hosts), env.local.clone()),
             limits: StoreLimitsBuilder::new()
                 .memory_size(env.memory_limit_bytes)
                 .instances(crate::engine::CORE_INSTANCES_PER_COMPONENT as usize)

@@ -36,7 +36,11 @@ async fn upstream() -> SocketAddr {
 }
 
 async fn fetch_through_guest(platform: &TestPlatform, target: &str) -> (StatusCode, String) {
-    let request = Request::get(platform.url("/outbound"))
+    fetch_via(platform, "/outbound", target).await
+}
+
+async fn fetch_via(platform: &TestPlatform, route: &str, target: &str) -> (StatusCode, String) {
+    let request = Request::get(platform.url(route))
         .header("x-target-url", target)
         .body(Full::default())
         .unwrap();
@@ -80,4 +84,47 @@ async fn other_destinations_are_denied() {
         );
         assert!(body.contains("HttpRequestDenied"), "{target}: {body}");
     }
+}
+
+#[tokio::test]
+async fn both_http_worlds_reach_allowed_destinations() {
+    let upstream = upstream().await;
+    let platform = TestPlatform::builder().start().await;
+    let (status, body) = fetch_via(&platform, "/p3/outbound", &format!("http://{upstream}/")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, "status=200\nupstream says hi");
+    let (status, body) = fetch_via(&platform, "/p3/outbound", "http://example.com/").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(body.contains("HttpRequestDenied"), "{body}");
+}
+
+#[tokio::test]
+async fn relative_urls_reach_the_app_itself_when_self_is_allowed() {
+    let platform = TestPlatform::builder().start().await;
+    for route in ["/outbound", "/p3/outbound"] {
+        let (status, body) = fetch_via(&platform, route, "/hello").await;
+        assert_eq!(status, StatusCode::OK, "{route}: {body}");
+        assert_eq!(body, "status=200\nHello, Nexus!", "{route}");
+        // Routed like an outside request: an unknown route is the edge's 404.
+        let (status, body) = fetch_via(&platform, route, "/no/such/route").await;
+        assert_eq!(status, StatusCode::OK, "{route}: {body}");
+        assert!(body.starts_with("status=404\n"), "{route}: {body}");
+    }
+    let (status, body) = fetch_via(&platform, "/outbound-strict", "/hello").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(body.contains("HttpRequestDenied"), "{body}");
+}
+
+#[tokio::test]
+async fn service_chaining_reaches_a_component_by_name() {
+    let platform = TestPlatform::builder().start().await;
+    for route in ["/outbound", "/p3/outbound"] {
+        let (status, body) = fetch_via(&platform, route, "http://hello.spin.internal/").await;
+        assert_eq!(status, StatusCode::OK, "{route}: {body}");
+        assert_eq!(body, "status=200\nHello, Nexus!", "{route}");
+    }
+    let (status, body) =
+        fetch_via(&platform, "/outbound-strict", "http://hello.spin.internal/").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(body.contains("HttpRequestDenied"), "{body}");
 }

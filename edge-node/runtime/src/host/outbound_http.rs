@@ -24,6 +24,7 @@ use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::allowed_hosts::{AllowedHosts, Destination, default_port};
+use super::local_requests::{LocalDispatchSlot, LocalTarget, local_target};
 
 /// Connect, first-byte and between-bytes timeout when the guest sets none; always also
 /// bounded by what is left of the invocation's deadline.
@@ -32,14 +33,16 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Outbound HTTP policy and state of one instance.
 pub struct OutboundHttp {
     allowed: Arc<AllowedHosts>,
+    local: LocalDispatchSlot,
     deadline: Option<Instant>,
 }
 
 impl OutboundHttp {
-    /// Outbound HTTP limited to `allowed`.
-    pub fn new(allowed: Arc<AllowedHosts>) -> Self {
+    /// Outbound HTTP limited to `allowed`; requests to the app itself go to `local`.
+    pub fn new(allowed: Arc<AllowedHosts>, local: LocalDispatchSlot) -> Self {
         Self {
             allowed,
+            local,
             deadline: None,
         }
     }
@@ -67,6 +70,15 @@ impl WasiHttpHooks for OutboundHttp {
     ) -> Box<dyn Future<Output = SendResult> + Send> {
         let allowed = Arc::clone(&self.allowed);
         let deadline = self.deadline;
+        if let Some(target) = local_target(request.uri()) {
+            let local = self.local.clone();
+            return Box::new(async move {
+                let response = send_local(&allowed, &local, target, request).await?;
+                let finished: Box<dyn Future<Output = Result<(), Error>> + Send> =
+                    Box::new(async { Ok(()) });
+                Ok((response, finished))
+            });
+        }
         Box::new(async move {
             let target = Target::of(request.uri())?;
             let addresses = target.checked_addresses(&allowed).await?;
@@ -78,6 +90,34 @@ impl WasiHttpHooks for OutboundHttp {
             ))
         })
     }
+}
+
+/// Sends a request to the app itself, if `allowed_outbound_hosts` lets it.
+async fn send_local(
+    allowed: &AllowedHosts,
+    local: &LocalDispatchSlot,
+    target: LocalTarget,
+    request: http::Request<WasiBody>,
+) -> Result<http::Response<WasiBody>, Error> {
+    let uri = request.uri();
+    let scheme = uri.scheme_str().unwrap_or("http");
+    let permitted = match &target {
+        // A relative URL has no scheme of its own; Spin accepts either web scheme.
+        LocalTarget::App => allowed.allows_relative("http") || allowed.allows_relative("https"),
+        LocalTarget::Component(_) => {
+            let host = uri.host().unwrap_or_default();
+            let port = uri.port_u16().or_else(|| default_port(scheme)).unwrap_or(0);
+            allowed.allows(&Destination { scheme, host, port })
+        }
+    };
+    if !permitted {
+        tracing::info!(?target, "local request denied");
+        return Err(Error::HttpRequestDenied);
+    }
+    let dispatcher = local
+        .get()
+        .ok_or_else(|| Error::InternalError(Some("the app is not being served".to_owned())))?;
+    dispatcher.dispatch(target, request).await
 }
 
 /// Where a request goes, from its URL.
