@@ -73,13 +73,18 @@ impl HostState {
         for (name, value) in &env.environment {
             wasi.env(name, value);
         }
+        let cpu = CpuShare::default();
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
         Self {
             table,
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
-            outbound: OutboundHttp::new(Arc::clone(&env.allowed_hosts), env.local.clone()),
+            outbound: OutboundHttp::new(
+                Arc::clone(&env.allowed_hosts),
+                env.local.clone(),
+                cpu.release_handle(),
+            ),
             limits: StoreLimitsBuilder::new()
                 .memory_size(env.memory_limit_bytes)
                 .instances(crate::engine::CORE_INSTANCES_PER_COMPONENT as usize)
@@ -88,7 +93,7 @@ impl HostState {
             env,
             key_value: KeyValueState::default(),
             invocation: None,
-            cpu: CpuShare::default(),
+            cpu,
         }
     }
 

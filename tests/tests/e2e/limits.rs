@@ -90,16 +90,22 @@ async fn a_hundred_loops_do_not_stop_hello() {
             tokio::spawn(async move { platform.get("/bad/loop").await.status })
         })
         .collect();
-    // Wait until the loops hold their instances, so /hello really competes with them.
+    // Wait until most loops hold instances, so /hello really competes with them. Not all 100:
+    // the client shares this process's two threads, and on a loaded machine the first loops
+    // can reach their deadline before the last ones are admitted.
     let runtime = platform.platform().runtime();
     let all_slots = Limits::default().max_instances as usize;
-    eventually("the loops to hold 100 instances", || {
-        runtime.free_instance_slots() == all_slots - 100
+    eventually("the loops to hold 50 instances", || {
+        runtime.free_instance_slots() <= all_slots - 50
     })
     .await;
     let hello = platform.get("/hello").await;
     assert_eq!(hello.status, StatusCode::OK);
     assert_eq!(hello.text(), "Hello, Nexus!");
+    assert!(
+        runtime.free_instance_slots() < all_slots,
+        "/hello answered only after the loops were gone"
+    );
     for status in futures_join(loops).await {
         assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
     }
