@@ -24,15 +24,18 @@ lint: toolchain
 	cd functions && cargo clippy --locked --release --target $(FUNCTIONS_TARGET) -- -D warnings
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
-## functions: build the guest components (functions/target/wasm32-wasip2/release/*.wasm).
+## functions: build the guest components (functions/target/wasm32-wasip2/release/*.wasm), and
+## `hello` as a core module (wasm32-wasip1) for the componentize-on-load example.
 functions: toolchain
 	cd functions && cargo build --locked --release --target $(FUNCTIONS_TARGET)
+	cd functions && cargo build --locked --release --target wasm32-wasip1 -p hello
 
 ## toolchain: install the pinned toolchain and the wasm target when missing.
 toolchain:
 	@rustup toolchain install --no-self-update >/dev/null 2>&1 || rustup toolchain install
 	@cd functions && (rustup toolchain install --no-self-update >/dev/null 2>&1 || rustup toolchain install)
 	@rustup target list --installed | grep -qx $(FUNCTIONS_TARGET) || rustup target add $(FUNCTIONS_TARGET)
+	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
 
 ## services: the tests need Postgres and Redis; fail loudly when either is down.
 services:

@@ -28,16 +28,21 @@ fn main() {
         }
     }
 
+    // Every function as a component, and `hello` also as a core module (see spin.toml).
+    build_functions(&functions, &["--target", "wasm32-wasip2"]);
+    build_functions(&functions, &["--target", "wasm32-wasip1", "-p", "hello"]);
+    println!(
+        "cargo:rustc-env=NEXUS_FUNCTIONS_DIR={}",
+        functions.display()
+    );
+}
+
+fn build_functions(functions: &std::path::Path, selection: &[&str]) {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
-        .current_dir(&functions)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--locked",
-        ])
+        .current_dir(functions)
+        .args(["build", "--release", "--locked"])
+        .args(selection)
         // The guests have their own workspace and target directory; nothing of the outer build
         // (target dir, flags, profile) may leak into theirs.
         .env("CARGO_TARGET_DIR", functions.join("target"))
@@ -53,15 +58,11 @@ fn main() {
             "could not run cargo for the guest functions: {error}"
         )),
     }
-    println!(
-        "cargo:rustc-env=NEXUS_FUNCTIONS_DIR={}",
-        functions.display()
-    );
 }
 
 fn fail(message: &str) -> ! {
     eprintln!(
-        "{message}; is the wasm32-wasip2 target installed? (`rustup target add wasm32-wasip2`)"
+        "{message}; are the wasm targets installed? (`rustup target add wasm32-wasip2 wasm32-wasip1`)"
     );
     std::process::exit(1);
 }

@@ -144,6 +144,17 @@ fn prepare(
     digest: Digest,
     bytes: &[u8],
 ) -> Result<PreparedComponent, LoadError> {
+    let componentized;
+    let bytes = if crate::componentize::is_core_module(bytes) {
+        componentized =
+            crate::componentize::componentize(bytes).map_err(|reason| LoadError::Compile {
+                component: component_id.to_owned(),
+                reason,
+            })?;
+        componentized.as_slice()
+    } else {
+        bytes
+    };
     let component = Component::new(engine, bytes).map_err(|error| LoadError::Compile {
         component: component_id.to_owned(),
         reason: format!("{error:#}"),

@@ -20,6 +20,7 @@ use wasmtime::Engine;
 use wasmtime::component::Linker;
 
 pub mod component;
+pub mod componentize;
 pub mod config;
 pub mod cpu_gate;
 pub mod engine;

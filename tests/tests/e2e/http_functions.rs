@@ -20,6 +20,14 @@ async fn hello_answers_on_both_http_worlds() {
 }
 
 #[tokio::test]
+async fn a_core_module_is_made_a_component_on_load() {
+    let platform = TestPlatform::builder().start().await;
+    let response = platform.get("/core/hello").await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    assert_eq!(response.text(), "Hello, Nexus!");
+}
+
+#[tokio::test]
 async fn runtime_adds_no_response_header_of_its_own() {
     let platform = TestPlatform::builder().start().await;
     let response = platform.get("/hello").await;
