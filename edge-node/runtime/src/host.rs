@@ -10,9 +10,12 @@ pub mod allowed_hosts;
 pub mod key_value;
 pub mod outbound_http;
 pub mod variables;
+pub mod wasi_config;
+pub mod wasi_keyvalue;
 
 /// The linker every component is linked against: WASI (p2 and p3), `wasi:http` incoming and
-/// outbound (p2 and p3), Spin key-value and variables (both versions).
+/// outbound (p2 and p3), Spin key-value and variables (both versions), and the `wasi:keyvalue`
+/// and `wasi:config` drafts Spin provides.
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -21,5 +24,7 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
     key_value::add_to_linker(&mut linker)?;
     variables::add_to_linker(&mut linker)?;
+    wasi_keyvalue::add_to_linker(&mut linker)?;
+    wasi_config::add_to_linker(&mut linker)?;
     Ok(linker)
 }
