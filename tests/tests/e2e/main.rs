@@ -11,3 +11,5 @@ mod http_functions;
 mod key_value;
 mod limits;
 mod outbound;
+mod wasi_config;
+mod wasi_key_value;
