@@ -64,9 +64,20 @@ const SUPPORTED_PACKAGES: &[&str] = &[
     "spin:variables@3.0",
 ];
 const SUPPORTED_INTERFACES: &[&str] = &["fermyon:spin/key-value@2.0", "fermyon:spin/variables@2.0"];
+/// Pre-release interfaces this runtime provides, by exact name and version: a draft is
+/// accepted only in the version implemented, never by its major.minor.
+const SUPPORTED_DRAFT_INTERFACES: &[&str] = &[
+    "wasi:keyvalue/store@0.2.0-draft2",
+    "wasi:keyvalue/atomics@0.2.0-draft2",
+    "wasi:keyvalue/batch@0.2.0-draft2",
+    "wasi:config/store@0.2.0-draft-2024-09-27",
+];
 
 /// Whether `import` (for example `wasi:io/streams@0.2.3`) is one this runtime provides.
 pub fn is_supported_import(import: &str) -> bool {
+    if SUPPORTED_DRAFT_INTERFACES.contains(&import) {
+        return true;
+    }
     let Some((path, version)) = import.split_once('@') else {
         return false;
     };
@@ -209,13 +220,24 @@ mod tests {
             "fermyon:spin/variables@2.0.0",
             "spin:key-value/key-value@3.0.0",
             "spin:variables/variables@3.0.0",
+            "wasi:keyvalue/store@0.2.0-draft2",
+            "wasi:keyvalue/atomics@0.2.0-draft2",
+            "wasi:keyvalue/batch@0.2.0-draft2",
+            "wasi:config/store@0.2.0-draft-2024-09-27",
         ] {
             assert!(is_supported_import(supported), "{supported}");
         }
         for unsupported in [
             "fermyon:spin/llm@2.0.0",
             "fermyon:spin/key-value@3.0.0",
-            "wasi:keyvalue/store@0.2.0-draft2",
+            "wasi:keyvalue/store@0.2.0-draft",
+            "wasi:keyvalue/store@0.2.0-draft3",
+            "wasi:keyvalue/store@0.2.0",
+            "wasi:keyvalue/watcher@0.2.0-draft2",
+            "wasi:keyvalue/eventual@0.1.0",
+            "wasi:config/store@0.2.0-draft",
+            "wasi:config/store@0.2.0-rc-2024-10-01",
+            "wasi:config/runtime@0.2.0-draft",
             "wasi:http/types@0.1.0",
             "spin:mqtt/mqtt@3.0.0",
             "custom",

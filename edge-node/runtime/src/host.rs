@@ -12,9 +12,12 @@ pub mod local_requests;
 pub mod outbound_http;
 pub mod sockets;
 pub mod variables;
+pub mod wasi_config;
+pub mod wasi_keyvalue;
 
 /// The linker every component is linked against: WASI (p2 and p3), `wasi:http` incoming and
-/// outbound (p2 and p3), Spin key-value and variables (both versions).
+/// outbound (p2 and p3), Spin key-value and variables (both versions), and the `wasi:keyvalue`
+/// and `wasi:config` drafts Spin provides.
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -22,5 +25,7 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     local_requests::add_to_linker(&mut linker)?;
     key_value::add_to_linker(&mut linker)?;
     variables::add_to_linker(&mut linker)?;
+    wasi_keyvalue::add_to_linker(&mut linker)?;
+    wasi_config::add_to_linker(&mut linker)?;
     Ok(linker)
 }

@@ -16,6 +16,7 @@ use crate::host::allowed_hosts::AllowedHosts;
 use crate::host::key_value::{KeyValueAccess, KeyValueState};
 use crate::host::local_requests::LocalDispatchSlot;
 use crate::host::outbound_http::OutboundHttp;
+use crate::host::wasi_keyvalue::WasiKeyValueState;
 
 /// Resource handles (HTTP bodies, streams, stores…) one instance may hold at once.
 const MAX_RESOURCES: usize = 10_000;
@@ -60,6 +61,7 @@ pub struct HostState {
     pub(crate) limits: StoreLimits,
     pub(crate) env: Arc<ComponentEnv>,
     pub(crate) key_value: KeyValueState,
+    pub(crate) wasi_key_value: WasiKeyValueState,
     pub(crate) invocation: Option<Invocation>,
     pub(crate) cpu: CpuShare,
 }
@@ -92,6 +94,7 @@ impl HostState {
                 .build(),
             env,
             key_value: KeyValueState::default(),
+            wasi_key_value: WasiKeyValueState::default(),
             invocation: None,
             cpu,
         }

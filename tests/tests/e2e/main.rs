@@ -12,3 +12,5 @@ mod key_value;
 mod limits;
 mod outbound;
 mod sockets;
+mod wasi_config;
+mod wasi_key_value;

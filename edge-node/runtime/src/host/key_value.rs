@@ -30,6 +30,20 @@ impl KeyValueAccess {
             allowed_labels: allowed_labels.to_vec(),
         }
     }
+
+    /// The backend and namespace behind store `label`, or `None` when the component may not
+    /// open it. `wasi:keyvalue` opens the same stores through this.
+    pub(crate) fn resolve(&self, label: &str) -> Option<(Arc<dyn ContextStore>, Namespace)> {
+        self.allowed_labels
+            .iter()
+            .any(|allowed| allowed == label)
+            .then(|| {
+                (
+                    Arc::clone(&self.backend),
+                    Namespace::new([self.app.as_str(), label]),
+                )
+            })
+    }
 }
 
 /// An open store: the resource behind both versions' `store` handles.
@@ -94,21 +108,13 @@ impl KeyValueView<'_> {
         &mut self,
         label: &str,
     ) -> Result<Result<Resource<OpenStore>, Failure>, wasmtime::Error> {
-        if !self
-            .access
-            .allowed_labels
-            .iter()
-            .any(|allowed| allowed == label)
-        {
+        let Some((backend, namespace)) = self.access.resolve(label) else {
             return Ok(Err(Failure::AccessDenied));
-        }
+        };
         if self.state.open_stores >= MAX_OPEN_STORES {
             return Ok(Err(Failure::TableFull));
         }
-        let store = OpenStore {
-            backend: Arc::clone(&self.access.backend),
-            namespace: Namespace::new([self.access.app.as_str(), label]),
-        };
+        let store = OpenStore { backend, namespace };
         let handle = self.table.push(store)?;
         self.state.open_stores += 1;
         Ok(Ok(handle))
