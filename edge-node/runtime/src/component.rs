@@ -62,8 +62,15 @@ const SUPPORTED_PACKAGES: &[&str] = &[
     "wasi:http@0.3",
     "spin:key-value@3.0",
     "spin:variables@3.0",
+    "spin:redis@3.0",
+    "spin:mqtt@3.0",
 ];
-const SUPPORTED_INTERFACES: &[&str] = &["fermyon:spin/key-value@2.0", "fermyon:spin/variables@2.0"];
+const SUPPORTED_INTERFACES: &[&str] = &[
+    "fermyon:spin/key-value@2.0",
+    "fermyon:spin/variables@2.0",
+    "fermyon:spin/redis@2.0",
+    "fermyon:spin/mqtt@2.0",
+];
 
 /// Whether `import` (for example `wasi:io/streams@0.2.3`) is one this runtime provides.
 pub fn is_supported_import(import: &str) -> bool {
@@ -198,6 +205,10 @@ mod tests {
             "fermyon:spin/variables@2.0.0",
             "spin:key-value/key-value@3.0.0",
             "spin:variables/variables@3.0.0",
+            "fermyon:spin/redis@2.0.0",
+            "fermyon:spin/mqtt@2.0.0",
+            "spin:redis/redis@3.0.0",
+            "spin:mqtt/mqtt@3.0.0",
         ] {
             assert!(is_supported_import(supported), "{supported}");
         }
@@ -206,7 +217,8 @@ mod tests {
             "fermyon:spin/key-value@3.0.0",
             "wasi:keyvalue/store@0.2.0-draft2",
             "wasi:http/types@0.1.0",
-            "spin:mqtt/mqtt@3.0.0",
+            "fermyon:spin/redis@3.0.0",
+            "spin:redis/redis@2.0.0",
             "custom",
         ] {
             assert!(!is_supported_import(unsupported), "{unsupported}");

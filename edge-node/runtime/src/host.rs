@@ -8,7 +8,10 @@ use crate::state::HostState;
 
 pub mod allowed_hosts;
 pub mod key_value;
+pub mod outbound_address;
 pub mod outbound_http;
+pub mod outbound_mqtt;
+pub mod outbound_redis;
 pub mod variables;
 
 /// The linker every component is linked against: WASI (p2 and p3), `wasi:http` incoming and
@@ -21,5 +24,7 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
     key_value::add_to_linker(&mut linker)?;
     variables::add_to_linker(&mut linker)?;
+    outbound_redis::add_to_linker(&mut linker)?;
+    outbound_mqtt::add_to_linker(&mut linker)?;
     Ok(linker)
 }

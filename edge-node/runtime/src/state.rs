@@ -15,6 +15,8 @@ use crate::cpu_gate::CpuShare;
 use crate::host::allowed_hosts::AllowedHosts;
 use crate::host::key_value::{KeyValueAccess, KeyValueState};
 use crate::host::outbound_http::OutboundHttp;
+use crate::host::outbound_mqtt::OutboundMqttState;
+use crate::host::outbound_redis::OutboundRedisState;
 
 /// Resource handles (HTTP bodies, streams, stores…) one instance may hold at once.
 const MAX_RESOURCES: usize = 10_000;
@@ -57,6 +59,8 @@ pub struct HostState {
     pub(crate) limits: StoreLimits,
     pub(crate) env: Arc<ComponentEnv>,
     pub(crate) key_value: KeyValueState,
+    pub(crate) outbound_redis: OutboundRedisState,
+    pub(crate) outbound_mqtt: OutboundMqttState,
     pub(crate) invocation: Option<Invocation>,
     pub(crate) cpu: CpuShare,
 }
@@ -83,6 +87,8 @@ impl HostState {
                 .build(),
             env,
             key_value: KeyValueState::default(),
+            outbound_redis: OutboundRedisState::default(),
+            outbound_mqtt: OutboundMqttState::default(),
             invocation: None,
             cpu: CpuShare::default(),
         }
