@@ -190,24 +190,11 @@ impl QueryOptions {
     }
 }
 
-/// A publish's quality of service, either version's `qos`.
-#[derive(Debug, Clone, Copy)]
-enum Qos {
-    AtMostOnce,
-    AtLeastOnce,
-    ExactlyOnce,
-}
-
 impl MqttConnection {
     /// Queues the message, then drives the connection (connecting first if needed) until
     /// the broker has it, as Spin does.
-    async fn publish(&self, topic: String, payload: Vec<u8>, qos: Qos) -> Result<(), Failure> {
+    async fn publish(&self, topic: String, payload: Vec<u8>, qos: QoS) -> Result<(), Failure> {
         let client = &self.0;
-        let qos = match qos {
-            Qos::AtMostOnce => QoS::AtMostOnce,
-            Qos::AtLeastOnce => QoS::AtLeastOnce,
-            Qos::ExactlyOnce => QoS::ExactlyOnce,
-        };
         let deadline = client.deadline;
         let queued =
             tokio::time::timeout_at(deadline, client.handle.publish(topic, qos, false, payload))
@@ -284,6 +271,41 @@ mod tests {
 
     fn checked(address: &str) -> OutboundAddress {
         OutboundAddress::parse(address, "mqtt").unwrap()
+    }
+
+    #[test]
+    fn open_checks_permission_then_address_then_limits_connections() {
+        let allowed = Arc::new(AllowedHosts::parse(&["mqtt://127.0.0.1:1883".to_owned()]).unwrap());
+        let mut state = OutboundMqttState::default();
+        let mut table = ResourceTable::new();
+        let mut view = OutboundMqttView {
+            allowed: &allowed,
+            deadline: Instant::now() + DEFAULT_TIMEOUT,
+            state: &mut state,
+            table: &mut table,
+        };
+        let allowed_address = "mqtt://127.0.0.1:1883?client_id=probe";
+        let mut handles = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            handles.push(view.open(request(allowed_address)).unwrap());
+        }
+        assert_eq!(
+            view.open(request(allowed_address)).err(),
+            Some(Failure::TooManyConnections)
+        );
+        let denied = "mqtt://127.0.0.1:1884?client_id=probe";
+        assert_eq!(
+            view.open(request(denied)).err(),
+            Some(Failure::ConnectionFailed(format!(
+                "address {denied} is not permitted"
+            )))
+        );
+        assert_eq!(
+            view.open(request("mqtt://127.0.0.1:1883")).err(),
+            Some(Failure::InvalidAddress)
+        );
+        view.close(handles.remove(0)).unwrap();
+        assert!(view.open(request(allowed_address)).is_ok());
     }
 
     #[test]

@@ -412,6 +412,38 @@ mod tests {
     }
 
     #[test]
+    fn open_checks_the_address_first_then_limits_connections() {
+        let allowed =
+            Arc::new(AllowedHosts::parse(&["redis://127.0.0.1:6379".to_owned()]).unwrap());
+        let mut state = OutboundRedisState::default();
+        let mut table = ResourceTable::new();
+        let mut view = OutboundRedisView {
+            allowed: &allowed,
+            deadline: Instant::now() + DEFAULT_TIMEOUT,
+            result_limit: MAX_BUFFERED_BYTES,
+            state: &mut state,
+            table: &mut table,
+        };
+        let allowed_address = || "redis://127.0.0.1:6379".to_owned();
+        for _ in 0..MAX_CONNECTIONS {
+            assert!(view.begin_open(allowed_address()).is_ok());
+        }
+        assert_eq!(
+            view.begin_open(allowed_address()).err(),
+            Some(Failure::TooManyConnections)
+        );
+        // Denied before counted, as in Spin.
+        assert_eq!(
+            view.begin_open("redis://127.0.0.1:6380".to_owned()).err(),
+            Some(Failure::InvalidAddress)
+        );
+        // A connection that failed gives its slot back.
+        let refused = view.finish_open(Err(Failure::Other("refused".to_owned())));
+        assert_eq!(refused.err(), Some(Failure::Other("refused".to_owned())));
+        assert!(view.begin_open(allowed_address()).is_ok());
+    }
+
+    #[test]
     fn refuses_maps_like_spin() {
         let mut replies = Vec::new();
         let failure = flatten(Value::Map(vec![(Value::Nil, Value::Nil)]), &mut replies);

@@ -30,7 +30,7 @@ impl From<Failure> for Error {
     }
 }
 
-impl From<Qos> for super::Qos {
+impl From<Qos> for rumqttc::QoS {
     fn from(qos: Qos) -> Self {
         match qos {
             Qos::AtMostOnce => Self::AtMostOnce,
