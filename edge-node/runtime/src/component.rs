@@ -62,8 +62,15 @@ const SUPPORTED_PACKAGES: &[&str] = &[
     "wasi:http@0.3",
     "spin:key-value@3.0",
     "spin:variables@3.0",
+    "spin:redis@3.0",
+    "spin:mqtt@3.0",
 ];
-const SUPPORTED_INTERFACES: &[&str] = &["fermyon:spin/key-value@2.0", "fermyon:spin/variables@2.0"];
+const SUPPORTED_INTERFACES: &[&str] = &[
+    "fermyon:spin/key-value@2.0",
+    "fermyon:spin/variables@2.0",
+    "fermyon:spin/redis@2.0",
+    "fermyon:spin/mqtt@2.0",
+];
 /// Pre-release interfaces this runtime provides, by exact name and version: a draft is
 /// accepted only in the version implemented, never by its major.minor.
 const SUPPORTED_DRAFT_INTERFACES: &[&str] = &[
@@ -224,6 +231,10 @@ mod tests {
             "wasi:keyvalue/atomics@0.2.0-draft2",
             "wasi:keyvalue/batch@0.2.0-draft2",
             "wasi:config/store@0.2.0-draft-2024-09-27",
+            "fermyon:spin/redis@2.0.0",
+            "fermyon:spin/mqtt@2.0.0",
+            "spin:redis/redis@3.0.0",
+            "spin:mqtt/mqtt@3.0.0",
         ] {
             assert!(is_supported_import(supported), "{supported}");
         }
@@ -239,7 +250,8 @@ mod tests {
             "wasi:config/store@0.2.0-rc-2024-10-01",
             "wasi:config/runtime@0.2.0-draft",
             "wasi:http/types@0.1.0",
-            "spin:mqtt/mqtt@3.0.0",
+            "fermyon:spin/redis@3.0.0",
+            "spin:redis/redis@2.0.0",
             "custom",
         ] {
             assert!(!is_supported_import(unsupported), "{unsupported}");

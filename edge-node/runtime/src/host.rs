@@ -9,7 +9,10 @@ use crate::state::HostState;
 pub mod allowed_hosts;
 pub mod key_value;
 pub mod local_requests;
+pub mod outbound_address;
 pub mod outbound_http;
+pub mod outbound_mqtt;
+pub mod outbound_redis;
 pub mod sockets;
 pub mod variables;
 pub mod wasi_config;
@@ -27,5 +30,7 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     variables::add_to_linker(&mut linker)?;
     wasi_keyvalue::add_to_linker(&mut linker)?;
     wasi_config::add_to_linker(&mut linker)?;
+    outbound_redis::add_to_linker(&mut linker)?;
+    outbound_mqtt::add_to_linker(&mut linker)?;
     Ok(linker)
 }

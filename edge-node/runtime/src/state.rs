@@ -16,6 +16,8 @@ use crate::host::allowed_hosts::AllowedHosts;
 use crate::host::key_value::{KeyValueAccess, KeyValueState};
 use crate::host::local_requests::LocalDispatchSlot;
 use crate::host::outbound_http::OutboundHttp;
+use crate::host::outbound_mqtt::OutboundMqttState;
+use crate::host::outbound_redis::OutboundRedisState;
 use crate::host::wasi_keyvalue::WasiKeyValueState;
 
 /// Resource handles (HTTP bodies, streams, stores…) one instance may hold at once.
@@ -62,6 +64,8 @@ pub struct HostState {
     pub(crate) env: Arc<ComponentEnv>,
     pub(crate) key_value: KeyValueState,
     pub(crate) wasi_key_value: WasiKeyValueState,
+    pub(crate) outbound_redis: OutboundRedisState,
+    pub(crate) outbound_mqtt: OutboundMqttState,
     pub(crate) invocation: Option<Invocation>,
     pub(crate) cpu: CpuShare,
 }
@@ -95,6 +99,8 @@ impl HostState {
             env,
             key_value: KeyValueState::default(),
             wasi_key_value: WasiKeyValueState::default(),
+            outbound_redis: OutboundRedisState::default(),
+            outbound_mqtt: OutboundMqttState::default(),
             invocation: None,
             cpu,
         }

@@ -7,10 +7,13 @@
     reason = "helpers shared by tests report failures by panicking"
 )]
 
+mod counting_listener;
 mod http_functions;
 mod key_value;
 mod limits;
 mod outbound;
+mod outbound_mqtt;
+mod outbound_redis;
 mod sockets;
 mod wasi_config;
 mod wasi_key_value;
