@@ -7,10 +7,10 @@
 //! However many guests spin, at most `slots` executor threads run them and the rest of the
 //! node serves everyone else. Light guests finish between two ticks and never meet the gate.
 //!
-//! A guest gives its slot up when it waits on another guest or the network (outbound HTTP,
-//! [`CpuRelease`]): otherwise a guest calling its own app could hold the only slot while the
-//! guest it waits for needs it. Other host calls keep the slot; that can delay other heavy
-//! guests, never light ones.
+//! A slot is held only while the guest executes: whenever the instance's future is pending (the
+//! guest waits on I/O, on a host call or on another guest), the invocation path gives the slot
+//! up through [`CpuRelease`]. Otherwise a guest calling its own app could hold the only slot
+//! while the guest it waits for needs it.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;

@@ -26,7 +26,7 @@ use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 
 use crate::component::PreparedComponent;
 use crate::config::Limits;
-use crate::cpu_gate::CpuGate;
+use crate::cpu_gate::{CpuGate, CpuRelease};
 use crate::error::InvokeError;
 use crate::state::{ComponentEnv, HostState, Invocation};
 
@@ -298,11 +298,12 @@ impl HandlerState for Instantiator {
         });
         store.set_epoch_deadline(1);
         let proxy = self.prepared.pre().instantiate_async(&mut store).await?;
+        let cpu = store.data().cpu.release_handle();
         Ok(Instance {
             store,
             proxy,
             view: WasiHttpView::http,
-            expiration: Backstop::new(self.deadline),
+            expiration: Backstop::new(self.deadline, cpu),
             state: SingleUse,
         })
     }
@@ -370,18 +371,23 @@ impl WorkerState for SingleUse {
     }
 }
 
-/// The second line of defence against a guest that keeps its instance busy past the deadline
-/// (see `WorkerState::on_request_start` in wasmtime).
+/// Polled by wasmtime's worker each time the instance's future is pending, which is exactly
+/// when the guest is not executing: it gives the instance's CPU slot up (a guest blocked on
+/// I/O or on another guest must not hold it), and it is the second line of defence against a
+/// guest that keeps its instance busy past the deadline (see `WorkerState::on_request_start`
+/// in wasmtime).
 pub(crate) struct Backstop {
     budget: Duration,
     timer: Option<(Instant, Pin<Box<tokio::time::Sleep>>)>,
+    cpu: CpuRelease,
 }
 
 impl Backstop {
-    fn new(deadline: Duration) -> Self {
+    fn new(deadline: Duration, cpu: CpuRelease) -> Self {
         Self {
             budget: deadline + BACKSTOP_GRACE,
             timer: None,
+            cpu,
         }
     }
 }
@@ -394,6 +400,7 @@ impl WorkerExpiration for Backstop {
         start: std::time::Instant,
     ) -> Poll<()> {
         let this = self.get_mut();
+        this.cpu.release();
         match status {
             WorkerStatus::Idle => Poll::Ready(()),
             WorkerStatus::Requests | WorkerStatus::PostReturn => {

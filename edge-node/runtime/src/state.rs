@@ -86,11 +86,7 @@ impl HostState {
             table,
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
-            outbound: OutboundHttp::new(
-                Arc::clone(&env.allowed_hosts),
-                env.local.clone(),
-                cpu.release_handle(),
-            ),
+            outbound: OutboundHttp::new(Arc::clone(&env.allowed_hosts), env.local.clone()),
             limits: StoreLimitsBuilder::new()
                 .memory_size(env.memory_limit_bytes)
                 .instances(crate::engine::CORE_INSTANCES_PER_COMPONENT as usize)

@@ -25,7 +25,6 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::allowed_hosts::{AllowedHosts, Destination, default_port};
 use super::local_requests::{LocalDispatchSlot, LocalTarget, local_target};
-use crate::cpu_gate::CpuRelease;
 
 /// Connect, first-byte and between-bytes timeout when the guest sets none; always also
 /// bounded by what is left of the invocation's deadline.
@@ -35,18 +34,15 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct OutboundHttp {
     allowed: Arc<AllowedHosts>,
     local: LocalDispatchSlot,
-    cpu: CpuRelease,
     deadline: Option<Instant>,
 }
 
 impl OutboundHttp {
-    /// Outbound HTTP limited to `allowed`; requests to the app itself go to `local`; `cpu`
-    /// gives the instance's CPU slot up while it waits.
-    pub fn new(allowed: Arc<AllowedHosts>, local: LocalDispatchSlot, cpu: CpuRelease) -> Self {
+    /// Outbound HTTP limited to `allowed`; requests to the app itself go to `local`.
+    pub fn new(allowed: Arc<AllowedHosts>, local: LocalDispatchSlot) -> Self {
         Self {
             allowed,
             local,
-            cpu,
             deadline: None,
         }
     }
@@ -72,8 +68,6 @@ impl WasiHttpHooks for OutboundHttp {
         options: Option<RequestOptions>,
         _response_result: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
-        // The guest now waits on the network or on another guest: nothing to run.
-        self.cpu.release();
         let allowed = Arc::clone(&self.allowed);
         let deadline = self.deadline;
         if let Some(target) = local_target(request.uri()) {
