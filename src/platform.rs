@@ -45,6 +45,8 @@ pub struct PlatformConfig {
     pub ingress: IngressConfig,
     /// The environment the app's variables are read from (`SPIN_VARIABLE_*`).
     pub environment: Vec<(String, String)>,
+    /// The directory for per-app state (see [`RuntimeConfig::state_dir`]).
+    pub state_dir: Option<PathBuf>,
 }
 
 /// A running platform. Dropping it without [`Platform::shutdown`] stops serving abruptly.
@@ -67,6 +69,7 @@ impl Platform {
                 RuntimeConfig {
                     limits: config.limits.clone(),
                     compile_cache: config.compile_cache.clone(),
+                    state_dir: config.state_dir.clone(),
                 },
                 context,
             )

@@ -20,7 +20,7 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
 /// Manifests `nexus up` looks for, in order, when `-f` is not given: a Spin app in the current
 /// directory, else this project's example functions.
 const DEFAULT_MANIFESTS: &[&str] = &["spin.toml", "functions/spin.toml"];
-/// The directory for local state (key-value database).
+/// The directory for local state (key-value database, SQLite databases, compile cache).
 const DEFAULT_STATE_DIR: &str = ".nexus";
 
 #[derive(Debug, Args)]
@@ -93,6 +93,7 @@ impl UpCommand {
             compile_cache: Some(self.state_dir.join("compile-cache")),
             ingress: IngressConfig::default(),
             environment: std::env::vars().collect(),
+            state_dir: Some(self.state_dir),
         };
         let platform = Platform::start(config).await?;
         print_routes(&platform);

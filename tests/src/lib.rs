@@ -205,6 +205,7 @@ impl TestPlatformBuilder {
             compile_cache: Some(std::env::temp_dir().join("nexus-tests-compile-cache")),
             ingress: IngressConfig::default(),
             environment: self.environment,
+            state_dir: Some(state.path().to_owned()),
         };
         let platform = Platform::start(config).await?;
         let mut connector = HttpConnector::new();

@@ -64,12 +64,15 @@ const SUPPORTED_PACKAGES: &[&str] = &[
     "spin:variables@3.0",
     "spin:redis@3.0",
     "spin:mqtt@3.0",
+    "spin:sqlite@3.0",
+    "spin:sqlite@3.1",
 ];
 const SUPPORTED_INTERFACES: &[&str] = &[
     "fermyon:spin/key-value@2.0",
     "fermyon:spin/variables@2.0",
     "fermyon:spin/redis@2.0",
     "fermyon:spin/mqtt@2.0",
+    "fermyon:spin/sqlite@2.0",
 ];
 /// Pre-release interfaces this runtime provides, by exact name and version: a draft is
 /// accepted only in the version implemented, never by its major.minor.
@@ -235,6 +238,9 @@ mod tests {
             "fermyon:spin/mqtt@2.0.0",
             "spin:redis/redis@3.0.0",
             "spin:mqtt/mqtt@3.0.0",
+            "fermyon:spin/sqlite@2.0.0",
+            "spin:sqlite/sqlite@3.0.0",
+            "spin:sqlite/sqlite@3.1.0",
         ] {
             assert!(is_supported_import(supported), "{supported}");
         }
@@ -252,6 +258,7 @@ mod tests {
             "wasi:http/types@0.1.0",
             "fermyon:spin/redis@3.0.0",
             "spin:redis/redis@2.0.0",
+            "spin:sqlite/sqlite@3.2.0",
             "custom",
         ] {
             assert!(!is_supported_import(unsupported), "{unsupported}");

@@ -56,4 +56,7 @@ pub struct RuntimeConfig {
     /// A directory where compiled components are kept between runs, keyed by their bytes and
     /// the engine's settings; `None` compiles every component on every start.
     pub compile_cache: Option<PathBuf>,
+    /// The directory for per-app state: SQLite databases live in `<state_dir>/sqlite/<app>/`.
+    /// `None` keeps them in memory for the runtime's lifetime.
+    pub state_dir: Option<PathBuf>,
 }

@@ -14,13 +14,14 @@ pub mod outbound_http;
 pub mod outbound_mqtt;
 pub mod outbound_redis;
 pub mod sockets;
+pub mod sqlite;
 pub mod variables;
 pub mod wasi_config;
 pub mod wasi_keyvalue;
 
 /// The linker every component is linked against: WASI (p2 and p3), `wasi:http` incoming and
-/// outbound (p2 and p3), Spin key-value and variables (both versions), and the `wasi:keyvalue`
-/// and `wasi:config` drafts Spin provides.
+/// outbound (p2 and p3), Spin key-value, variables, SQLite, Redis and MQTT (both versions),
+/// `wasi:sockets`, and the `wasi:keyvalue` and `wasi:config` drafts Spin provides.
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -32,5 +33,6 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     wasi_config::add_to_linker(&mut linker)?;
     outbound_redis::add_to_linker(&mut linker)?;
     outbound_mqtt::add_to_linker(&mut linker)?;
+    sqlite::add_to_linker(&mut linker)?;
     Ok(linker)
 }

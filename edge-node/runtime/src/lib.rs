@@ -42,6 +42,7 @@ use crate::engine::EpochTicker;
 use crate::host::allowed_hosts::AllowedHosts;
 use crate::host::key_value::KeyValueAccess;
 use crate::host::local_requests::LocalDispatchSlot;
+use crate::host::sqlite::{SqliteAccess, SqliteDatabases};
 use crate::invoke::Admission;
 use crate::state::{ComponentEnv, HostState};
 
@@ -70,13 +71,15 @@ pub struct Runtime {
     cpu_gate: Arc<CpuGate>,
     limits: Limits,
     context: Arc<dyn ContextStore>,
+    sqlite: Arc<SqliteDatabases>,
     _ticker: EpochTicker,
 }
 
 impl Runtime {
     /// Creates the engine and linker, and starts the epoch ticker.
     ///
-    /// `context` backs every Spin key-value store of every app this runtime loads.
+    /// `context` backs every Spin key-value store of every app this runtime loads; SQLite
+    /// databases live under `config.state_dir` (see [`host::sqlite`]).
     pub fn new(config: RuntimeConfig, context: Arc<dyn ContextStore>) -> Result<Self, LoadError> {
         let limits = config.limits.clone();
         let engine = engine::build_engine(&config)?;
@@ -93,6 +96,7 @@ impl Runtime {
             cache: ComponentCache::default(),
             limits,
             context,
+            sqlite: Arc::new(SqliteDatabases::new(config.state_dir.as_deref())),
             _ticker: ticker,
         })
     }
@@ -180,6 +184,7 @@ impl Runtime {
                 &app.name,
                 &component.key_value_stores,
             ),
+            sqlite: SqliteAccess::new(&self.sqlite, &app.name, &component.sqlite_databases),
             variables: host::variables::resolve_component_variables(component, app_values)?,
             allowed_hosts: Arc::new(AllowedHosts::resolve(component, app_values)?),
             environment: component.environment.clone().into_iter().collect(),

@@ -18,6 +18,7 @@ use crate::host::local_requests::LocalDispatchSlot;
 use crate::host::outbound_http::OutboundHttp;
 use crate::host::outbound_mqtt::OutboundMqttState;
 use crate::host::outbound_redis::OutboundRedisState;
+use crate::host::sqlite::{SqliteAccess, SqliteState};
 use crate::host::wasi_keyvalue::WasiKeyValueState;
 
 /// Resource handles (HTTP bodies, streams, stores…) one instance may hold at once.
@@ -31,6 +32,8 @@ pub struct ComponentEnv {
     pub id: String,
     /// Key-value stores it may open.
     pub key_value: KeyValueAccess,
+    /// SQLite databases it may open.
+    pub sqlite: SqliteAccess,
     /// Its variables, resolved.
     pub variables: BTreeMap<String, String>,
     /// Where it may send HTTP requests.
@@ -66,6 +69,7 @@ pub struct HostState {
     pub(crate) wasi_key_value: WasiKeyValueState,
     pub(crate) outbound_redis: OutboundRedisState,
     pub(crate) outbound_mqtt: OutboundMqttState,
+    pub(crate) sqlite: SqliteState,
     pub(crate) invocation: Option<Invocation>,
     pub(crate) cpu: CpuShare,
 }
@@ -97,6 +101,7 @@ impl HostState {
             wasi_key_value: WasiKeyValueState::default(),
             outbound_redis: OutboundRedisState::default(),
             outbound_mqtt: OutboundMqttState::default(),
+            sqlite: SqliteState::default(),
             invocation: None,
             cpu,
         }

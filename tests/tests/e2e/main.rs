@@ -15,5 +15,6 @@ mod outbound;
 mod outbound_mqtt;
 mod outbound_redis;
 mod sockets;
+mod sqlite;
 mod wasi_config;
 mod wasi_key_value;
