@@ -37,7 +37,7 @@ toolchain:
 	@rustup target list --installed | grep -qx $(FUNCTIONS_TARGET) || rustup target add $(FUNCTIONS_TARGET)
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
 
-## services: the tests need Postgres and Redis; fail loudly when either is down.
+## services: the tests need Postgres, Redis, MariaDB and Mosquitto; fail loudly when one is down.
 services:
 	@redis-cli -u $(REDIS_URL) ping >/dev/null 2>&1 || { \
 	  echo "Redis is not reachable at $(REDIS_URL). Start it with:"; \
@@ -46,6 +46,14 @@ services:
 	@pg_isready -q -h $(PGHOST) -p $(PGPORT) || { \
 	  echo "PostgreSQL is not reachable at $(PGHOST):$(PGPORT). Start it with:"; \
 	  echo '  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start'; \
+	  exit 1; }
+	@(exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null || { \
+	  echo "MariaDB is not reachable at 127.0.0.1:3306. Start it with:"; \
+	  echo '  mysqld_safe --user=mysql >/dev/null 2>&1 &'; \
+	  exit 1; }
+	@(exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null || { \
+	  echo "Mosquitto is not reachable at 127.0.0.1:1883. Start it with:"; \
+	  echo '  mosquitto -d'; \
 	  exit 1; }
 
 ## bench: nexus up vs wasmtime serve on the hello function, and instantiate latency.

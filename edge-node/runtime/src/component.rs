@@ -66,6 +66,11 @@ const SUPPORTED_PACKAGES: &[&str] = &[
     "spin:mqtt@3.0",
     "spin:sqlite@3.0",
     "spin:sqlite@3.1",
+    "spin:postgres@3.0",
+    "spin:postgres@4.0",
+    "spin:postgres@4.1",
+    "spin:postgres@4.2",
+    "spin:mysql@3.0",
 ];
 const SUPPORTED_INTERFACES: &[&str] = &[
     "fermyon:spin/key-value@2.0",
@@ -73,6 +78,9 @@ const SUPPORTED_INTERFACES: &[&str] = &[
     "fermyon:spin/redis@2.0",
     "fermyon:spin/mqtt@2.0",
     "fermyon:spin/sqlite@2.0",
+    "fermyon:spin/rdbms-types@2.0",
+    "fermyon:spin/postgres@2.0",
+    "fermyon:spin/mysql@2.0",
 ];
 /// Pre-release interfaces this runtime provides, by exact name and version: a draft is
 /// accepted only in the version implemented, never by its major.minor.
@@ -241,6 +249,13 @@ mod tests {
             "fermyon:spin/sqlite@2.0.0",
             "spin:sqlite/sqlite@3.0.0",
             "spin:sqlite/sqlite@3.1.0",
+            "fermyon:spin/postgres@2.0.0",
+            "fermyon:spin/rdbms-types@2.0.0",
+            "fermyon:spin/mysql@2.0.0",
+            "spin:postgres/postgres@3.0.0",
+            "spin:postgres/postgres@4.0.0",
+            "spin:postgres/postgres@4.2.0",
+            "spin:mysql/mysql@3.0.0",
         ] {
             assert!(is_supported_import(supported), "{supported}");
         }
@@ -259,6 +274,9 @@ mod tests {
             "fermyon:spin/redis@3.0.0",
             "spin:redis/redis@2.0.0",
             "spin:sqlite/sqlite@3.2.0",
+            "spin:postgres/postgres@4.3.0",
+            "spin:postgres/postgres@5.0.0",
+            "spin:mysql/mysql@2.0.0",
             "custom",
         ] {
             assert!(!is_supported_import(unsupported), "{unsupported}");

@@ -12,7 +12,10 @@ pub mod local_requests;
 pub mod outbound_address;
 pub mod outbound_http;
 pub mod outbound_mqtt;
+pub mod outbound_mysql;
+pub mod outbound_pg;
 pub mod outbound_redis;
+pub mod rdbms;
 pub mod sockets;
 pub mod sqlite;
 pub mod variables;
@@ -20,7 +23,8 @@ pub mod wasi_config;
 pub mod wasi_keyvalue;
 
 /// The linker every component is linked against: WASI (p2 and p3), `wasi:http` incoming and
-/// outbound (p2 and p3), Spin key-value, variables, SQLite, Redis and MQTT (both versions),
+/// outbound (p2 and p3), Spin key-value, variables, SQLite, Redis, MQTT, Postgres and MySQL
+/// (every version),
 /// `wasi:sockets`, and the `wasi:keyvalue` and `wasi:config` drafts Spin provides.
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
@@ -34,5 +38,7 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     outbound_redis::add_to_linker(&mut linker)?;
     outbound_mqtt::add_to_linker(&mut linker)?;
     sqlite::add_to_linker(&mut linker)?;
+    outbound_pg::add_to_linker(&mut linker)?;
+    outbound_mysql::add_to_linker(&mut linker)?;
     Ok(linker)
 }

@@ -42,6 +42,8 @@ use crate::engine::EpochTicker;
 use crate::host::allowed_hosts::AllowedHosts;
 use crate::host::key_value::KeyValueAccess;
 use crate::host::local_requests::LocalDispatchSlot;
+use crate::host::outbound_mysql::MysqlPools;
+use crate::host::outbound_pg::PgPools;
 use crate::host::sqlite::{SqliteAccess, SqliteDatabases};
 use crate::invoke::Admission;
 use crate::state::{ComponentEnv, HostState};
@@ -72,6 +74,8 @@ pub struct Runtime {
     limits: Limits,
     context: Arc<dyn ContextStore>,
     sqlite: Arc<SqliteDatabases>,
+    pg_pools: Arc<PgPools>,
+    mysql_pools: Arc<MysqlPools>,
     _ticker: EpochTicker,
 }
 
@@ -97,6 +101,8 @@ impl Runtime {
             limits,
             context,
             sqlite: Arc::new(SqliteDatabases::new(config.state_dir.as_deref())),
+            pg_pools: Arc::default(),
+            mysql_pools: Arc::default(),
             _ticker: ticker,
         })
     }
@@ -185,6 +191,8 @@ impl Runtime {
                 &component.key_value_stores,
             ),
             sqlite: SqliteAccess::new(&self.sqlite, &app.name, &component.sqlite_databases),
+            pg_pools: Arc::clone(&self.pg_pools),
+            mysql_pools: Arc::clone(&self.mysql_pools),
             variables: host::variables::resolve_component_variables(component, app_values)?,
             allowed_hosts: Arc::new(AllowedHosts::resolve(component, app_values)?),
             environment: component.environment.clone().into_iter().collect(),

@@ -17,6 +17,8 @@ use crate::host::key_value::{KeyValueAccess, KeyValueState};
 use crate::host::local_requests::LocalDispatchSlot;
 use crate::host::outbound_http::OutboundHttp;
 use crate::host::outbound_mqtt::OutboundMqttState;
+use crate::host::outbound_mysql::{MysqlPools, OutboundMysqlState};
+use crate::host::outbound_pg::{OutboundPgState, PgPools};
 use crate::host::outbound_redis::OutboundRedisState;
 use crate::host::sqlite::{SqliteAccess, SqliteState};
 use crate::host::wasi_keyvalue::WasiKeyValueState;
@@ -36,6 +38,10 @@ pub struct ComponentEnv {
     pub sqlite: SqliteAccess,
     /// Its variables, resolved.
     pub variables: BTreeMap<String, String>,
+    /// Postgres connection pools, shared by every component of the runtime.
+    pub pg_pools: Arc<PgPools>,
+    /// MySQL connection pools, shared by every component of the runtime.
+    pub mysql_pools: Arc<MysqlPools>,
     /// Where it may send HTTP requests.
     pub allowed_hosts: Arc<AllowedHosts>,
     /// Environment variables the guest sees.
@@ -70,6 +76,8 @@ pub struct HostState {
     pub(crate) outbound_redis: OutboundRedisState,
     pub(crate) outbound_mqtt: OutboundMqttState,
     pub(crate) sqlite: SqliteState,
+    pub(crate) outbound_pg: OutboundPgState,
+    pub(crate) outbound_mysql: OutboundMysqlState,
     pub(crate) invocation: Option<Invocation>,
     pub(crate) cpu: CpuShare,
 }
@@ -102,6 +110,8 @@ impl HostState {
             outbound_redis: OutboundRedisState::default(),
             outbound_mqtt: OutboundMqttState::default(),
             sqlite: SqliteState::default(),
+            outbound_pg: OutboundPgState::default(),
+            outbound_mysql: OutboundMysqlState::default(),
             invocation: None,
             cpu,
         }

@@ -13,6 +13,7 @@ mod key_value;
 mod limits;
 mod outbound;
 mod outbound_mqtt;
+mod outbound_rdbms;
 mod outbound_redis;
 mod sockets;
 mod sqlite;

@@ -61,6 +61,15 @@ impl OutboundAddress {
         self.port == port && self.host == normalize_host(host)
     }
 
+    /// `host:port`, as a URL writes them (an IPv6 host in brackets).
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
     /// The URL scheme, lowercase.
     pub fn scheme(&self) -> &str {
         &self.scheme

@@ -1,18 +1,11 @@
 //! `spin:sqlite/sqlite@3.1.0`: the 3.0.0 functions, synchronous to the guest, and their
 //! `async func` twins, called concurrently by WASIp3 guests. Serves imports of 3.0.0 too.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-use tokio::sync::mpsc;
-use wasmtime::StoreContextMut;
-use wasmtime::component::{
-    Accessor, Destination, FutureReader, Linker, Resource, StreamProducer, StreamReader,
-    StreamResult,
-};
+use wasmtime::component::{Accessor, FutureReader, Linker, Resource, StreamReader};
 
 use super::connection::RowStream;
 use super::{Connection, Failure, Sqlite, SqliteView};
+use crate::host::rdbms::ChannelProducer;
 use crate::state::HostState;
 
 wasmtime::component::bindgen!({
@@ -148,7 +141,7 @@ impl<T> HostConnectionWithStore<T> for Sqlite {
             Err(failure) => return Ok(Err(Error::from(failure))),
         };
         accessor.with(|mut access| {
-            let rows = StreamReader::new(&mut access, RowProducer { rows })?;
+            let rows = StreamReader::new(&mut access, ChannelProducer::new(rows, row))?;
             let outcome = FutureReader::new(&mut access, async move {
                 let outcome = outcome.await.unwrap_or_else(|_| {
                     Err(Failure::Io(
@@ -175,38 +168,5 @@ impl<T> HostConnectionWithStore<T> for Sqlite {
     ) -> wasmtime::Result<u64> {
         let connection = accessor.with(|mut access| access.get().connection(&connection))?;
         Ok(connection.changes().await)
-    }
-}
-
-/// Hands the guest the rows of an `execute-async`, one per read, as the statement produces them.
-struct RowProducer {
-    rows: mpsc::Receiver<Vec<super::Value>>,
-}
-
-impl<D> StreamProducer<D> for RowProducer {
-    type Item = RowResult;
-    type Buffer = Option<RowResult>;
-
-    fn poll_produce<'a>(
-        mut self: Pin<&mut Self>,
-        context: &mut Context<'_>,
-        mut store: StoreContextMut<'a, D>,
-        mut destination: Destination<'a, Self::Item, Self::Buffer>,
-        finish: bool,
-    ) -> Poll<wasmtime::Result<StreamResult>> {
-        // A zero-length read asks whether a row is ready; a channel cannot tell without taking
-        // one, so say yes and let the next read wait.
-        if destination.remaining(&mut store) == Some(0) {
-            return Poll::Ready(Ok(StreamResult::Completed));
-        }
-        match self.rows.poll_recv(context) {
-            Poll::Ready(Some(values)) => {
-                destination.set_buffer(Some(row(values)));
-                Poll::Ready(Ok(StreamResult::Completed))
-            }
-            Poll::Ready(None) => Poll::Ready(Ok(StreamResult::Dropped)),
-            Poll::Pending if finish => Poll::Ready(Ok(StreamResult::Cancelled)),
-            Poll::Pending => Poll::Pending,
-        }
     }
 }
