@@ -14,6 +14,7 @@ mod limits;
 mod outbound;
 mod outbound_mqtt;
 mod outbound_redis;
+mod request_shape;
 mod sockets;
 mod sqlite;
 mod wasi_config;
