@@ -128,15 +128,21 @@ impl ServedApp {
             spin_headers(&matched, &full_url("http", host, path_and_query), client);
         let uri = absolute_uri(&request)?;
 
+        // Rebuilt rather than edited in place, as Spin's executors do, so the client's headers
+        // keep their order (`HeaderMap::remove` moves the last name into the hole).
+        let client_headers = std::mem::take(request.headers_mut());
         let headers = request.headers_mut();
-        // Clients must not be able to forge the routing facts guests rely on.
-        let forged: Vec<_> = headers
-            .keys()
-            .filter(|name| name.as_str().starts_with("spin-"))
-            .cloned()
-            .collect();
-        for name in forged {
-            headers.remove(name);
+        headers.reserve(client_headers.keys_len() + routing_headers.len());
+        let mut kept_name = None;
+        for (name, value) in client_headers {
+            // Only a name's first value comes with the name. Clients must not be able to forge
+            // the routing facts guests rely on, so their `spin-*` headers are dropped.
+            if let Some(name) = name {
+                kept_name = (!name.as_str().starts_with("spin-")).then_some(name);
+            }
+            if let Some(name) = &kept_name {
+                headers.append(name.clone(), value);
+            }
         }
         for (name, value) in routing_headers {
             headers.append(name, value);
@@ -150,23 +156,32 @@ impl ServedApp {
 pub type ResponseBody = Either<GuestBody, Full<Bytes>>;
 
 /// `http://host/path?query` from the request-target and `Host`, as a guest expects to see it.
+///
+/// As Spin's `set_req_uri`: the scheme is the listener's (`http`) whatever an absolute-form
+/// target says, the authority is the `Host` header or the target's, and a request whose `Host`
+/// and target name different authorities is refused rather than shown to the guest.
 fn absolute_uri<B>(request: &Request<B>) -> Result<Uri, EdgeError> {
-    let uri = request.uri();
-    if uri.scheme().is_some() && uri.authority().is_some() {
-        return Ok(uri.clone());
-    }
-    let authority = match uri.authority() {
-        Some(authority) => authority.clone(),
-        None => {
-            let host = request
-                .headers()
-                .get(http::header::HOST)
-                .ok_or_else(|| EdgeError::bad_request("request has no Host header"))?;
+    let host = request
+        .headers()
+        .get(http::header::HOST)
+        .map(|host| {
             Authority::try_from(host.as_bytes())
-                .map_err(|_| EdgeError::bad_request("invalid Host header"))?
+                .map_err(|_| EdgeError::bad_request("invalid Host header"))
+        })
+        .transpose()?;
+    let authority = match (host, request.uri().authority()) {
+        (None, None) => return Err(EdgeError::bad_request("request has no Host header")),
+        (Some(host), None) => host,
+        (None, Some(target)) => target.clone(),
+        (Some(host), Some(target)) if host == *target => host,
+        (Some(_), Some(_)) => {
+            return Err(EdgeError::bad_request(
+                "the Host header does not match the authority of the request target",
+            ));
         }
     };
-    let path_and_query = uri
+    let path_and_query = request
+        .uri()
         .path_and_query()
         .cloned()
         .unwrap_or_else(|| PathAndQuery::from_static("/"));

@@ -19,7 +19,12 @@
 //! - `{ private = true }` routes are never matched from outside;
 //! - unlike Spin, which logs duplicate routes and lets one of them win, [`Router::build`]
 //!   refuses routes that match exactly the same paths (`/a/:x` and `/a/:y`, `/foo` and `/foo/`),
-//!   since one of them could never be reached.
+//!   since one of them could never be reached;
+//! - unlike Spin, whose executors append the `spin-*` headers after any the client sent under
+//!   the same names, the ingress drops client-sent `spin-*` headers, so a guest sees exactly
+//!   one of each and only the values computed here;
+//! - unlike Spin, which answers 500 when a request header value is not UTF-8, such values reach
+//!   the guest unchanged.
 //!
 //! Route parsing and duplicate detection are [`nexus_proto::route`], shared with the manifest
 //! loader so that a manifest it accepts always routes; precedence and matching live here.

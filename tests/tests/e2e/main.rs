@@ -15,6 +15,7 @@ mod outbound;
 mod outbound_mqtt;
 mod outbound_rdbms;
 mod outbound_redis;
+mod request_shape;
 mod sockets;
 mod sqlite;
 mod wasi_config;
