@@ -55,8 +55,49 @@ pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
 /// A platform under test and a client pointed at it.
 pub struct TestPlatform {
     platform: Platform,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: HttpClient,
     _state: tempfile::TempDir,
+}
+
+/// A real HTTP/1.1 client, keeping connections alive between requests.
+#[derive(Clone)]
+pub struct HttpClient {
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Default for HttpClient {
+    fn default() -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(5))
+            .build(connector);
+        Self { client }
+    }
+}
+
+impl HttpClient {
+    /// `GET url`.
+    pub async fn get(&self, url: &str) -> TestResponse {
+        self.send(Request::get(url).body(Full::default()).unwrap())
+            .await
+    }
+
+    /// Sends `request` and reads the whole response.
+    pub async fn send(&self, request: Request<Full<Bytes>>) -> TestResponse {
+        let response = self.client.request(request).await.expect("request failed");
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .expect("reading the body failed")
+            .to_bytes();
+        TestResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
 }
 
 /// What a request returned.
@@ -116,24 +157,12 @@ impl TestPlatform {
 
     /// `GET path`.
     pub async fn get(&self, path: &str) -> TestResponse {
-        self.send(Request::get(self.url(path)).body(Full::default()).unwrap())
-            .await
+        self.client.get(&self.url(path)).await
     }
 
     /// Sends `request` and reads the whole response.
     pub async fn send(&self, request: Request<Full<Bytes>>) -> TestResponse {
-        let response = self.client.request(request).await.expect("request failed");
-        let (parts, body) = response.into_parts();
-        let body = body
-            .collect()
-            .await
-            .expect("reading the body failed")
-            .to_bytes();
-        TestResponse {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        }
+        self.client.send(request).await
     }
 
     /// Stops the platform gracefully and returns its state directory, so a test can start
@@ -208,14 +237,9 @@ impl TestPlatformBuilder {
             state_dir: Some(state.path().to_owned()),
         };
         let platform = Platform::start(config).await?;
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(5))
-            .build(connector);
         Ok(TestPlatform {
             platform,
-            client,
+            client: HttpClient::default(),
             _state: state,
         })
     }
