@@ -16,8 +16,7 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::Full;
 use nexus_tests::{HttpClient, TestResponse, examples_manifest};
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 
 /// The running binary and the base URL it printed.
@@ -96,22 +95,6 @@ impl NexusUp {
     }
 }
 
-/// A TCP server on 127.0.0.1 that answers whatever it reads with `pong`.
-async fn tcp_echo() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut request = Vec::new();
-                let _ = stream.read_to_end(&mut request).await;
-                let _ = stream.write_all(b"pong").await;
-            });
-        }
-    });
-    port
-}
-
 fn query(pairs: &[(&str, &str)]) -> String {
     url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs)
@@ -121,7 +104,7 @@ fn query(pairs: &[(&str, &str)]) -> String {
 #[tokio::test]
 async fn nexus_up_serves_the_example_app_with_every_host_interface() {
     let state = tempfile::tempdir().unwrap();
-    let echo_port = tcp_echo().await;
+    let echo_port = nexus_tests::tcp_pong_server("127.0.0.1").await.port();
     let mut nexus = NexusUp::start(state.path(), echo_port).await;
     let unique = uuid::Uuid::new_v4().simple().to_string();
 

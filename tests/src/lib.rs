@@ -40,6 +40,24 @@ pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
+/// A TCP server on `ip`, port 0, that answers whatever it reads (until the client shuts its
+/// side down) with `pong`; its address.
+pub async fn tcp_pong_server(ip: &str) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let _ = stream.read_to_end(&mut request).await;
+                let _ = stream.write_all(b"pong").await;
+            });
+        }
+    });
+    address
+}
+
 /// Waits until `condition` holds, checking every millisecond, for at most ten seconds.
 pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     let give_up = std::time::Instant::now() + Duration::from_secs(10);

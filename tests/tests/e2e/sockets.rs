@@ -5,23 +5,11 @@ use std::net::SocketAddr;
 
 use http::StatusCode;
 use nexus_tests::TestPlatform;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::UdpSocket;
 
 /// A TCP server on `ip` that answers whatever it reads with `pong`.
 async fn tcp_echo(ip: &str) -> SocketAddr {
-    let listener = TcpListener::bind((ip, 0)).await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut request = Vec::new();
-                let _ = stream.read_to_end(&mut request).await;
-                let _ = stream.write_all(b"pong").await;
-            });
-        }
-    });
-    address
+    nexus_tests::tcp_pong_server(ip).await
 }
 
 /// A UDP server on 127.0.0.1 that answers every datagram with `pong`.
