@@ -99,6 +99,11 @@ pub fn is_supported_import(import: &str) -> bool {
     let Some((path, version)) = import.split_once('@') else {
         return false;
     };
+    // A pre-release (`0.2.0-rc-2023-10-18`, the WASI release candidates spin-sdk 2.x targets)
+    // is its own interface: semver does not make it compatible with the release.
+    if version.contains('-') {
+        return false;
+    }
     let Some((package, _interface)) = path.split_once('/') else {
         return false;
     };
@@ -277,6 +282,8 @@ mod tests {
             "spin:postgres/postgres@4.3.0",
             "spin:postgres/postgres@5.0.0",
             "spin:mysql/mysql@2.0.0",
+            "wasi:io/poll@0.2.0-rc-2023-10-18",
+            "wasi:http/types@0.2.0-rc-2023-11-10",
             "custom",
         ] {
             assert!(!is_supported_import(unsupported), "{unsupported}");
