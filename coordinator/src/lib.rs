@@ -1,0 +1,4 @@
+//! The SirsiNexus coordinator: users, sessions and projects, functions and their versions,
+//! dispatch of invocations, and the HTTP API over them.
+
+pub mod auth;
