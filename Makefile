@@ -22,13 +22,14 @@ lint: toolchain
 	cargo fmt --all -- --check
 	cd functions && cargo fmt --all -- --check
 	cd functions && cargo clippy --locked --release --target $(FUNCTIONS_TARGET) -- -D warnings
+	cd functions && cargo clippy --locked --release --target wasm32-wasip1 -p hello-sdk2 -- -D warnings
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
 ## functions: build the guest components (functions/target/wasm32-wasip2/release/*.wasm), and
-## `hello` as a core module (wasm32-wasip1) for the componentize-on-load example.
+## `hello` and `hello-sdk2` (spin-sdk 2.2) as core modules (wasm32-wasip1), made components on load.
 functions: toolchain
 	cd functions && cargo build --locked --release --target $(FUNCTIONS_TARGET)
-	cd functions && cargo build --locked --release --target wasm32-wasip1 -p hello
+	cd functions && cargo build --locked --release --target wasm32-wasip1 -p hello -p hello-sdk2
 
 ## toolchain: install the pinned toolchain and the wasm target when missing.
 toolchain:

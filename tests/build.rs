@@ -30,7 +30,17 @@ fn main() {
 
     // Every function as a component, and `hello` also as a core module (see spin.toml).
     build_functions(&functions, &["--target", "wasm32-wasip2"]);
-    build_functions(&functions, &["--target", "wasm32-wasip1", "-p", "hello"]);
+    build_functions(
+        &functions,
+        &[
+            "--target",
+            "wasm32-wasip1",
+            "-p",
+            "hello",
+            "-p",
+            "hello-sdk2",
+        ],
+    );
     println!(
         "cargo:rustc-env=NEXUS_FUNCTIONS_DIR={}",
         functions.display()

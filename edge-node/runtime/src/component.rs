@@ -10,6 +10,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime_wasi_http::handler::ProxyPre;
 
 use crate::error::LoadError;
+use crate::host::wasi_rc::WasiHttpRc20231018Pre;
 use crate::state::HostState;
 
 /// Which HTTP world a component exports.
@@ -19,13 +20,23 @@ pub enum HttpWorld {
     P2,
     /// `wasi:http/handler@0.3.x` (spin-sdk 6–7).
     P3,
+    /// `wasi:http/incoming-handler@0.2.0-rc-2023-10-18` (spin-sdk 2.x).
+    Rc20231018,
+}
+
+/// How an instance of a prepared component is created and called.
+pub(crate) enum Exports {
+    /// The WASI 0.2 and 0.3 exports, run by wasmtime's handler.
+    Proxy(ProxyPre<HostState>),
+    /// The 2023-10-18 release candidate's export, run by [`crate::invoke`].
+    Rc20231018(WasiHttpRc20231018Pre<HostState>),
 }
 
 /// A compiled, linked component ready to be instantiated: the expensive work done once.
 pub struct PreparedComponent {
     digest: Digest,
     world: HttpWorld,
-    pre: ProxyPre<HostState>,
+    exports: Exports,
 }
 
 impl PreparedComponent {
@@ -39,8 +50,8 @@ impl PreparedComponent {
         self.world
     }
 
-    pub(crate) fn pre(&self) -> &ProxyPre<HostState> {
-        &self.pre
+    pub(crate) fn exports(&self) -> &Exports {
+        &self.exports
     }
 }
 
@@ -89,6 +100,10 @@ const SUPPORTED_DRAFT_INTERFACES: &[&str] = &[
     "wasi:keyvalue/atomics@0.2.0-draft2",
     "wasi:keyvalue/batch@0.2.0-draft2",
     "wasi:config/store@0.2.0-draft-2024-09-27",
+    "wasi:io/poll@0.2.0-rc-2023-10-18",
+    "wasi:io/streams@0.2.0-rc-2023-10-18",
+    "wasi:http/types@0.2.0-rc-2023-10-18",
+    "wasi:http/outgoing-handler@0.2.0-rc-2023-10-18",
 ];
 
 /// Whether `import` (for example `wasi:io/streams@0.2.3`) is one this runtime provides.
@@ -213,19 +228,24 @@ fn prepare(
             component: component_id.to_owned(),
             reason: format!("{error:#}"),
         })?;
-    let (world, pre) = match wasmtime_wasi_http::p3::bindings::ServicePre::new(instance_pre.clone())
+    let (world, exports) = if let Ok(pre) =
+        wasmtime_wasi_http::p3::bindings::ServicePre::new(instance_pre.clone())
     {
-        Ok(pre) => (HttpWorld::P3, ProxyPre::P3(pre)),
-        Err(_) => match wasmtime_wasi_http::p2::bindings::ProxyPre::new(instance_pre) {
-            Ok(pre) => (HttpWorld::P2, ProxyPre::P2(pre)),
-            Err(_) => {
-                return Err(LoadError::NotAnHttpComponent {
-                    component: component_id.to_owned(),
-                });
-            }
-        },
+        (HttpWorld::P3, Exports::Proxy(ProxyPre::P3(pre)))
+    } else if let Ok(pre) = wasmtime_wasi_http::p2::bindings::ProxyPre::new(instance_pre.clone()) {
+        (HttpWorld::P2, Exports::Proxy(ProxyPre::P2(pre)))
+    } else if let Ok(pre) = WasiHttpRc20231018Pre::new(instance_pre) {
+        (HttpWorld::Rc20231018, Exports::Rc20231018(pre))
+    } else {
+        return Err(LoadError::NotAnHttpComponent {
+            component: component_id.to_owned(),
+        });
     };
-    Ok(PreparedComponent { digest, world, pre })
+    Ok(PreparedComponent {
+        digest,
+        world,
+        exports,
+    })
 }
 
 #[cfg(test)]
@@ -261,6 +281,8 @@ mod tests {
             "spin:postgres/postgres@4.0.0",
             "spin:postgres/postgres@4.2.0",
             "spin:mysql/mysql@3.0.0",
+            "wasi:io/poll@0.2.0-rc-2023-10-18",
+            "wasi:http/types@0.2.0-rc-2023-10-18",
         ] {
             assert!(is_supported_import(supported), "{supported}");
         }
@@ -282,8 +304,8 @@ mod tests {
             "spin:postgres/postgres@4.3.0",
             "spin:postgres/postgres@5.0.0",
             "spin:mysql/mysql@2.0.0",
-            "wasi:io/poll@0.2.0-rc-2023-10-18",
             "wasi:http/types@0.2.0-rc-2023-11-10",
+            "wasi:clocks/monotonic-clock@0.2.0-rc-2023-10-18",
             "custom",
         ] {
             assert!(!is_supported_import(unsupported), "{unsupported}");

@@ -5,9 +5,9 @@
 //! result is cached under the digest of the original bytes like any component.
 //!
 //! Modules from spin-sdk 1.x carry no component type (they speak Spin 1's own ABI) and are
-//! refused with the encoder's explanation. Modules from spin-sdk 2.x encode, but import the
-//! WASI 0.2.0 release candidates (`wasi:http/types@0.2.0-rc-2023-10-18`…), which this runtime
-//! does not provide: loading names each of those imports.
+//! refused with the encoder's explanation. Modules from spin-sdk 2.x import and export the WASI
+//! 0.2.0 release candidate of 2023-10-18, which [`crate::host::wasi_rc`] serves; a module
+//! importing another candidate (2023-11-10) is refused by name.
 
 use wasi_preview1_component_adapter_provider::{
     WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,

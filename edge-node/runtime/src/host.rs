@@ -21,6 +21,7 @@ pub mod sqlite;
 pub mod variables;
 pub mod wasi_config;
 pub mod wasi_keyvalue;
+pub mod wasi_rc;
 
 /// The linker every component is linked against: WASI (p2 and p3), `wasi:http` incoming and
 /// outbound (p2 and p3), Spin key-value, variables, SQLite, Redis, MQTT, Postgres and MySQL
@@ -40,5 +41,6 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     sqlite::add_to_linker(&mut linker)?;
     outbound_pg::add_to_linker(&mut linker)?;
     outbound_mysql::add_to_linker(&mut linker)?;
+    wasi_rc::add_to_linker(&mut linker)?;
     Ok(linker)
 }

@@ -24,11 +24,13 @@ use wasmtime_wasi_http::handler::{
 };
 use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 
-use crate::component::PreparedComponent;
+use crate::component::{Exports, PreparedComponent};
 use crate::config::Limits;
 use crate::cpu_gate::{CpuGate, CpuRelease};
 use crate::error::InvokeError;
 use crate::state::{ComponentEnv, HostState, Invocation};
+
+mod rc;
 
 /// The body of a guest's response, streamed from the instance.
 pub type GuestBody = WasiBody;
@@ -179,11 +181,14 @@ impl ComponentHandler {
         };
         // The handler enforces the deadline itself; this outer bound only guards against a
         // worker that never reports back.
-        let outcome = tokio::time::timeout_at(
-            deadline + 2 * BACKSTOP_GRACE,
-            self.handler.handle(admitted, request),
-        )
-        .await;
+        let served = async {
+            let instantiator = self.handler.state();
+            match instantiator.prepared.exports() {
+                Exports::Proxy(_) => self.handler.handle(admitted, request).await,
+                Exports::Rc20231018(pre) => rc::handle(instantiator, pre, admitted, request).await,
+            }
+        };
+        let outcome = tokio::time::timeout_at(deadline + 2 * BACKSTOP_GRACE, served).await;
         if exceeded.load(Ordering::Acquire) {
             return Err(InvokeError::BodyTooLarge { limit });
         }
@@ -242,6 +247,14 @@ fn classify(
             };
         }
     }
+    if error
+        .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
+        return InvokeError::Overloaded {
+            retry_after: RETRY_AFTER,
+        };
+    }
     if let Some(failed) = error.downcast_ref::<InstantiationError<Admitted>>() {
         if failed.error.downcast_ref::<Trap>().is_some() {
             return InvokeError::GuestTrap {
@@ -288,6 +301,27 @@ impl HandlerState for Instantiator {
     type WorkerState = SingleUse;
 
     async fn instantiate(&self) -> wasmtime::Result<Instance<HostState, Backstop, SingleUse>> {
+        let mut store = self.new_store();
+        let Exports::Proxy(pre) = self.prepared.exports() else {
+            return Err(wasmtime::format_err!(
+                "a release-candidate component is not run by wasmtime's handler"
+            ));
+        };
+        let proxy = pre.instantiate_async(&mut store).await?;
+        let cpu = store.data().cpu.release_handle();
+        Ok(Instance {
+            store,
+            proxy,
+            view: WasiHttpView::http,
+            expiration: Backstop::new(self.deadline, cpu),
+            state: SingleUse,
+        })
+    }
+}
+
+impl Instantiator {
+    /// A store for a new instance, with its limits and the epoch policy installed.
+    fn new_store(&self) -> Store<HostState> {
         let mut store = Store::new(&self.engine, HostState::new(Arc::clone(&self.env)));
         store.limiter(|state| &mut state.limits);
         // Start functions run before a request is bound; they get one deadline's worth of time.
@@ -297,15 +331,7 @@ impl HandlerState for Instantiator {
             epoch_policy(&mut context, &gate, instantiate_deadline)
         });
         store.set_epoch_deadline(1);
-        let proxy = self.prepared.pre().instantiate_async(&mut store).await?;
-        let cpu = store.data().cpu.release_handle();
-        Ok(Instance {
-            store,
-            proxy,
-            view: WasiHttpView::http,
-            expiration: Backstop::new(self.deadline, cpu),
-            state: SingleUse,
-        })
+        store
     }
 }
 
@@ -354,20 +380,25 @@ impl WorkerState for SingleUse {
         Box::pin(tokio::time::sleep_until(deadline))
     }
 
-    fn drop(&self, mut store: Store<HostState>, result: wasmtime::Result<()>) {
-        let invocation = store.data_mut().end();
-        // Return the pooling slot before the admission slot, so an admitted request always
-        // finds a free instance, and both before the requester hears how the instance ended.
-        drop(store);
-        if let Some(invocation) = invocation {
-            drop(invocation.slot);
-            let _ = invocation.ended.send(result);
-        } else if let Err(error) = result {
-            tracing::debug!(
-                error = format!("{error:#}"),
-                "instance ended with an error before serving a request"
-            );
-        }
+    fn drop(&self, store: Store<HostState>, result: wasmtime::Result<()>) {
+        end_instance(store, result);
+    }
+}
+
+/// Ends an instance that served (or failed to serve) a request.
+fn end_instance(mut store: Store<HostState>, result: wasmtime::Result<()>) {
+    let invocation = store.data_mut().end();
+    // Return the pooling slot before the admission slot, so an admitted request always
+    // finds a free instance, and both before the requester hears how the instance ended.
+    drop(store);
+    if let Some(invocation) = invocation {
+        drop(invocation.slot);
+        let _ = invocation.ended.send(result);
+    } else if let Err(error) = result {
+        tracing::debug!(
+            error = format!("{error:#}"),
+            "instance ended with an error before serving a request"
+        );
     }
 }
 

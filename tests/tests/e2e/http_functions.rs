@@ -28,6 +28,44 @@ async fn a_core_module_is_made_a_component_on_load() {
 }
 
 #[tokio::test]
+async fn a_spin_sdk_2_module_runs_on_the_wasi_release_candidate() {
+    let platform = TestPlatform::builder().start().await;
+    let response = platform.get("/sdk2/some/path?x=1").await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    assert_eq!(
+        response.text(),
+        "Hello from spin-sdk 2 (GET /sdk2/some/path?x=1, 0 body bytes)"
+    );
+    let post = Request::post(platform.url("/sdk2/"))
+        .body(Full::from("12345"))
+        .unwrap();
+    assert_eq!(
+        platform.send(post).await.text(),
+        "Hello from spin-sdk 2 (POST /sdk2/, 5 body bytes)"
+    );
+    // Outbound HTTP through the candidate's outgoing-handler, to the app itself.
+    let fetch = Request::get(platform.url("/sdk2/"))
+        .header("x-fetch", "/hello")
+        .body(Full::default())
+        .unwrap();
+    let fetched = platform.send(fetch).await;
+    assert_eq!(fetched.status, StatusCode::OK, "{}", fetched.text());
+    assert_eq!(fetched.text(), "fetched 200: Hello, Nexus!");
+    // allowed_outbound_hosts holds for it too.
+    let denied = Request::get(platform.url("/sdk2/"))
+        .header("x-fetch", "http://example.com/")
+        .body(Full::default())
+        .unwrap();
+    let denied = platform.send(denied).await;
+    assert_eq!(denied.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        denied.text().starts_with("fetch failed"),
+        "{}",
+        denied.text()
+    );
+}
+
+#[tokio::test]
 async fn runtime_adds_no_response_header_of_its_own() {
     let platform = TestPlatform::builder().start().await;
     let response = platform.get("/hello").await;

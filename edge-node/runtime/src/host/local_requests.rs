@@ -159,6 +159,27 @@ impl p2::wasi::http::outgoing_handler::Host for WasiHttpCtxView<'_> {
     }
 }
 
+/// The p2 `outgoing-handler` with relative URLs, for other bindings of `wasi:http` (the
+/// WASI release candidates) to send through.
+pub(crate) trait OutgoingHandlerP2 {
+    /// Sends `request` as p2's `handle` does, relative URLs included.
+    fn handle_p2(
+        &mut self,
+        request: Resource<HostOutgoingRequest>,
+        options: Option<Resource<p2_types::RequestOptions>>,
+    ) -> wasmtime::Result<Result<Resource<HostFutureIncomingResponse>, p2_types::ErrorCode>>;
+}
+
+impl OutgoingHandlerP2 for WasiHttpCtxView<'_> {
+    fn handle_p2(
+        &mut self,
+        request: Resource<HostOutgoingRequest>,
+        options: Option<Resource<p2_types::RequestOptions>>,
+    ) -> wasmtime::Result<Result<Resource<HostFutureIncomingResponse>, p2_types::ErrorCode>> {
+        p2::wasi::http::outgoing_handler::Host::handle(self, request, options)
+    }
+}
+
 /// p3 results with the trappable error wasmtime uses for `wasi:http`.
 type P3Result<T> = Result<T, TrappableError<P3ErrorCode>>;
 
