@@ -88,7 +88,7 @@ macro_rules! select_api_keys {
     };
 }
 
-impl Tx {
+impl Tx<'_> {
     /// Stores a new key. [`Error::Conflict`] if the hash is already stored.
     pub async fn create_api_key(&mut self, new_key: &NewApiKey) -> Result<ApiKey> {
         let key = ApiKey {

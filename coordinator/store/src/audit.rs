@@ -136,7 +136,7 @@ macro_rules! select_audit {
     };
 }
 
-impl Tx {
+impl Tx<'_> {
     /// Appends an entry after the current last one and returns it as stored.
     pub async fn append_audit(&mut self, new_entry: &NewAuditEntry) -> Result<AuditEntry> {
         let tail: Option<Tail> = on_tx!(self, conn => sqlx::query_as(

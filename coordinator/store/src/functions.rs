@@ -72,7 +72,7 @@ macro_rules! select_versions {
     };
 }
 
-impl Tx {
+impl Tx<'_> {
     /// Creates a function. [`Error::Conflict`] if the project already has one by that name.
     pub async fn create_function(&mut self, project_id: ProjectId, name: &str) -> Result<Function> {
         let function = Function {

@@ -151,7 +151,7 @@ macro_rules! select_projects {
     };
 }
 
-impl Tx {
+impl Tx<'_> {
     /// Creates a project with `owner` as its first owner. [`Error::Conflict`] if the slug is
     /// taken, [`Error::NotFound`] if the owner does not exist.
     pub async fn create_project(

@@ -65,12 +65,18 @@ impl Store {
     /// database out of it. Any other error is returned at once.
     ///
     /// ```ignore
-    /// let user = store.with_retry(|tx| Box::pin(async move { tx.create_user(&new_user).await })).await?;
+    /// let new_user = &new_user;
+    /// let user = store
+    ///     .with_retry(|tx| Box::pin(async move { tx.create_user(new_user).await }))
+    ///     .await?;
     /// ```
-    pub async fn with_retry<T, F>(&self, mut work: F) -> Result<T>
+    ///
+    /// The future may borrow from the caller (`'env`) and from the transaction (`'t`); the
+    /// `&'t mut Tx<'env>` argument tells the compiler that `'env` outlives `'t`, as
+    /// `std::thread::scope` does.
+    pub async fn with_retry<'env, T, F>(&self, mut work: F) -> Result<T>
     where
-        T: Send,
-        F: for<'t> FnMut(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send,
+        F: for<'t> FnMut(&'t mut Tx<'env>) -> BoxFuture<'t, Result<T>>,
     {
         let max_attempts = self.retry.max_attempts.max(1);
         let mut attempt = 1;
@@ -94,9 +100,9 @@ impl Store {
         }
     }
 
-    async fn attempt<T, F>(&self, work: &mut F) -> Result<T>
+    async fn attempt<'env, T, F>(&self, work: &mut F) -> Result<T>
     where
-        F: for<'t> FnMut(&'t mut Tx) -> BoxFuture<'t, Result<T>>,
+        F: for<'t> FnMut(&'t mut Tx<'env>) -> BoxFuture<'t, Result<T>>,
     {
         let mut transaction = self.begin().await?;
         match work(&mut transaction).await {

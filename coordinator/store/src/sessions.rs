@@ -105,7 +105,7 @@ struct TokenOwner {
     revoked_at: Option<DateTime<Utc>>,
 }
 
-impl Tx {
+impl Tx<'_> {
     /// Starts a family at login, with its first refresh token.
     pub async fn create_session(&mut self, new_session: &NewSession) -> Result<Session> {
         let created_at = now();

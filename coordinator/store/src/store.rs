@@ -1,5 +1,6 @@
 //! [`Store`]: a pool on SQLite or Postgres/CockroachDB, and [`Tx`], one transaction on it.
 
+use std::marker::PhantomData;
 use std::path::Path;
 use std::str::FromStr as _;
 use std::time::Duration;
@@ -49,10 +50,11 @@ pub(crate) enum Pool {
 }
 
 /// One open transaction. Repository functions are its methods; [`Store::with_retry`] begins,
-/// commits or rolls it back.
+/// commits or rolls it back. `'env` is the lifetime of what the retried closure borrows.
 #[derive(Debug)]
-pub struct Tx {
+pub struct Tx<'env> {
     pub(crate) inner: TxInner,
+    _env: PhantomData<&'env ()>,
 }
 
 #[derive(Debug)]
@@ -144,16 +146,19 @@ impl Store {
     }
 
     /// Begins a transaction. Prefer [`Store::with_retry`], which also commits and retries.
-    pub(crate) async fn begin(&self) -> Result<Tx> {
+    pub(crate) async fn begin<'env>(&self) -> Result<Tx<'env>> {
         let inner = match &self.pool {
             Pool::Sqlite(pool) => TxInner::Sqlite(pool.begin().await?),
             Pool::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
         };
-        Ok(Tx { inner })
+        Ok(Tx {
+            inner,
+            _env: PhantomData,
+        })
     }
 }
 
-impl Tx {
+impl Tx<'_> {
     /// Which database this transaction runs on.
     pub fn backend(&self) -> Backend {
         match &self.inner {
@@ -222,4 +227,26 @@ async fn create_parent_directory(path: &Path) -> Result<()> {
             path: parent.to_owned(),
             source,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn urls_of_other_databases_are_refused_before_connecting() {
+        for url in ["mysql://root@127.0.0.1/db", "redis://127.0.0.1", ""] {
+            let result = Store::connect(url).await;
+            assert!(
+                matches!(&result, Err(Error::UnsupportedUrl { url: refused }) if refused == url),
+                "{url}: {result:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_default_database_is_a_file_under_dot_nexus() {
+        let options = SqliteConnectOptions::from_str(DEFAULT_DATABASE_URL).unwrap();
+        assert_eq!(options.get_filename(), Path::new(".nexus/nexus.db"));
+    }
 }

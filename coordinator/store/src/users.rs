@@ -56,7 +56,7 @@ macro_rules! select_users {
     };
 }
 
-impl Tx {
+impl Tx<'_> {
     /// Creates a user. [`Error::Conflict`] if the (normalised) email is taken.
     pub async fn create_user(&mut self, new_user: &NewUser) -> Result<User> {
         let user = User {
