@@ -1,0 +1,227 @@
+//! Functions, their immutable versions, and aliases.
+
+use chrono::{DateTime, Utc};
+
+use crate::store::on_tx;
+use crate::time::now;
+use crate::{Error, FunctionId, FunctionVersionId, ProjectId, Result, Tx};
+
+/// A function: a name in a project.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Function {
+    /// The function's id.
+    pub id: FunctionId,
+    /// Its project.
+    pub project_id: ProjectId,
+    /// Unique in the project.
+    pub name: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One version of a function. Versions are never updated.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct FunctionVersion {
+    /// The version's id.
+    pub id: FunctionVersionId,
+    /// Its function.
+    pub function_id: FunctionId,
+    /// 1, 2, 3… per function.
+    pub version: i64,
+    /// The resolved version record.
+    pub spec: serde_json::Value,
+    /// sha256 digests of the components (a JSON array of strings).
+    pub component_digests: serde_json::Value,
+    /// When it was deployed.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What [`Tx::create_function_version`] needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewFunctionVersion {
+    /// The resolved version record.
+    pub spec: serde_json::Value,
+    /// sha256 digests of the components.
+    pub component_digests: Vec<String>,
+}
+
+/// A name pointing at one version, or at two with a share of traffic for the second.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Alias {
+    /// Its function.
+    pub function_id: FunctionId,
+    /// `live`, …
+    pub name: String,
+    /// The main version.
+    pub version_a: i64,
+    /// The canary version.
+    pub version_b: Option<i64>,
+    /// Percentage (0–100) of traffic for `version_b`.
+    pub weight_b: i32,
+    /// When it last moved.
+    pub updated_at: DateTime<Utc>,
+}
+
+macro_rules! select_versions {
+    ($condition:literal) => {
+        concat!(
+            "SELECT id, function_id, version, spec, component_digests, created_at \
+             FROM function_versions ",
+            $condition
+        )
+    };
+}
+
+impl Tx<'_> {
+    /// Creates a function. [`Error::Conflict`] if the project already has one by that name.
+    pub async fn create_function(&mut self, project_id: ProjectId, name: &str) -> Result<Function> {
+        let function = Function {
+            id: FunctionId::new(),
+            project_id,
+            name: name.to_owned(),
+            created_at: now(),
+        };
+        on_tx!(self, conn => sqlx::query(
+            "INSERT INTO functions (id, project_id, name, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(function.id)
+        .bind(function.project_id)
+        .bind(&function.name)
+        .bind(function.created_at)
+        .execute(conn)
+        .await
+        .map(drop))?;
+        Ok(function)
+    }
+
+    /// The project's function by that name.
+    pub async fn get_function(&mut self, project_id: ProjectId, name: &str) -> Result<Function> {
+        let function: Option<Function> = on_tx!(self, conn => sqlx::query_as(
+            "SELECT id, project_id, name, created_at FROM functions \
+             WHERE project_id = $1 AND name = $2",
+        )
+        .bind(project_id)
+        .bind(name)
+        .fetch_optional(conn)
+        .await)?;
+        function.ok_or_else(|| Error::not_found("function"))
+    }
+
+    /// Adds the next version (the highest so far + 1) of the function.
+    pub async fn create_function_version(
+        &mut self,
+        function_id: FunctionId,
+        new_version: &NewFunctionVersion,
+    ) -> Result<FunctionVersion> {
+        let latest: Option<i64> = on_tx!(self, conn => sqlx::query_scalar(
+            "SELECT MAX(version) FROM function_versions WHERE function_id = $1",
+        )
+        .bind(function_id)
+        .fetch_one(conn)
+        .await)?;
+        let version = FunctionVersion {
+            id: FunctionVersionId::new(),
+            function_id,
+            version: latest.unwrap_or(0) + 1,
+            spec: new_version.spec.clone(),
+            component_digests: serde_json::Value::from(new_version.component_digests.clone()),
+            created_at: now(),
+        };
+        on_tx!(self, conn => sqlx::query(
+            "INSERT INTO function_versions (id, function_id, version, spec, component_digests, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(version.id)
+        .bind(version.function_id)
+        .bind(version.version)
+        .bind(&version.spec)
+        .bind(&version.component_digests)
+        .bind(version.created_at)
+        .execute(conn)
+        .await
+        .map(drop))?;
+        Ok(version)
+    }
+
+    /// One version of the function.
+    pub async fn get_function_version(
+        &mut self,
+        function_id: FunctionId,
+        version: i64,
+    ) -> Result<FunctionVersion> {
+        let found: Option<FunctionVersion> = on_tx!(self, conn => sqlx::query_as(
+            select_versions!("WHERE function_id = $1 AND version = $2"))
+        .bind(function_id)
+        .bind(version)
+        .fetch_optional(conn)
+        .await)?;
+        found.ok_or_else(|| Error::not_found("function version"))
+    }
+
+    /// Every version of the function, oldest first.
+    pub async fn list_function_versions(
+        &mut self,
+        function_id: FunctionId,
+    ) -> Result<Vec<FunctionVersion>> {
+        let versions = on_tx!(self, conn => sqlx::query_as(
+            select_versions!("WHERE function_id = $1 ORDER BY version"))
+        .bind(function_id)
+        .fetch_all(conn)
+        .await)?;
+        Ok(versions)
+    }
+
+    /// Points the alias at `version_a`, or at `version_a` and `version_b` with `weight_b`
+    /// percent for the latter; creates it if needed. Rollback is this call with the old version.
+    pub async fn set_alias(
+        &mut self,
+        function_id: FunctionId,
+        name: &str,
+        version_a: i64,
+        canary: Option<(i64, i32)>,
+    ) -> Result<Alias> {
+        let (version_b, weight_b) = match canary {
+            Some((version, weight)) if (0..=100).contains(&weight) => (Some(version), weight),
+            Some((_, weight)) => {
+                return Err(Error::Invalid {
+                    what: "alias weight",
+                    reason: format!("{weight} is not a percentage"),
+                });
+            }
+            None => (None, 0),
+        };
+        for version in std::iter::once(version_a).chain(version_b) {
+            self.get_function_version(function_id, version).await?;
+        }
+        let alias: Alias = on_tx!(self, conn => sqlx::query_as(
+            "INSERT INTO aliases (function_id, name, version_a, version_b, weight_b, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (function_id, name) DO UPDATE SET version_a = excluded.version_a, \
+             version_b = excluded.version_b, weight_b = excluded.weight_b, \
+             updated_at = excluded.updated_at \
+             RETURNING function_id, name, version_a, version_b, weight_b, updated_at",
+        )
+        .bind(function_id)
+        .bind(name)
+        .bind(version_a)
+        .bind(version_b)
+        .bind(weight_b)
+        .bind(now())
+        .fetch_one(conn)
+        .await)?;
+        Ok(alias)
+    }
+
+    /// The alias of the function by that name.
+    pub async fn get_alias(&mut self, function_id: FunctionId, name: &str) -> Result<Alias> {
+        let alias: Option<Alias> = on_tx!(self, conn => sqlx::query_as(
+            "SELECT function_id, name, version_a, version_b, weight_b, updated_at FROM aliases \
+             WHERE function_id = $1 AND name = $2",
+        )
+        .bind(function_id)
+        .bind(name)
+        .fetch_optional(conn)
+        .await)?;
+        alias.ok_or_else(|| Error::not_found("alias"))
+    }
+}

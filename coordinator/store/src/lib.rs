@@ -1,0 +1,40 @@
+//! The coordinator's record: users, sessions, projects and members, API keys, functions and
+//! their versions and aliases, agents, invocations, nodes and the audit log, in SQLite (the
+//! embedded default, a file under `./.nexus/`) or Postgres/CockroachDB (`postgres://…`).
+//!
+//! [`Store`] opens either backend and applies the migrations in the repository's
+//! `migrations/` (one set per backend, same file names). All work happens in a transaction
+//! through [`Store::with_retry`], which retries the whole closure when the database reports a
+//! serialization failure (SQLSTATE `40001` on Postgres/CockroachDB, `SQLITE_BUSY`/`LOCKED` on
+//! SQLite). Repository functions are methods of [`Tx`], so a domain operation and its audit
+//! entry commit together or not at all. Every statement is written once and runs on both
+//! backends: `$n` parameters, `ON CONFLICT`, `RETURNING`, no sequences, no PL/pgSQL, no
+//! advisory locks.
+//!
+//! This crate deliberately knows nothing of HTTP, JSON bodies, tokens or password hashing: it
+//! stores hashes it is given and enforces only the invariants that need a transaction (unique
+//! names, refresh-token reuse, the last owner of a project, the audit hash chain).
+
+mod api_keys;
+mod audit;
+mod error;
+mod functions;
+mod ids;
+mod migrate;
+mod projects;
+mod retry;
+mod sessions;
+mod store;
+mod time;
+mod users;
+
+pub use api_keys::{ApiKey, NewApiKey};
+pub use audit::{AuditEntry, AuditVerification, BrokenLink, NewAuditEntry};
+pub use error::{Error, Result};
+pub use functions::{Alias, Function, FunctionVersion, NewFunctionVersion};
+pub use ids::{ApiKeyId, FunctionId, FunctionVersionId, ProjectId, SessionId, UserId};
+pub use projects::{Member, NewProject, Project, ProjectUpdate, Role};
+pub use retry::RetryPolicy;
+pub use sessions::{NewSession, Rotation, Session, TokenHash};
+pub use store::{Backend, DEFAULT_DATABASE_URL, Store, Tx};
+pub use users::{NewUser, User};

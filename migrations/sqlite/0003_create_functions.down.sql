@@ -1,0 +1,3 @@
+DROP TABLE aliases;
+DROP TABLE function_versions;
+DROP TABLE functions;

@@ -1,0 +1,3 @@
+DROP TABLE invocations;
+DROP TABLE nodes;
+DROP TABLE agents;
