@@ -4,3 +4,4 @@
 pub mod access_token;
 pub mod password;
 pub mod secret;
+pub mod service;

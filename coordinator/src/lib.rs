@@ -1,4 +1,6 @@
 //! The SirsiNexus coordinator: users, sessions and projects, functions and their versions,
 //! dispatch of invocations, and the HTTP API over them.
 
+pub mod api;
 pub mod auth;
+pub mod error;

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
+use nexus_proto::ErrorEnvelope;
 use nexus_runtime::{Fault, InvokeError};
-use serde::Serialize;
 
 /// An error the edge node answers with.
 #[derive(Debug)]
@@ -20,18 +20,6 @@ pub struct EdgeError {
     code: &'static str,
     message: String,
     retry_after: Option<Duration>,
-}
-
-#[derive(Serialize)]
-struct Envelope<'a> {
-    error: Body<'a>,
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    code: &'a str,
-    message: &'a str,
-    request_id: &'a str,
 }
 
 impl EdgeError {
@@ -88,15 +76,7 @@ impl EdgeError {
 
     /// The response for this error, tagged with `request_id`.
     pub fn into_response(self, request_id: &str) -> http::Response<Bytes> {
-        let envelope = Envelope {
-            error: Body {
-                code: self.code,
-                message: &self.message,
-                request_id,
-            },
-        };
-        // Serialising three strings cannot fail; fall back to an empty object regardless.
-        let body = serde_json::to_vec(&envelope).unwrap_or_else(|_| b"{}".to_vec());
+        let body = ErrorEnvelope::new(self.code, &self.message, request_id).to_json();
         let mut response = http::Response::new(Bytes::from(body));
         *response.status_mut() = self.status;
         response.headers_mut().insert(

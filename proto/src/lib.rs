@@ -11,7 +11,9 @@
 
 pub mod app;
 pub mod digest;
+pub mod error;
 pub mod route;
 
 pub use app::ResolvedApp;
 pub use digest::Digest;
+pub use error::{ErrorBody, ErrorEnvelope};

@@ -1,10 +1,9 @@
 //! Opaque secrets handed to clients (refresh tokens, API keys): 256 random bits behind a
-//! prefix that says what they are. Only the SHA-256 of a secret is stored, so a leaked
-//! database holds nothing that authenticates.
+//! prefix that says what they are. Only the SHA-256 of a secret is stored (the store's
+//! `TokenHash`), so a leaked database holds nothing that authenticates.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest as _, Sha256};
 
 /// What a secret is for, and the prefix that shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,18 +28,15 @@ impl SecretKind {
 #[error("the operating system's random source failed: {0}")]
 pub struct RandomnessError(String);
 
-/// A new secret of `kind`: its text for the client, and the hash to store.
-pub fn generate(kind: SecretKind) -> Result<(String, String), RandomnessError> {
+/// A new secret of `kind`, for the client.
+pub fn generate(kind: SecretKind) -> Result<String, RandomnessError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|error| RandomnessError(error.to_string()))?;
-    let text = format!("{}{}", kind.prefix(), URL_SAFE_NO_PAD.encode(bytes));
-    let hashed = hash(&text);
-    Ok((text, hashed))
-}
-
-/// The stored form of a secret: lowercase hex SHA-256 of its whole text.
-pub fn hash(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
+    Ok(format!(
+        "{}{}",
+        kind.prefix(),
+        URL_SAFE_NO_PAD.encode(bytes)
+    ))
 }
 
 /// Whether `text` looks like a secret of `kind` (prefix and length), checked before any
@@ -59,19 +55,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn secrets_are_prefixed_random_and_stored_only_as_hashes() {
-        let (first, first_hash) = generate(SecretKind::RefreshToken).unwrap();
-        let (second, _) = generate(SecretKind::RefreshToken).unwrap();
+    fn secrets_are_prefixed_and_random() {
+        let first = generate(SecretKind::RefreshToken).unwrap();
+        let second = generate(SecretKind::RefreshToken).unwrap();
         assert!(first.starts_with("nxr_"));
         assert_ne!(first, second);
-        assert_eq!(first_hash, hash(&first));
-        assert_eq!(first_hash.len(), 64);
-        assert!(!first_hash.contains(&first[4..]));
     }
 
     #[test]
     fn well_formedness_checks_prefix_and_length() {
-        let (key, _) = generate(SecretKind::ApiKey).unwrap();
+        let key = generate(SecretKind::ApiKey).unwrap();
         assert!(is_well_formed(SecretKind::ApiKey, &key));
         assert!(!is_well_formed(SecretKind::RefreshToken, &key));
         assert!(!is_well_formed(SecretKind::ApiKey, &key[..key.len() - 1]));

@@ -1,0 +1,149 @@
+//! The coordinator's HTTP API: routes, the request-id and error-body middleware, body limits,
+//! health endpoints, and the extractor that turns a bearer token into a [`Caller`].
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use nexus_proto::ErrorEnvelope;
+use nexus_store::Store;
+
+use crate::auth::service::{AuthService, Caller};
+use crate::error::{ApiError, PendingErrorBody};
+
+mod auth;
+
+/// The largest request body the API reads. Deploy uploads get their own, larger limit.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The header carrying the request id, in both directions.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Arc<Store>,
+    /// Accounts and sessions.
+    pub auth: AuthService,
+}
+
+/// The API's routes, with their middleware.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .merge(auth::routes())
+        .fallback(|| async { ApiError::not_found("route") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+/// The process is up.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// The database answers.
+async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    state
+        .store
+        .ping()
+        .await
+        .map_err(|error| ApiError::unavailable(format!("database unreachable: {error}")))?;
+    Ok("ready")
+}
+
+/// Gives every request an id (the client's `x-request-id` when it is sane, otherwise a new
+/// one), returns it on the response, and writes the body of error responses with it.
+async fn request_id(mut request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| {
+            !value.is_empty()
+                && value.len() <= 128
+                && value.bytes().all(|byte| byte.is_ascii_graphic())
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let mut response = next.run(request).await;
+    if let Some(pending) = response.extensions_mut().remove::<PendingErrorBody>() {
+        let status = response.status();
+        let body = ErrorEnvelope::new(pending.code, &pending.message, &id).to_json();
+        response = (status, [(CONTENT_TYPE, "application/json")], body).into_response();
+    } else if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        response = ApiError::bad_request(format!(
+            "the request body is larger than {MAX_BODY_BYTES} bytes"
+        ))
+        .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+        .render(&id);
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
+
+/// The id of the request being served.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+impl ApiError {
+    fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    fn render(self, request_id: &str) -> Response {
+        let body = ErrorEnvelope::new(self.code, &self.message, request_id).to_json();
+        (self.status, [(CONTENT_TYPE, "application/json")], body).into_response()
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthenticated("missing Authorization header"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .ok_or_else(|| ApiError::unauthenticated("expected `Authorization: Bearer <token>`"))?;
+        state.auth.authenticate(token.trim()).await
+    }
+}
+
+/// JSON bodies that fail to parse are the caller's error, in the one error shape.
+pub(crate) struct JsonBody<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for JsonBody<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::bad_request(rejection.body_text())
+                    .with_status(StatusCode::PAYLOAD_TOO_LARGE))
+            }
+            Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
+        }
+    }
+}
