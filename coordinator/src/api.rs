@@ -16,8 +16,10 @@ use nexus_store::Store;
 
 use crate::auth::service::{AuthService, Caller};
 use crate::error::{ApiError, PendingErrorBody};
+use crate::projects::ProjectService;
 
 mod auth;
+mod projects;
 
 /// The largest request body the API reads. Deploy uploads get their own, larger limit.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -32,6 +34,19 @@ pub struct AppState {
     pub store: Arc<Store>,
     /// Accounts and sessions.
     pub auth: AuthService,
+    /// Projects, members and roles.
+    pub projects: ProjectService,
+}
+
+impl AppState {
+    /// The services over `store`, signing access tokens with `keys`.
+    pub fn new(store: Arc<Store>, keys: crate::auth::access_token::AccessTokenKeys) -> Self {
+        Self {
+            auth: AuthService::new(Arc::clone(&store), keys),
+            projects: ProjectService::new(Arc::clone(&store)),
+            store,
+        }
+    }
 }
 
 /// The API's routes, with their middleware.
@@ -40,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(auth::routes())
+        .merge(projects::routes())
         .fallback(|| async { ApiError::not_found("route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(request_id))

@@ -1,0 +1,296 @@
+//! Projects and their members, and who may do what in a project (RBAC).
+//!
+//! Every project-scoped call goes through [`ProjectService::authorize`]: a caller who is not a
+//! member gets "project not found", exactly as for a project that does not exist, so project
+//! names do not leak; a member whose role lacks the permission gets "forbidden".
+
+use std::sync::Arc;
+
+use nexus_store::{Member, NewProject, Project, ProjectUpdate, Role, Store, UserId};
+
+use crate::auth::service::Caller;
+use crate::error::ApiError;
+
+/// What a caller can ask to do in a project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// See the project and its members.
+    View,
+    /// Rename the project.
+    Update,
+    /// Delete the project and everything in it.
+    Delete,
+    /// Add, change and remove members (only owners may touch owners).
+    ManageMembers,
+}
+
+/// Whether `role` grants `permission`.
+pub fn allows(role: Role, permission: Permission) -> bool {
+    match permission {
+        Permission::View => true,
+        Permission::Update | Permission::ManageMembers => matches!(role, Role::Owner | Role::Admin),
+        Permission::Delete => role == Role::Owner,
+    }
+}
+
+/// The projects service.
+#[derive(Clone)]
+pub struct ProjectService {
+    store: Arc<Store>,
+}
+
+impl ProjectService {
+    /// A service over `store`.
+    pub fn new(store: Arc<Store>) -> Self {
+        Self { store }
+    }
+
+    /// The project `slug` and the caller's role in it, if the role grants `permission`.
+    pub async fn authorize(
+        &self,
+        caller: Caller,
+        slug: &str,
+        permission: Permission,
+    ) -> Result<(Project, Role), ApiError> {
+        let slug = slug.to_owned();
+        let found = self
+            .store
+            .with_retry(|tx| {
+                let slug = slug.clone();
+                Box::pin(async move {
+                    let project = match tx.get_project_by_slug(&slug).await {
+                        Ok(project) => project,
+                        Err(nexus_store::Error::NotFound { .. }) => return Ok(None),
+                        Err(error) => return Err(error),
+                    };
+                    let role = tx.member_role(project.id, caller.user).await?;
+                    Ok(role.map(|role| (project, role)))
+                })
+            })
+            .await?;
+        let Some((project, role)) = found else {
+            return Err(ApiError::not_found("project"));
+        };
+        if !allows(role, permission) {
+            return Err(ApiError::forbidden(format!(
+                "a project {role} may not do this"
+            )));
+        }
+        Ok((project, role))
+    }
+
+    /// Creates a project owned by the caller.
+    pub async fn create(
+        &self,
+        caller: Caller,
+        slug: &str,
+        name: &str,
+    ) -> Result<Project, ApiError> {
+        validate_slug(slug)?;
+        let new_project = NewProject {
+            slug: slug.to_owned(),
+            name: name.to_owned(),
+        };
+        self.store
+            .with_retry(|tx| {
+                let new_project = new_project.clone();
+                Box::pin(async move { tx.create_project(&new_project, caller.user).await })
+            })
+            .await
+            .map_err(|error| match error {
+                nexus_store::Error::Conflict { .. } => {
+                    ApiError::conflict(format!("the project name {slug:?} is taken"))
+                }
+                other => ApiError::from(other),
+            })
+    }
+
+    /// The caller's projects and their role in each.
+    pub async fn list(&self, caller: Caller) -> Result<Vec<(Project, Role)>, ApiError> {
+        Ok(self
+            .store
+            .with_retry(|tx| Box::pin(async move { tx.list_projects_for_user(caller.user).await }))
+            .await?)
+    }
+
+    /// Renames the project.
+    pub async fn update(
+        &self,
+        caller: Caller,
+        slug: &str,
+        name: &str,
+    ) -> Result<Project, ApiError> {
+        let (project, _) = self.authorize(caller, slug, Permission::Update).await?;
+        let update = ProjectUpdate {
+            name: Some(name.to_owned()),
+        };
+        Ok(self
+            .store
+            .with_retry(|tx| {
+                let update = update.clone();
+                Box::pin(async move { tx.update_project(project.id, &update).await })
+            })
+            .await?)
+    }
+
+    /// Deletes the project.
+    pub async fn delete(&self, caller: Caller, slug: &str) -> Result<(), ApiError> {
+        let (project, _) = self.authorize(caller, slug, Permission::Delete).await?;
+        Ok(self
+            .store
+            .with_retry(|tx| Box::pin(async move { tx.delete_project(project.id).await }))
+            .await?)
+    }
+
+    /// The project's members.
+    pub async fn members(&self, caller: Caller, slug: &str) -> Result<Vec<Member>, ApiError> {
+        let (project, _) = self.authorize(caller, slug, Permission::View).await?;
+        Ok(self
+            .store
+            .with_retry(|tx| Box::pin(async move { tx.list_members(project.id).await }))
+            .await?)
+    }
+
+    /// Adds the user with `email` as `role`.
+    pub async fn add_member(
+        &self,
+        caller: Caller,
+        slug: &str,
+        email: &str,
+        role: Role,
+    ) -> Result<UserId, ApiError> {
+        let (project, own_role) = self
+            .authorize(caller, slug, Permission::ManageMembers)
+            .await?;
+        only_owners_touch_owners(own_role, [role])?;
+        let email = email.to_owned();
+        self.store
+            .with_retry(|tx| {
+                let email = email.clone();
+                Box::pin(async move {
+                    let user = tx
+                        .find_user_by_email(&email)
+                        .await?
+                        .ok_or(nexus_store::Error::NotFound { what: "user" })?;
+                    tx.add_member(project.id, user.id, role).await?;
+                    Ok(user.id)
+                })
+            })
+            .await
+            .map_err(|error| match error {
+                nexus_store::Error::Conflict { .. } => ApiError::conflict("already a member"),
+                other => ApiError::from(other),
+            })
+    }
+
+    /// Changes a member's role.
+    pub async fn set_role(
+        &self,
+        caller: Caller,
+        slug: &str,
+        member: UserId,
+        role: Role,
+    ) -> Result<(), ApiError> {
+        let (project, own_role) = self
+            .authorize(caller, slug, Permission::ManageMembers)
+            .await?;
+        let current = self.role_of(project.id, member).await?;
+        only_owners_touch_owners(own_role, [current, role])?;
+        Ok(self
+            .store
+            .with_retry(|tx| {
+                Box::pin(async move { tx.set_member_role(project.id, member, role).await })
+            })
+            .await?)
+    }
+
+    /// Removes a member.
+    pub async fn remove_member(
+        &self,
+        caller: Caller,
+        slug: &str,
+        member: UserId,
+    ) -> Result<(), ApiError> {
+        let (project, own_role) = self
+            .authorize(caller, slug, Permission::ManageMembers)
+            .await?;
+        let current = self.role_of(project.id, member).await?;
+        only_owners_touch_owners(own_role, [current])?;
+        Ok(self
+            .store
+            .with_retry(|tx| Box::pin(async move { tx.remove_member(project.id, member).await }))
+            .await?)
+    }
+
+    async fn role_of(
+        &self,
+        project: nexus_store::ProjectId,
+        member: UserId,
+    ) -> Result<Role, ApiError> {
+        self.store
+            .with_retry(|tx| Box::pin(async move { tx.member_role(project, member).await }))
+            .await?
+            .ok_or_else(|| ApiError::not_found("project member"))
+    }
+}
+
+fn only_owners_touch_owners(
+    own_role: Role,
+    roles: impl IntoIterator<Item = Role>,
+) -> Result<(), ApiError> {
+    if own_role != Role::Owner && roles.into_iter().any(|role| role == Role::Owner) {
+        return Err(ApiError::forbidden(
+            "only an owner may grant, change or remove the owner role",
+        ));
+    }
+    Ok(())
+}
+
+/// Project names appear in URLs: lowercase letters, digits and `-`, 1 to 63 characters,
+/// starting with a letter.
+fn validate_slug(slug: &str) -> Result<(), ApiError> {
+    let valid = (1..=63).contains(&slug.len())
+        && slug.starts_with(|c: char| c.is_ascii_lowercase())
+        && slug
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-');
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "invalid project name {slug:?}: use 1 to 63 lowercase letters, digits and '-', starting with a letter"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_grant_what_the_table_says() {
+        use Permission::*;
+        let expected = [
+            (Role::Owner, [true, true, true, true]),
+            (Role::Admin, [true, true, false, true]),
+            (Role::Developer, [true, false, false, false]),
+            (Role::Viewer, [true, false, false, false]),
+        ];
+        for (role, grants) in expected {
+            for (permission, granted) in [View, Update, Delete, ManageMembers]
+                .into_iter()
+                .zip(grants)
+            {
+                assert_eq!(allows(role, permission), granted, "{role} {permission:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn slugs_are_url_safe() {
+        assert!(validate_slug("my-app-2").is_ok());
+        for bad in ["", "2app", "My-App", "a b", "a/b", &"a".repeat(64)] {
+            assert!(validate_slug(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The coordinator's API under test: a real HTTP server on port 0 over a real (SQLite) store.
+
+use std::sync::Arc;
+
+use http::{Request, StatusCode};
+use http_body_util::Full;
+use nexus_coordinator::api::{AppState, REQUEST_ID, router};
+use nexus_coordinator::auth::access_token::AccessTokenKeys;
+use nexus_store::Store;
+use nexus_tests::{HttpClient, TestResponse};
+use serde_json::{Value, json};
+
+pub struct Api {
+    pub base: String,
+    pub client: HttpClient,
+    _dir: tempfile::TempDir,
+}
+
+impl Api {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(dir.path().join("nexus.db").to_str().unwrap())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let store = Arc::new(store);
+        let keys = AccessTokenKeys::new("test", b"a test signing secret of 32 bytes");
+        let state = AppState::new(store, keys);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self {
+            base,
+            client: HttpClient::default(),
+            _dir: dir,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> TestResponse {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(body) => {
+                request = request.header("content-type", "application/json");
+                Full::from(body.to_string())
+            }
+            None => Full::default(),
+        };
+        self.client.send(request.body(body).unwrap()).await
+    }
+
+    pub async fn register(&self, email: &str, password: &str) -> TestResponse {
+        self.call(
+            "POST",
+            "/v1/auth/register",
+            None,
+            Some(json!({"email": email, "password": password})),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> TestResponse {
+        self.call(
+            "POST",
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": email, "password": password})),
+        )
+        .await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> TestResponse {
+        self.call(
+            "POST",
+            "/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": refresh_token})),
+        )
+        .await
+    }
+}
+
+/// Asserts the one error shape and that its request id is the response header's.
+pub fn assert_error(response: &TestResponse, status: StatusCode, code: &str) {
+    assert_eq!(response.status, status, "{}", response.text());
+    let body = response.json();
+    assert_eq!(body["error"]["code"], code, "{body}");
+    let header = response.headers[REQUEST_ID].to_str().unwrap();
+    assert_eq!(body["error"]["request_id"], header);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
+}
+
+pub fn tokens(response: &TestResponse) -> (String, String, String) {
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    let body = response.json();
+    assert_eq!(body["token_type"], "Bearer");
+    (
+        body["access_token"].as_str().unwrap().to_owned(),
+        body["refresh_token"].as_str().unwrap().to_owned(),
+        body["session_id"].as_str().unwrap().to_owned(),
+    )
+}

@@ -1,0 +1,319 @@
+//! Projects and members, and the RBAC table: every project endpoint × every role × a
+//! non-member, each on a project of its own.
+
+use http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::{Api, assert_error, tokens};
+
+/// Who calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Actor {
+    Owner,
+    Admin,
+    Developer,
+    Viewer,
+    Outsider,
+}
+
+const ACTORS: [Actor; 5] = [
+    Actor::Owner,
+    Actor::Admin,
+    Actor::Developer,
+    Actor::Viewer,
+    Actor::Outsider,
+];
+
+/// The access tokens of the table's actors, and the member they act on.
+struct People {
+    owner: String,
+    admin: String,
+    developer: String,
+    viewer: String,
+    outsider: String,
+    target_id: String,
+}
+
+/// Registers `email` and returns an access token for it.
+async fn user(api: &Api, email: &str) -> String {
+    assert_eq!(
+        api.register(email, "correct horse").await.status,
+        StatusCode::CREATED
+    );
+    tokens(&api.login(email, "correct horse").await).0
+}
+
+async fn add(api: &Api, owner: &str, project: &str, email: &str, role: &str) -> String {
+    let added = api
+        .call(
+            "POST",
+            &format!("/v1/projects/{project}/members"),
+            Some(owner),
+            Some(json!({"email": email, "role": role})),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.text());
+    added.json()["user_id"].as_str().unwrap().to_owned()
+}
+
+/// A fresh project with the admin, developer and viewer as members, and the target as a
+/// viewer; its name and the target's user id.
+async fn project(api: &Api, people: &People, name: &str) -> String {
+    let created = api
+        .call(
+            "POST",
+            "/v1/projects",
+            Some(&people.owner),
+            Some(json!({"name": name})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    for (email, role) in [
+        ("admin@example.com", "admin"),
+        ("developer@example.com", "developer"),
+        ("viewer@example.com", "viewer"),
+        ("target@example.com", "viewer"),
+    ] {
+        add(api, &people.owner, name, email, role).await;
+    }
+    name.to_owned()
+}
+
+impl People {
+    fn token(&self, actor: Actor) -> &str {
+        match actor {
+            Actor::Owner => &self.owner,
+            Actor::Admin => &self.admin,
+            Actor::Developer => &self.developer,
+            Actor::Viewer => &self.viewer,
+            Actor::Outsider => &self.outsider,
+        }
+    }
+}
+
+struct Case {
+    method: &'static str,
+    /// `{p}` is the project, `{target}` the target member's id.
+    path: &'static str,
+    body: Option<Value>,
+    /// The answer for owner, admin, developer, viewer and outsider.
+    expected: [u16; 5],
+}
+
+#[tokio::test]
+async fn every_project_endpoint_answers_every_role_as_the_rbac_table_says() {
+    let api = Api::start().await;
+    let owner = user(&api, "owner@example.com").await;
+    let admin = user(&api, "admin@example.com").await;
+    let developer = user(&api, "developer@example.com").await;
+    let viewer = user(&api, "viewer@example.com").await;
+    let outsider = user(&api, "outsider@example.com").await;
+    user(&api, "target@example.com").await;
+    user(&api, "newcomer@example.com").await;
+    let mut people = People {
+        owner,
+        admin,
+        developer,
+        viewer,
+        outsider,
+        target_id: String::new(),
+    };
+    let cases = [
+        Case {
+            method: "GET",
+            path: "/v1/projects/{p}",
+            body: None,
+            expected: [200, 200, 200, 200, 404],
+        },
+        Case {
+            method: "GET",
+            path: "/v1/projects/{p}/members",
+            body: None,
+            expected: [200, 200, 200, 200, 404],
+        },
+        Case {
+            method: "PATCH",
+            path: "/v1/projects/{p}",
+            body: Some(json!({"display_name": "Renamed"})),
+            expected: [200, 200, 403, 403, 404],
+        },
+        Case {
+            method: "DELETE",
+            path: "/v1/projects/{p}",
+            body: None,
+            expected: [204, 403, 403, 403, 404],
+        },
+        Case {
+            method: "POST",
+            path: "/v1/projects/{p}/members",
+            body: Some(json!({"email": "newcomer@example.com", "role": "viewer"})),
+            expected: [201, 201, 403, 403, 404],
+        },
+        Case {
+            method: "PATCH",
+            path: "/v1/projects/{p}/members/{target}",
+            body: Some(json!({"role": "developer"})),
+            expected: [204, 204, 403, 403, 404],
+        },
+        Case {
+            method: "DELETE",
+            path: "/v1/projects/{p}/members/{target}",
+            body: None,
+            expected: [204, 204, 403, 403, 404],
+        },
+    ];
+    for (case_index, case) in cases.iter().enumerate() {
+        for (actor, expected) in ACTORS.into_iter().zip(case.expected) {
+            let name = format!("p{case_index}-{}", format!("{actor:?}").to_lowercase());
+            let project = project(&api, &people, &name).await;
+            let members = api
+                .call(
+                    "GET",
+                    &format!("/v1/projects/{project}/members"),
+                    Some(&people.owner),
+                    None,
+                )
+                .await
+                .json();
+            people.target_id = members
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|member| member["email"] == "target@example.com")
+                .unwrap()["user_id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let path = case
+                .path
+                .replace("{p}", &project)
+                .replace("{target}", &people.target_id);
+            let response = api
+                .call(
+                    case.method,
+                    &path,
+                    Some(people.token(actor)),
+                    case.body.clone(),
+                )
+                .await;
+            assert_eq!(
+                response.status.as_u16(),
+                expected,
+                "{} {} as {actor:?}: {}",
+                case.method,
+                case.path,
+                response.text()
+            );
+            if expected >= 400 {
+                let code = match expected {
+                    403 => "forbidden",
+                    _ => "not_found",
+                };
+                assert_error(&response, response.status, code);
+            }
+        }
+    }
+    // A missing project and a project the caller is not in look the same.
+    let missing = api
+        .call(
+            "GET",
+            "/v1/projects/no-such-project",
+            Some(&people.outsider),
+            None,
+        )
+        .await;
+    let hidden = api
+        .call("GET", "/v1/projects/p0-owner", Some(&people.outsider), None)
+        .await;
+    assert_eq!(
+        missing.json()["error"]["message"],
+        hidden.json()["error"]["message"]
+    );
+}
+
+#[tokio::test]
+async fn owners_are_managed_by_owners_only_and_a_project_keeps_one() {
+    let api = Api::start().await;
+    let owner = user(&api, "o@example.com").await;
+    let admin = user(&api, "a@example.com").await;
+    user(&api, "x@example.com").await;
+    let created = api
+        .call(
+            "POST",
+            "/v1/projects",
+            Some(&owner),
+            Some(json!({"name": "shop"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    assert_eq!(created.json()["role"], "owner");
+    add(&api, &owner, "shop", "a@example.com", "admin").await;
+    // An admin may not make owners.
+    let promote = api
+        .call(
+            "POST",
+            "/v1/projects/shop/members",
+            Some(&admin),
+            Some(json!({"email": "x@example.com", "role": "owner"})),
+        )
+        .await;
+    assert_error(&promote, StatusCode::FORBIDDEN, "forbidden");
+    // The last owner cannot leave the project ownerless.
+    let members = api
+        .call("GET", "/v1/projects/shop/members", Some(&owner), None)
+        .await
+        .json();
+    let owner_id = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|member| member["role"] == "owner")
+        .unwrap()["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let demote = api
+        .call(
+            "PATCH",
+            &format!("/v1/projects/shop/members/{owner_id}"),
+            Some(&owner),
+            Some(json!({"role": "viewer"})),
+        )
+        .await;
+    assert_error(&demote, StatusCode::CONFLICT, "conflict");
+    // Names are unique, URL-safe, and listed with the caller's role.
+    let taken = api
+        .call(
+            "POST",
+            "/v1/projects",
+            Some(&admin),
+            Some(json!({"name": "shop"})),
+        )
+        .await;
+    assert_error(&taken, StatusCode::CONFLICT, "conflict");
+    let bad = api
+        .call(
+            "POST",
+            "/v1/projects",
+            Some(&admin),
+            Some(json!({"name": "Shop!"})),
+        )
+        .await;
+    assert_error(&bad, StatusCode::BAD_REQUEST, "bad_request");
+    let bad_role = api
+        .call(
+            "POST",
+            "/v1/projects/shop/members",
+            Some(&owner),
+            Some(json!({"email": "x@example.com", "role": "root"})),
+        )
+        .await;
+    assert_error(&bad_role, StatusCode::BAD_REQUEST, "bad_request");
+    let listed = api
+        .call("GET", "/v1/projects", Some(&admin), None)
+        .await
+        .json();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["name"], "shop");
+    assert_eq!(listed[0]["role"], "admin");
+}
