@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod audit;
 mod up;
 
 /// SirsiNexus: run Spin apps on the edge and in the cloud.
@@ -16,6 +17,8 @@ pub struct Cli {
 enum Command {
     /// Run a Spin app (and, later, the whole platform) in this process.
     Up(up::UpCommand),
+    /// Inspect the coordinator's audit log.
+    Audit(audit::AuditCommand),
 }
 
 impl Cli {
@@ -23,6 +26,7 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Up(command) => command.run().await,
+            Command::Audit(command) => command.run().await,
         }
     }
 }

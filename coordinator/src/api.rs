@@ -56,6 +56,10 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .merge(auth::routes())
         .merge(projects::routes())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::audit::record,
+        ))
         .fallback(|| async { ApiError::not_found("route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(request_id))
@@ -138,7 +142,11 @@ impl FromRequestParts<AppState> for Caller {
             .ok()
             .and_then(|value| value.strip_prefix("Bearer "))
             .ok_or_else(|| ApiError::unauthenticated("expected `Authorization: Bearer <token>`"))?;
-        state.auth.authenticate(token.trim()).await
+        let caller = state.auth.authenticate(token.trim()).await?;
+        if let Some(slot) = parts.extensions.get::<crate::audit::ActorSlot>() {
+            slot.set(caller.user);
+        }
+        Ok(caller)
     }
 }
 

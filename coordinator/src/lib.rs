@@ -2,6 +2,7 @@
 //! dispatch of invocations, and the HTTP API over them.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod projects;

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 pub struct Api {
     pub base: String,
+    pub store: Arc<Store>,
     pub client: HttpClient,
     _dir: tempfile::TempDir,
 }
@@ -25,13 +26,14 @@ impl Api {
         store.migrate().await.unwrap();
         let store = Arc::new(store);
         let keys = AccessTokenKeys::new("test", b"a test signing secret of 32 bytes");
-        let state = AppState::new(store, keys);
+        let state = AppState::new(Arc::clone(&store), keys);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await });
         Self {
             base,
+            store,
             client: HttpClient::default(),
             _dir: dir,
         }
