@@ -13,6 +13,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use nexus_proto::ErrorEnvelope;
 use nexus_store::Store;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::service::{AuthService, Caller};
 use crate::error::{ApiError, PendingErrorBody};
@@ -49,13 +53,18 @@ impl AppState {
     }
 }
 
-/// The API's routes, with their middleware.
+/// The API's routes, with their middleware, and `/openapi.json` describing every one of them.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .merge(auth::routes())
-        .merge(projects::routes())
+    let (routes, spec) = api_routes().split_for_parts();
+    let spec = Arc::new(spec);
+    routes
+        .route(
+            "/openapi.json",
+            get(move || {
+                let spec = Arc::clone(&spec);
+                async move { Json(spec.as_ref().clone()) }
+            }),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::audit::record,
@@ -66,12 +75,70 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Every documented route; the only way a route is added, so the spec cannot miss one.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .merge(auth::routes())
+        .merge(projects::routes())
+}
+
+/// The OpenAPI document's fixed parts; the paths come from the handlers.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "SirsiNexus coordinator API", description = "Accounts, sessions, projects and members."),
+    components(schemas(ErrorResponse, ErrorDetail)),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+/// Declares the `bearer` security scheme the handlers name.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .build();
+        components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// The body of every error response ([`nexus_proto::ErrorEnvelope`]), for the spec.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Error)]
+#[expect(
+    dead_code,
+    reason = "describes the JSON nexus_proto::ErrorEnvelope writes"
+)]
+pub(crate) struct ErrorResponse {
+    error: ErrorDetail,
+}
+
+/// What went wrong, for the spec.
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "describes the JSON nexus_proto::ErrorBody writes")]
+pub(crate) struct ErrorDetail {
+    /// A stable, snake_case code.
+    code: String,
+    /// What went wrong, for people.
+    message: String,
+    /// The request id, as in the `x-request-id` header.
+    request_id: String,
+}
+
 /// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = String)))]
 async fn healthz() -> &'static str {
     "ok"
 }
 
 /// The database answers.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, body = String), (status = 503, body = ErrorResponse)))]
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
     state
         .store

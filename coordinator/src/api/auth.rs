@@ -3,25 +3,27 @@
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::header::USER_AGENT;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{delete, get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{AppState, JsonBody};
+use super::{AppState, ErrorResponse, JsonBody};
 use crate::auth::service::{Caller, ClientInfo, Tokens};
 use crate::error::ApiError;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/auth/register", post(register))
-        .route("/v1/auth/login", post(login))
-        .route("/v1/auth/refresh", post(refresh))
-        .route("/v1/auth/logout", post(logout))
-        .route("/v1/sessions", get(sessions))
-        .route("/v1/sessions/{id}", delete(revoke))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(sessions))
+        .routes(routes!(revoke))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct Register {
     email: String,
     #[serde(default)]
@@ -29,11 +31,14 @@ struct Register {
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Registered {
     user_id: String,
 }
 
+/// Creates an account.
+#[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = Register,
+    responses((status = 201, body = Registered), (status = 400, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
 async fn register(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Register>,
@@ -51,12 +56,15 @@ async fn register(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct Login {
     email: String,
     password: String,
 }
 
+/// Logs in: an access token and a refresh token for a new session.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = Login,
+    responses((status = 200, body = Tokens), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse)))]
 async fn login(
     State(state): State<AppState>,
     connection: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
@@ -78,11 +86,14 @@ async fn login(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct Refresh {
     refresh_token: String,
 }
 
+/// Exchanges a refresh token (once) for new tokens; reuse revokes the session.
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = Refresh,
+    responses((status = 200, body = Tokens), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse)))]
 async fn refresh(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Refresh>,
@@ -90,12 +101,15 @@ async fn refresh(
     Ok(Json(state.auth.refresh(&body.refresh_token).await?))
 }
 
+/// Ends the caller's session.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorResponse)))]
 async fn logout(State(state): State<AppState>, caller: Caller) -> Result<StatusCode, ApiError> {
     state.auth.logout(caller).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SessionView {
     id: String,
     current: bool,
@@ -106,6 +120,9 @@ struct SessionView {
     ip: Option<String>,
 }
 
+/// The caller's sessions.
+#[utoipa::path(get, path = "/v1/sessions", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = [SessionView]), (status = 401, body = ErrorResponse)))]
 async fn sessions(
     State(state): State<AppState>,
     caller: Caller,
@@ -127,6 +144,10 @@ async fn sessions(
     ))
 }
 
+/// Revokes one of the caller's sessions; its tokens stop working at their next request.
+#[utoipa::path(delete, path = "/v1/sessions/{id}", tag = "auth", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The session id")),
+    responses((status = 204), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn revoke(
     State(state): State<AppState>,
     caller: Caller,

@@ -1,34 +1,27 @@
 //! `/v1/projects` and `/v1/projects/{p}/members`.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, patch};
-use axum::{Json, Router};
 use nexus_store::{Project, Role, UserId};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{AppState, JsonBody};
+use super::{AppState, ErrorResponse, JsonBody};
 use crate::auth::service::Caller;
 use crate::error::ApiError;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/projects", get(list).post(create))
-        .route(
-            "/v1/projects/{project}",
-            get(show).patch(update).delete(remove),
-        )
-        .route(
-            "/v1/projects/{project}/members",
-            get(members).post(add_member),
-        )
-        .route(
-            "/v1/projects/{project}/members/{user}",
-            patch(set_role).delete(remove_member),
-        )
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update, remove))
+        .routes(routes!(members, add_member))
+        .routes(routes!(set_role, remove_member))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ProjectView {
     id: String,
     name: String,
@@ -47,13 +40,16 @@ fn view(project: Project, role: Role) -> ProjectView {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct NewProject {
     name: String,
     #[serde(default)]
     display_name: Option<String>,
 }
 
+/// Creates a project; the caller becomes its owner.
+#[utoipa::path(post, path = "/v1/projects", tag = "projects", security(("bearer" = [])), request_body = NewProject,
+    responses((status = 201, body = ProjectView), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -67,6 +63,9 @@ async fn create(
     Ok((StatusCode::CREATED, Json(view(project, Role::Owner))))
 }
 
+/// The caller's projects, with the caller's role in each.
+#[utoipa::path(get, path = "/v1/projects", tag = "projects", security(("bearer" = [])),
+    responses((status = 200, body = [ProjectView]), (status = 401, body = ErrorResponse)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -80,6 +79,9 @@ async fn list(
     ))
 }
 
+/// One project (any member).
+#[utoipa::path(get, path = "/v1/projects/{project}", tag = "projects", security(("bearer" = [])), params(("project" = String, Path, description = "The project name")),
+    responses((status = 200, body = ProjectView), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -92,11 +94,14 @@ async fn show(
     Ok(Json(view(project, role)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ProjectChange {
     display_name: String,
 }
 
+/// Renames a project (owner, admin).
+#[utoipa::path(patch, path = "/v1/projects/{project}", tag = "projects", security(("bearer" = [])), params(("project" = String, Path, description = "The project name")), request_body = ProjectChange,
+    responses((status = 200, body = ProjectView), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -114,6 +119,9 @@ async fn update(
     Ok(Json(view(updated, role)))
 }
 
+/// Deletes a project (owner).
+#[utoipa::path(delete, path = "/v1/projects/{project}", tag = "projects", security(("bearer" = [])), params(("project" = String, Path, description = "The project name")),
+    responses((status = 204), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
@@ -123,7 +131,7 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct MemberView {
     user_id: String,
     email: String,
@@ -131,6 +139,9 @@ struct MemberView {
     role: String,
 }
 
+/// The project members (any member).
+#[utoipa::path(get, path = "/v1/projects/{project}/members", tag = "projects", security(("bearer" = [])), params(("project" = String, Path, description = "The project name")),
+    responses((status = 200, body = [MemberView]), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn members(
     State(state): State<AppState>,
     caller: Caller,
@@ -150,18 +161,21 @@ async fn members(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct NewMember {
     email: String,
     role: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct AddedMember {
     user_id: String,
     role: String,
 }
 
+/// Adds a user, by email, with a role (owner, admin; only owners grant owner).
+#[utoipa::path(post, path = "/v1/projects/{project}/members", tag = "projects", security(("bearer" = [])), params(("project" = String, Path, description = "The project name")), request_body = NewMember,
+    responses((status = 201, body = AddedMember), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
 async fn add_member(
     State(state): State<AppState>,
     caller: Caller,
@@ -182,7 +196,7 @@ async fn add_member(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct RoleChange {
     role: String,
 }
@@ -193,6 +207,9 @@ fn member_id(user: &str) -> Result<UserId, ApiError> {
         .map_err(|_| ApiError::not_found("project member"))
 }
 
+/// Changes a member role (owner, admin; only owners touch owners).
+#[utoipa::path(patch, path = "/v1/projects/{project}/members/{user}", tag = "projects", security(("bearer" = [])), params(("project" = String, Path, description = "The project name"), ("user" = String, Path, description = "The member user id")), request_body = RoleChange,
+    responses((status = 204), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
 async fn set_role(
     State(state): State<AppState>,
     caller: Caller,
@@ -207,6 +224,9 @@ async fn set_role(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Removes a member (owner, admin; only owners remove owners).
+#[utoipa::path(delete, path = "/v1/projects/{project}/members/{user}", tag = "projects", security(("bearer" = [])), params(("project" = String, Path, description = "The project name"), ("user" = String, Path, description = "The member user id")),
+    responses((status = 204), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
 async fn remove_member(
     State(state): State<AppState>,
     caller: Caller,

@@ -13,7 +13,7 @@ use super::secret::{self, SecretKind};
 use crate::error::ApiError;
 
 /// What a client gets when it logs in or refreshes.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Tokens {
     /// The bearer token for API calls.
     pub access_token: String,

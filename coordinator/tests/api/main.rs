@@ -4,4 +4,5 @@
 mod audit;
 mod auth;
 mod harness;
+mod openapi;
 mod projects;
