@@ -18,10 +18,12 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::api_keys::ApiKeyService;
 use crate::auth::service::{AuthService, Caller};
 use crate::error::{ApiError, PendingErrorBody};
-use crate::projects::ProjectService;
+use crate::projects::{Principal, ProjectService};
 
+mod api_keys;
 mod auth;
 mod projects;
 
@@ -40,6 +42,8 @@ pub struct AppState {
     pub auth: AuthService,
     /// Projects, members and roles.
     pub projects: ProjectService,
+    /// Project API keys.
+    pub api_keys: ApiKeyService,
 }
 
 impl AppState {
@@ -48,6 +52,7 @@ impl AppState {
         Self {
             auth: AuthService::new(Arc::clone(&store), keys),
             projects: ProjectService::new(Arc::clone(&store)),
+            api_keys: ApiKeyService::new(Arc::clone(&store)),
             store,
         }
     }
@@ -82,6 +87,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(readyz))
         .merge(auth::routes())
         .merge(projects::routes())
+        .merge(api_keys::routes())
 }
 
 /// The OpenAPI document's fixed parts; the paths come from the handlers.
@@ -196,24 +202,52 @@ impl ApiError {
     }
 }
 
+/// The token of `Authorization: Bearer <token>`.
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let header = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthenticated("missing Authorization header"))?;
+    header
+        .to_str()
+        .ok()
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| ApiError::unauthenticated("expected `Authorization: Bearer <token>`"))
+}
+
+/// Tells the audit log who the caller is.
+fn record_actor(parts: &Parts, actor: String) {
+    if let Some(slot) = parts.extensions.get::<crate::audit::ActorSlot>() {
+        slot.set(actor);
+    }
+}
+
+/// A user, by access token. API keys are refused: these routes act as a person.
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthenticated("missing Authorization header"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError::unauthenticated("expected `Authorization: Bearer <token>`"))?;
-        let caller = state.auth.authenticate(token.trim()).await?;
-        if let Some(slot) = parts.extensions.get::<crate::audit::ActorSlot>() {
-            slot.set(caller.user);
-        }
+        let caller = state.auth.authenticate(bearer(parts)?).await?;
+        record_actor(parts, format!("user:{}", caller.user));
         Ok(caller)
+    }
+}
+
+/// A user by access token, or a machine by API key (`nxk_…`).
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(parts)?;
+        if token.starts_with("nxk_") {
+            let key = state.api_keys.authenticate(token).await?;
+            record_actor(parts, format!("api_key:{}", key.key));
+            return Ok(Self::ApiKey(key));
+        }
+        let caller = state.auth.authenticate(token).await?;
+        record_actor(parts, format!("user:{}", caller.user));
+        Ok(Self::User(caller))
     }
 }
 

@@ -8,24 +8,25 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
-use nexus_store::{NewAuditEntry, UserId};
+use nexus_store::NewAuditEntry;
 
 use crate::api::{AppState, RequestId};
 
 /// Filled in by the bearer-token extractor when the request names its caller.
 #[derive(Clone, Default)]
-pub(crate) struct ActorSlot(Arc<Mutex<Option<UserId>>>);
+pub(crate) struct ActorSlot(Arc<Mutex<Option<String>>>);
 
 impl ActorSlot {
-    pub(crate) fn set(&self, user: UserId) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(user);
+    pub(crate) fn set(&self, actor: String) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(actor);
     }
 
     fn actor(&self) -> String {
-        match *self.0.lock().unwrap_or_else(PoisonError::into_inner) {
-            Some(user) => format!("user:{user}"),
-            None => "anonymous".to_owned(),
-        }
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .unwrap_or_else(|| "anonymous".to_owned())
     }
 }
 

@@ -2,6 +2,7 @@
 //! dispatch of invocations, and the HTTP API over them.
 
 pub mod api;
+pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod error;

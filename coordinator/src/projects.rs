@@ -8,27 +8,47 @@ use std::sync::Arc;
 
 use nexus_store::{Member, NewProject, Project, ProjectUpdate, Role, Store, UserId};
 
+use crate::api_keys::KeyCaller;
 use crate::auth::service::Caller;
 use crate::error::ApiError;
+
+/// Who makes a project-scoped request: a user (by access token) or a machine (by API key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Principal {
+    /// A logged-in user, with the role their membership gives.
+    User(Caller),
+    /// An API key, with the role it was created with, in its one project.
+    ApiKey(KeyCaller),
+}
+
+impl From<Caller> for Principal {
+    fn from(caller: Caller) -> Self {
+        Self::User(caller)
+    }
+}
 
 /// What a caller can ask to do in a project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Permission {
     /// See the project and its members.
     View,
-    /// Rename the project.
+
     Update,
     /// Delete the project and everything in it.
     Delete,
     /// Add, change and remove members (only owners may touch owners).
     ManageMembers,
+    /// Create, list and revoke the project's API keys.
+    ManageApiKeys,
 }
 
 /// Whether `role` grants `permission`.
 pub fn allows(role: Role, permission: Permission) -> bool {
     match permission {
         Permission::View => true,
-        Permission::Update | Permission::ManageMembers => matches!(role, Role::Owner | Role::Admin),
+        Permission::Update | Permission::ManageMembers | Permission::ManageApiKeys => {
+            matches!(role, Role::Owner | Role::Admin)
+        }
         Permission::Delete => role == Role::Owner,
     }
 }
@@ -48,10 +68,11 @@ impl ProjectService {
     /// The project `slug` and the caller's role in it, if the role grants `permission`.
     pub async fn authorize(
         &self,
-        caller: Caller,
+        principal: impl Into<Principal>,
         slug: &str,
         permission: Permission,
     ) -> Result<(Project, Role), ApiError> {
+        let principal = principal.into();
         let slug = slug.to_owned();
         let found = self
             .store
@@ -63,7 +84,11 @@ impl ProjectService {
                         Err(nexus_store::Error::NotFound { .. }) => return Ok(None),
                         Err(error) => return Err(error),
                     };
-                    let role = tx.member_role(project.id, caller.user).await?;
+                    let role = match principal {
+                        Principal::User(caller) => tx.member_role(project.id, caller.user).await?,
+                        // A key knows one project; any other looks as if it did not exist.
+                        Principal::ApiKey(key) => (key.project == project.id).then_some(key.role),
+                    };
                     Ok(role.map(|role| (project, role)))
                 })
             })
@@ -116,11 +141,11 @@ impl ProjectService {
     /// Renames the project.
     pub async fn update(
         &self,
-        caller: Caller,
+        principal: impl Into<Principal>,
         slug: &str,
         name: &str,
     ) -> Result<Project, ApiError> {
-        let (project, _) = self.authorize(caller, slug, Permission::Update).await?;
+        let (project, _) = self.authorize(principal, slug, Permission::Update).await?;
         let update = ProjectUpdate {
             name: Some(name.to_owned()),
         };
@@ -134,8 +159,12 @@ impl ProjectService {
     }
 
     /// Deletes the project.
-    pub async fn delete(&self, caller: Caller, slug: &str) -> Result<(), ApiError> {
-        let (project, _) = self.authorize(caller, slug, Permission::Delete).await?;
+    pub async fn delete(
+        &self,
+        principal: impl Into<Principal>,
+        slug: &str,
+    ) -> Result<(), ApiError> {
+        let (project, _) = self.authorize(principal, slug, Permission::Delete).await?;
         Ok(self
             .store
             .with_retry(|tx| Box::pin(async move { tx.delete_project(project.id).await }))
@@ -143,8 +172,12 @@ impl ProjectService {
     }
 
     /// The project's members.
-    pub async fn members(&self, caller: Caller, slug: &str) -> Result<Vec<Member>, ApiError> {
-        let (project, _) = self.authorize(caller, slug, Permission::View).await?;
+    pub async fn members(
+        &self,
+        principal: impl Into<Principal>,
+        slug: &str,
+    ) -> Result<Vec<Member>, ApiError> {
+        let (project, _) = self.authorize(principal, slug, Permission::View).await?;
         Ok(self
             .store
             .with_retry(|tx| Box::pin(async move { tx.list_members(project.id).await }))

@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 use super::{AppState, ErrorResponse, JsonBody};
 use crate::auth::service::Caller;
 use crate::error::ApiError;
+use crate::projects::Principal;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -84,12 +85,12 @@ async fn list(
     responses((status = 200, body = ProjectView), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn show(
     State(state): State<AppState>,
-    caller: Caller,
+    principal: Principal,
     Path(project): Path<String>,
 ) -> Result<Json<ProjectView>, ApiError> {
     let (project, role) = state
         .projects
-        .authorize(caller, &project, crate::projects::Permission::View)
+        .authorize(principal, &project, crate::projects::Permission::View)
         .await?;
     Ok(Json(view(project, role)))
 }
@@ -104,17 +105,17 @@ struct ProjectChange {
     responses((status = 200, body = ProjectView), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn update(
     State(state): State<AppState>,
-    caller: Caller,
+    principal: Principal,
     Path(project): Path<String>,
     JsonBody(body): JsonBody<ProjectChange>,
 ) -> Result<Json<ProjectView>, ApiError> {
     let updated = state
         .projects
-        .update(caller, &project, &body.display_name)
+        .update(principal, &project, &body.display_name)
         .await?;
     let (_, role) = state
         .projects
-        .authorize(caller, &project, crate::projects::Permission::View)
+        .authorize(principal, &project, crate::projects::Permission::View)
         .await?;
     Ok(Json(view(updated, role)))
 }
@@ -124,10 +125,10 @@ async fn update(
     responses((status = 204), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn remove(
     State(state): State<AppState>,
-    caller: Caller,
+    principal: Principal,
     Path(project): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.projects.delete(caller, &project).await?;
+    state.projects.delete(principal, &project).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -144,10 +145,10 @@ struct MemberView {
     responses((status = 200, body = [MemberView]), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn members(
     State(state): State<AppState>,
-    caller: Caller,
+    principal: Principal,
     Path(project): Path<String>,
 ) -> Result<Json<Vec<MemberView>>, ApiError> {
-    let members = state.projects.members(caller, &project).await?;
+    let members = state.projects.members(principal, &project).await?;
     Ok(Json(
         members
             .into_iter()

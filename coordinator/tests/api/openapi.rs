@@ -85,6 +85,9 @@ async fn every_route_in_the_spec_is_served_and_answers_as_documented() {
         "POST /v1/projects/{project}/members",
         "PATCH /v1/projects/{project}/members/{user}",
         "DELETE /v1/projects/{project}/members/{user}",
+        "GET /v1/projects/{project}/api-keys",
+        "POST /v1/projects/{project}/api-keys",
+        "DELETE /v1/projects/{project}/api-keys/{key}",
     ] {
         assert!(
             walked.contains(expected),

@@ -161,6 +161,24 @@ async fn every_project_endpoint_answers_every_role_as_the_rbac_table_says() {
             body: None,
             expected: [204, 204, 403, 403, 404],
         },
+        Case {
+            method: "POST",
+            path: "/v1/projects/{p}/api-keys",
+            body: Some(json!({"name": "ci", "role": "viewer"})),
+            expected: [201, 201, 403, 403, 404],
+        },
+        Case {
+            method: "GET",
+            path: "/v1/projects/{p}/api-keys",
+            body: None,
+            expected: [200, 200, 403, 403, 404],
+        },
+        Case {
+            method: "DELETE",
+            path: "/v1/projects/{p}/api-keys/{key}",
+            body: None,
+            expected: [204, 204, 403, 403, 404],
+        },
     ];
     for (case_index, case) in cases.iter().enumerate() {
         for (actor, expected) in ACTORS.into_iter().zip(case.expected) {
@@ -184,10 +202,23 @@ async fn every_project_endpoint_answers_every_role_as_the_rbac_table_says() {
                 .as_str()
                 .unwrap()
                 .to_owned();
+            let key = api
+                .call(
+                    "POST",
+                    &format!("/v1/projects/{project}/api-keys"),
+                    Some(&people.owner),
+                    Some(json!({"name": "table", "role": "viewer"})),
+                )
+                .await
+                .json()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
             let path = case
                 .path
                 .replace("{p}", &project)
-                .replace("{target}", &people.target_id);
+                .replace("{target}", &people.target_id)
+                .replace("{key}", &key);
             let response = api
                 .call(
                     case.method,
