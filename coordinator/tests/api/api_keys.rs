@@ -4,17 +4,12 @@
 use http::StatusCode;
 use serde_json::json;
 
-use crate::harness::{Api, assert_error, tokens};
-
-async fn user(api: &Api, email: &str) -> String {
-    api.register(email, "correct horse").await;
-    tokens(&api.login(email, "correct horse").await).0
-}
+use crate::harness::{Api, assert_error};
 
 #[tokio::test]
 async fn api_keys_act_in_one_project_with_their_role_until_revoked() {
     let api = Api::start().await;
-    let owner = user(&api, "own@example.com").await;
+    let owner = api.user("own@example.com").await;
     for name in ["alpha", "beta"] {
         let created = api
             .call(

@@ -82,6 +82,18 @@ impl Api {
         .await
     }
 
+    /// Registers `email` (password `correct horse`) and returns an access token for it.
+    pub async fn user(&self, email: &str) -> String {
+        let registered = self.register(email, "correct horse").await;
+        assert_eq!(
+            registered.status,
+            StatusCode::CREATED,
+            "{}",
+            registered.text()
+        );
+        tokens(&self.login(email, "correct horse").await).0
+    }
+
     pub async fn refresh(&self, refresh_token: &str) -> TestResponse {
         self.call(
             "POST",

@@ -4,7 +4,7 @@
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Api, assert_error, tokens};
+use crate::harness::{Api, assert_error};
 
 /// Who calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,15 +32,6 @@ struct People {
     viewer: String,
     outsider: String,
     target_id: String,
-}
-
-/// Registers `email` and returns an access token for it.
-async fn user(api: &Api, email: &str) -> String {
-    assert_eq!(
-        api.register(email, "correct horse").await.status,
-        StatusCode::CREATED
-    );
-    tokens(&api.login(email, "correct horse").await).0
 }
 
 async fn add(api: &Api, owner: &str, project: &str, email: &str, role: &str) -> String {
@@ -103,13 +94,13 @@ struct Case {
 #[tokio::test]
 async fn every_project_endpoint_answers_every_role_as_the_rbac_table_says() {
     let api = Api::start().await;
-    let owner = user(&api, "owner@example.com").await;
-    let admin = user(&api, "admin@example.com").await;
-    let developer = user(&api, "developer@example.com").await;
-    let viewer = user(&api, "viewer@example.com").await;
-    let outsider = user(&api, "outsider@example.com").await;
-    user(&api, "target@example.com").await;
-    user(&api, "newcomer@example.com").await;
+    let owner = api.user("owner@example.com").await;
+    let admin = api.user("admin@example.com").await;
+    let developer = api.user("developer@example.com").await;
+    let viewer = api.user("viewer@example.com").await;
+    let outsider = api.user("outsider@example.com").await;
+    api.user("target@example.com").await;
+    api.user("newcomer@example.com").await;
     let mut people = People {
         owner,
         admin,
@@ -265,9 +256,9 @@ async fn every_project_endpoint_answers_every_role_as_the_rbac_table_says() {
 #[tokio::test]
 async fn owners_are_managed_by_owners_only_and_a_project_keeps_one() {
     let api = Api::start().await;
-    let owner = user(&api, "o@example.com").await;
-    let admin = user(&api, "a@example.com").await;
-    user(&api, "x@example.com").await;
+    let owner = api.user("o@example.com").await;
+    let admin = api.user("a@example.com").await;
+    api.user("x@example.com").await;
     let created = api
         .call(
             "POST",
