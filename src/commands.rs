@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod audit;
+mod coordinator;
 mod up;
 
 /// SirsiNexus: run Spin apps on the edge and in the cloud.
@@ -19,6 +20,8 @@ enum Command {
     Up(up::UpCommand),
     /// Inspect the coordinator's audit log.
     Audit(audit::AuditCommand),
+    /// Run the coordinator's API on its own.
+    Coordinator(coordinator::CoordinatorCommand),
 }
 
 impl Cli {
@@ -27,6 +30,7 @@ impl Cli {
         match self.command {
             Command::Up(command) => command.run().await,
             Command::Audit(command) => command.run().await,
+            Command::Coordinator(command) => command.run().await,
         }
     }
 }

@@ -7,3 +7,4 @@ pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod projects;
+pub mod server;

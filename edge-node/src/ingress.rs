@@ -9,7 +9,6 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::uri::{Authority, PathAndQuery, Scheme};
@@ -17,43 +16,14 @@ use http::{Request, Response, Uri};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use nexus_runtime::{GuestBody, GuestResponse, LoadedApp, LocalDispatch};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 use crate::errors::EdgeError;
 use crate::routing::{Router, full_url, spin_headers};
 
-/// Default cap on open connections.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
-/// Default time a client has to send a request's headers.
-pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default cap on the size of a request's header section.
-pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
-
-/// Connection-level limits of the ingress.
-#[derive(Debug, Clone)]
-pub struct IngressConfig {
-    /// Connections served at once; further clients wait in the listen backlog.
-    pub max_connections: usize,
-    /// Time allowed to receive a request's headers.
-    pub header_read_timeout: Duration,
-    /// Largest header section accepted.
-    pub max_header_bytes: usize,
-}
-
-impl Default for IngressConfig {
-    fn default() -> Self {
-        Self {
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
-            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
-        }
-    }
-}
+/// The ingress listener's limits.
+pub type IngressConfig = nexus_http::ServerLimits;
 
 /// An app with its routes: what the ingress serves.
 pub struct ServedApp {
@@ -205,56 +175,12 @@ pub async fn serve(
     {
         let _ = app.origin.set(origin);
     }
-    let connections = Arc::new(Semaphore::new(config.max_connections));
-    let graceful = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout)
-        .max_buf_size(config.max_header_bytes.max(8192));
-    builder
-        .http2()
-        .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let permit = tokio::select! {
-            () = &mut shutdown => break,
-            permit = Arc::clone(&connections).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_closed) => break,
-            },
-        };
-        let (stream, client) = tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        // Small responses must not wait for Nagle's algorithm.
-        let _ = stream.set_nodelay(true);
+    nexus_http::serve(listener, &config, shutdown, |client| {
         let app = Arc::clone(&app);
-        let service = service_fn(move |request: Request<Incoming>| {
+        service_fn(move |request: Request<Incoming>| {
             let app = Arc::clone(&app);
             async move { Ok::<_, Infallible>(app.handle(request, client).await) }
-        });
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%client, error = %error, "connection ended with an error");
-            }
-            drop(permit);
-        });
-    }
-    graceful.shutdown().await;
-    Ok(())
+        })
+    })
+    .await
 }

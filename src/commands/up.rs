@@ -129,7 +129,8 @@ fn print_routes(platform: &Platform) {
     }
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
+/// Resolves at SIGINT (Ctrl-C) or SIGTERM.
+pub(super) async fn wait_for_signal() -> anyhow::Result<()> {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("failed to install the SIGTERM handler")?;
     tokio::select! {
