@@ -19,6 +19,7 @@ use crate::error::{ApiError, PendingErrorBody};
 use crate::projects::ProjectService;
 
 mod auth;
+mod functions;
 mod projects;
 
 /// The largest request body the API reads. Deploy uploads get their own, larger limit.
@@ -36,12 +37,26 @@ pub struct AppState {
     pub auth: AuthService,
     /// Projects, members and roles.
     pub projects: ProjectService,
+    /// Functions, versions and aliases.
+    pub functions: crate::functions::FunctionService,
 }
 
 impl AppState {
-    /// The services over `store`, signing access tokens with `keys`.
-    pub fn new(store: Arc<Store>, keys: crate::auth::access_token::AccessTokenKeys) -> Self {
+    /// The services over `store`, signing access tokens with `keys`; component bytes are kept
+    /// under `<state_dir>/blobs`.
+    pub fn new(
+        store: Arc<Store>,
+        keys: crate::auth::access_token::AccessTokenKeys,
+        state_dir: &std::path::Path,
+    ) -> Self {
         Self {
+            functions: crate::functions::FunctionService::new(
+                Arc::clone(&store),
+                Arc::new(crate::functions::DirectoryBlobStore::new(
+                    state_dir.join("blobs"),
+                )),
+                crate::functions::DeployLimits::default(),
+            ),
             auth: AuthService::new(Arc::clone(&store), keys),
             projects: ProjectService::new(Arc::clone(&store)),
             store,
@@ -56,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .merge(auth::routes())
         .merge(projects::routes())
+        .merge(functions::routes(state.functions.limits()))
         .fallback(|| async { ApiError::not_found("route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(request_id))

@@ -4,4 +4,5 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod functions;
 pub mod projects;

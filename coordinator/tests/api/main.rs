@@ -2,5 +2,6 @@
 #![expect(clippy::unwrap_used, reason = "tests report failures by panicking")]
 
 mod auth;
+mod functions;
 mod harness;
 mod projects;
