@@ -25,6 +25,7 @@ use crate::projects::{Principal, ProjectService};
 
 mod api_keys;
 mod auth;
+mod functions;
 mod projects;
 
 /// The largest request body the API reads. Deploy uploads get their own, larger limit.
@@ -44,12 +45,26 @@ pub struct AppState {
     pub projects: ProjectService,
     /// Project API keys.
     pub api_keys: ApiKeyService,
+    /// Functions, versions and aliases.
+    pub functions: crate::functions::FunctionService,
 }
 
 impl AppState {
-    /// The services over `store`, signing access tokens with `keys`.
-    pub fn new(store: Arc<Store>, keys: crate::auth::access_token::AccessTokenKeys) -> Self {
+    /// The services over `store`, signing access tokens with `keys`; component bytes are kept
+    /// under `<state_dir>/blobs`.
+    pub fn new(
+        store: Arc<Store>,
+        keys: crate::auth::access_token::AccessTokenKeys,
+        state_dir: &std::path::Path,
+    ) -> Self {
         Self {
+            functions: crate::functions::FunctionService::new(
+                Arc::clone(&store),
+                Arc::new(crate::functions::DirectoryBlobStore::new(
+                    state_dir.join("blobs"),
+                )),
+                crate::functions::DeployLimits::default(),
+            ),
             auth: AuthService::new(Arc::clone(&store), keys),
             projects: ProjectService::new(Arc::clone(&store)),
             api_keys: ApiKeyService::new(Arc::clone(&store)),
@@ -60,7 +75,7 @@ impl AppState {
 
 /// The API's routes, with their middleware, and `/openapi.json` describing every one of them.
 pub fn router(state: AppState) -> Router {
-    let (routes, spec) = api_routes().split_for_parts();
+    let (routes, spec) = api_routes(&state).split_for_parts();
     let spec = Arc::new(spec);
     routes
         .route(
@@ -81,19 +96,20 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Every documented route; the only way a route is added, so the spec cannot miss one.
-fn api_routes() -> OpenApiRouter<AppState> {
+fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .merge(auth::routes())
         .merge(projects::routes())
         .merge(api_keys::routes())
+        .merge(functions::routes(state.functions.limits()))
 }
 
 /// The OpenAPI document's fixed parts; the paths come from the handlers.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "SirsiNexus coordinator API", description = "Accounts, sessions, projects and members."),
+    info(title = "SirsiNexus coordinator API", description = "Accounts, sessions, projects, members, API keys and functions."),
     components(schemas(ErrorResponse, ErrorDetail)),
     modifiers(&BearerAuth)
 )]

@@ -55,6 +55,21 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }
 
+    /// The upload, or a file in it, is larger than a limit.
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
+    }
+
+    /// A deployed component would not load on a node: an unsupported import, a compile or
+    /// link error, no HTTP handler, or too long to compile.
+    pub fn invalid_component(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_component",
+            message,
+        )
+    }
+
     /// The database is unreachable or keeps conflicting; retrying later may work.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)

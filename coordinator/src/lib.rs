@@ -6,5 +6,6 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod functions;
 pub mod projects;
 pub mod server;

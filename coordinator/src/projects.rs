@@ -40,6 +40,8 @@ pub enum Permission {
     ManageMembers,
     /// Create, list and revoke the project's API keys.
     ManageApiKeys,
+    /// Deploy function versions and move their aliases.
+    Deploy,
 }
 
 /// Whether `role` grants `permission`.
@@ -50,6 +52,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
             matches!(role, Role::Owner | Role::Admin)
         }
         Permission::Delete => role == Role::Owner,
+        Permission::Deploy => matches!(role, Role::Owner | Role::Admin | Role::Developer),
     }
 }
 
@@ -304,13 +307,13 @@ mod tests {
     fn roles_grant_what_the_table_says() {
         use Permission::*;
         let expected = [
-            (Role::Owner, [true, true, true, true]),
-            (Role::Admin, [true, true, false, true]),
-            (Role::Developer, [true, false, false, false]),
-            (Role::Viewer, [true, false, false, false]),
+            (Role::Owner, [true, true, true, true, true]),
+            (Role::Admin, [true, true, false, true, true]),
+            (Role::Developer, [true, false, false, false, true]),
+            (Role::Viewer, [true, false, false, false, false]),
         ];
         for (role, grants) in expected {
-            for (permission, granted) in [View, Update, Delete, ManageMembers]
+            for (permission, granted) in [View, Update, Delete, ManageMembers, Deploy]
                 .into_iter()
                 .zip(grants)
             {

@@ -24,6 +24,8 @@ pub struct CoordinatorConfig {
     /// The file holding the access-token signing secret; created (mode 0600) when missing,
     /// so tokens survive a restart. Replicas must share it.
     pub signing_key_file: PathBuf,
+    /// The directory for the coordinator's files: uploaded components under `blobs/`.
+    pub state_dir: PathBuf,
     /// The listener's limits.
     pub limits: ServerLimits,
 }
@@ -54,7 +56,7 @@ pub async fn serve(
     let store = Store::connect(&config.database_url).await?;
     store.migrate().await?;
     let keys = signing_keys(&config.signing_key_file)?;
-    let app = router(AppState::new(Arc::new(store), keys));
+    let app = router(AppState::new(Arc::new(store), keys, &config.state_dir));
     let served = nexus_http::serve(listener, &config.limits, shutdown, |client| {
         TowerToHyperService::new(app.clone().layer(Extension(ConnectInfo(client))))
     })

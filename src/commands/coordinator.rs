@@ -24,6 +24,10 @@ pub struct CoordinatorCommand {
     #[arg(long, env = "DATABASE_URL", default_value = nexus_store::DEFAULT_DATABASE_URL)]
     database_url: String,
 
+    /// The directory for the coordinator's files (uploaded components).
+    #[arg(long, env = "NEXUS_STATE_DIR", default_value = ".nexus")]
+    state_dir: PathBuf,
+
     /// The access-token signing secret (hex); created when missing. Replicas share it.
     #[arg(
         long,
@@ -43,6 +47,7 @@ impl CoordinatorCommand {
         let config = CoordinatorConfig {
             database_url: self.database_url,
             signing_key_file: self.signing_key_file,
+            state_dir: self.state_dir,
             limits: nexus_http::ServerLimits::default(),
         };
         println!("Coordinator listening on http://{address}");

@@ -18,6 +18,8 @@ async fn start(state: &Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_nexus"))
         .args(["coordinator", "--listen", "127.0.0.1:0", "--database-url"])
         .arg(format!("sqlite://{}", state.join("nexus.db").display()))
+        .arg("--state-dir")
+        .arg(state)
         .arg("--signing-key-file")
         .arg(state.join("signing-key"))
         .env_remove("DATABASE_URL")

@@ -58,8 +58,22 @@ pub struct Alias {
     pub version_b: Option<i64>,
     /// Percentage (0–100) of traffic for `version_b`.
     pub weight_b: i32,
+    /// Where the alias pointed before it last moved (`version_a`), if it has moved.
+    pub previous_version_a: Option<i64>,
+    /// The canary version it had then.
+    pub previous_version_b: Option<i64>,
+    /// The canary weight it had then.
+    pub previous_weight_b: Option<i32>,
     /// When it last moved.
     pub updated_at: DateTime<Utc>,
+}
+
+/// The columns of [`Alias`], in its field order.
+macro_rules! alias_columns {
+    () => {
+        "function_id, name, version_a, version_b, weight_b, previous_version_a, \
+         previous_version_b, previous_weight_b, updated_at"
+    };
 }
 
 macro_rules! select_versions {
@@ -193,14 +207,18 @@ impl Tx<'_> {
         for version in std::iter::once(version_a).chain(version_b) {
             self.get_function_version(function_id, version).await?;
         }
-        let alias: Alias = on_tx!(self, conn => sqlx::query_as(
+        // The SET expressions read the row as it was, so the old target becomes the previous.
+        let alias: Alias = on_tx!(self, conn => sqlx::query_as(concat!(
             "INSERT INTO aliases (function_id, name, version_a, version_b, weight_b, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (function_id, name) DO UPDATE SET version_a = excluded.version_a, \
+             ON CONFLICT (function_id, name) DO UPDATE SET \
+             previous_version_a = aliases.version_a, previous_version_b = aliases.version_b, \
+             previous_weight_b = aliases.weight_b, version_a = excluded.version_a, \
              version_b = excluded.version_b, weight_b = excluded.weight_b, \
              updated_at = excluded.updated_at \
-             RETURNING function_id, name, version_a, version_b, weight_b, updated_at",
-        )
+             RETURNING ",
+            alias_columns!()
+        ))
         .bind(function_id)
         .bind(name)
         .bind(version_a)
@@ -214,14 +232,58 @@ impl Tx<'_> {
 
     /// The alias of the function by that name.
     pub async fn get_alias(&mut self, function_id: FunctionId, name: &str) -> Result<Alias> {
-        let alias: Option<Alias> = on_tx!(self, conn => sqlx::query_as(
-            "SELECT function_id, name, version_a, version_b, weight_b, updated_at FROM aliases \
-             WHERE function_id = $1 AND name = $2",
-        )
+        let alias: Option<Alias> = on_tx!(self, conn => sqlx::query_as(concat!(
+            "SELECT ",
+            alias_columns!(),
+            " FROM aliases WHERE function_id = $1 AND name = $2"
+        ))
         .bind(function_id)
         .bind(name)
         .fetch_optional(conn)
         .await)?;
         alias.ok_or_else(|| Error::not_found("alias"))
+    }
+
+    /// Every alias of the function, by name.
+    pub async fn list_aliases(&mut self, function_id: FunctionId) -> Result<Vec<Alias>> {
+        let aliases = on_tx!(self, conn => sqlx::query_as(concat!(
+            "SELECT ",
+            alias_columns!(),
+            " FROM aliases WHERE function_id = $1 ORDER BY name"
+        ))
+        .bind(function_id)
+        .fetch_all(conn)
+        .await)?;
+        Ok(aliases)
+    }
+
+    /// Moves the alias back to where it pointed before it last moved; the target it leaves
+    /// becomes the previous one, so a second rollback undoes the first. [`Error::Conflict`] if
+    /// the alias has never moved.
+    pub async fn rollback_alias(&mut self, function_id: FunctionId, name: &str) -> Result<Alias> {
+        let alias = self.get_alias(function_id, name).await?;
+        let Some(previous_a) = alias.previous_version_a else {
+            return Err(Error::Conflict {
+                message: format!(
+                    "alias `{name}` has never moved, so there is nothing to roll back to"
+                ),
+            });
+        };
+        let canary = alias
+            .previous_version_b
+            .map(|version| (version, alias.previous_weight_b.unwrap_or(0)));
+        self.set_alias(function_id, name, previous_a, canary).await
+    }
+
+    /// The project's functions, by name.
+    pub async fn list_functions(&mut self, project_id: ProjectId) -> Result<Vec<Function>> {
+        let functions = on_tx!(self, conn => sqlx::query_as(
+            "SELECT id, project_id, name, created_at FROM functions \
+             WHERE project_id = $1 ORDER BY name",
+        )
+        .bind(project_id)
+        .fetch_all(conn)
+        .await)?;
+        Ok(functions)
     }
 }

@@ -6,6 +6,7 @@ use http::{Request, StatusCode};
 use http_body_util::Full;
 use nexus_coordinator::api::{AppState, REQUEST_ID, router};
 use nexus_coordinator::auth::access_token::AccessTokenKeys;
+use nexus_coordinator::functions::{DeployLimits, DirectoryBlobStore, FunctionService};
 use nexus_store::Store;
 use nexus_tests::{HttpClient, TestResponse};
 use serde_json::{Value, json};
@@ -19,6 +20,11 @@ pub struct Api {
 
 impl Api {
     pub async fn start() -> Self {
+        Self::start_with(DeployLimits::default()).await
+    }
+
+    /// Deploys capped by `limits`.
+    pub async fn start_with(limits: DeployLimits) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::connect(dir.path().join("nexus.db").to_str().unwrap())
             .await
@@ -26,7 +32,9 @@ impl Api {
         store.migrate().await.unwrap();
         let store = Arc::new(store);
         let keys = AccessTokenKeys::new("test", b"a test signing secret of 32 bytes");
-        let state = AppState::new(Arc::clone(&store), keys);
+        let mut state = AppState::new(Arc::clone(&store), keys, dir.path());
+        let blobs = Arc::new(DirectoryBlobStore::new(dir.path().join("blobs")));
+        state.functions = FunctionService::new(Arc::clone(&store), blobs, limits);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -60,6 +68,30 @@ impl Api {
             None => Full::default(),
         };
         self.client.send(request.body(body).unwrap()).await
+    }
+
+    /// Sends `body` as it is, with `content_type`.
+    pub async fn send_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> TestResponse {
+        let request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", content_type)
+            .body(Full::from(body))
+            .unwrap();
+        self.client.send(request).await
+    }
+
+    /// Where the coordinator keeps its state (component blobs under `blobs/`).
+    pub fn state_dir(&self) -> &std::path::Path {
+        self._dir.path()
     }
 
     pub async fn register(&self, email: &str, password: &str) -> TestResponse {

@@ -4,6 +4,7 @@
 mod api_keys;
 mod audit;
 mod auth;
+mod functions;
 mod harness;
 mod openapi;
 mod projects;

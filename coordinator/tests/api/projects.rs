@@ -170,6 +170,18 @@ async fn every_project_endpoint_answers_every_role_as_the_rbac_table_says() {
             body: None,
             expected: [204, 204, 403, 403, 404],
         },
+        Case {
+            method: "GET",
+            path: "/v1/projects/{p}/functions",
+            body: None,
+            expected: [200, 200, 200, 200, 404],
+        },
+        Case {
+            method: "PUT",
+            path: "/v1/projects/{p}/functions/none/aliases/live",
+            body: Some(json!({"version": 1})),
+            expected: [404, 404, 404, 403, 404],
+        },
     ];
     for (case_index, case) in cases.iter().enumerate() {
         for (actor, expected) in ACTORS.into_iter().zip(case.expected) {

@@ -186,7 +186,7 @@ impl ComponentCache {
     }
 }
 
-fn prepare(
+pub(crate) fn prepare(
     engine: &Engine,
     linker: &Linker<HostState>,
     component_id: &str,

@@ -54,14 +54,9 @@ pub fn build_engine(runtime: &RuntimeConfig) -> Result<Engine, LoadError> {
         .table_keep_resident(KEEP_RESIDENT_BYTES)
         .pagemap_scan(Enabled::Auto);
 
-    let mut config = Config::new();
+    let mut config = code_settings();
     config
-        .wasm_component_model(true)
-        .wasm_component_model_async(true)
-        .epoch_interruption(true)
         .memory_init_cow(true)
-        .max_wasm_stack(MAX_WASM_STACK_BYTES)
-        .async_stack_size(ASYNC_STACK_BYTES)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
     if let Some(directory) = &runtime.compile_cache {
         // wasmtime's cache insists on an absolute path.
@@ -82,6 +77,19 @@ pub fn build_engine(runtime: &RuntimeConfig) -> Result<Engine, LoadError> {
         config.cache(Some(cache));
     }
     Engine::new(&config).map_err(|error| LoadError::Engine(format!("{error:#}")))
+}
+
+/// The settings that decide what code compiles and how: a component accepted by an engine
+/// with these settings compiles on every node's engine.
+pub(crate) fn code_settings() -> Config {
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .wasm_component_model_async(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(MAX_WASM_STACK_BYTES)
+        .async_stack_size(ASYNC_STACK_BYTES);
+    config
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.

@@ -28,6 +28,7 @@ pub mod error;
 pub mod host;
 pub mod invoke;
 mod state;
+pub mod validate;
 
 pub use component::{HttpWorld, PreparedComponent};
 pub use config::{Limits, RuntimeConfig};
@@ -35,6 +36,7 @@ pub use error::{Fault, InvokeError, LoadError};
 pub use host::local_requests::{LocalDispatch, LocalResult, LocalTarget};
 pub use host::variables::{EnvVariables, VariableSource};
 pub use invoke::{ComponentHandler, GuestBody, GuestResponse};
+pub use validate::Validator;
 
 use crate::component::ComponentCache;
 use crate::cpu_gate::CpuGate;

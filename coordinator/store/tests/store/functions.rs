@@ -114,3 +114,100 @@ pub async fn functions_versions_and_aliases(db: TestDb) {
         "{bad_weight:?}"
     );
 }
+
+pub async fn rollback_returns_to_the_previous_target(db: TestDb) {
+    let store = &db.store;
+    let owner = create_user(store, "owner@example.com").await;
+    let project_id = create_project(store, "rb", owner.id).await.id;
+    let function_id = store
+        .with_retry(|tx| Box::pin(async move { tx.create_function(project_id, "app").await }))
+        .await
+        .unwrap()
+        .id;
+    for _ in 1..=3 {
+        let new_version = &NewFunctionVersion {
+            spec: json!({}),
+            component_digests: vec![],
+        };
+        store
+            .with_retry(|tx| {
+                Box::pin(async move { tx.create_function_version(function_id, new_version).await })
+            })
+            .await
+            .unwrap();
+    }
+    let set = |version_a: i64, canary: Option<(i64, i32)>| async move {
+        store
+            .with_retry(|tx| {
+                Box::pin(async move { tx.set_alias(function_id, "live", version_a, canary).await })
+            })
+            .await
+            .unwrap()
+    };
+    let rollback = || async {
+        store
+            .with_retry(|tx| Box::pin(async move { tx.rollback_alias(function_id, "live").await }))
+            .await
+    };
+
+    let first = set(1, None).await;
+    assert_eq!(first.previous_version_a, None);
+    let never_moved = rollback().await;
+    assert!(
+        matches!(never_moved, Err(Error::Conflict { .. })),
+        "{never_moved:?}"
+    );
+
+    set(2, Some((3, 25))).await;
+    let moved = set(3, None).await;
+    assert_eq!(
+        (
+            moved.previous_version_a,
+            moved.previous_version_b,
+            moved.previous_weight_b
+        ),
+        (Some(2), Some(3), Some(25))
+    );
+    // Back to the canary it had, and a second rollback undoes the first.
+    let back = rollback().await.unwrap();
+    assert_eq!(
+        (back.version_a, back.version_b, back.weight_b),
+        (2, Some(3), 25)
+    );
+    let again = rollback().await.unwrap();
+    assert_eq!(
+        (again.version_a, again.version_b, again.weight_b),
+        (3, None, 0)
+    );
+
+    store
+        .with_retry(|tx| Box::pin(async move { tx.set_alias(function_id, "beta", 1, None).await }))
+        .await
+        .unwrap();
+    let aliases = store
+        .with_retry(|tx| Box::pin(async move { tx.list_aliases(function_id).await }))
+        .await
+        .unwrap();
+    assert_eq!(
+        aliases
+            .iter()
+            .map(|alias| alias.name.as_str())
+            .collect::<Vec<_>>(),
+        ["beta", "live"]
+    );
+    store
+        .with_retry(|tx| Box::pin(async move { tx.create_function(project_id, "another").await }))
+        .await
+        .unwrap();
+    let functions = store
+        .with_retry(|tx| Box::pin(async move { tx.list_functions(project_id).await }))
+        .await
+        .unwrap();
+    assert_eq!(
+        functions
+            .iter()
+            .map(|function| function.name.as_str())
+            .collect::<Vec<_>>(),
+        ["another", "app"]
+    );
+}

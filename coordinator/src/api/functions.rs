@@ -1,0 +1,335 @@
+//! `/v1/projects/{p}/functions`: deploy versions, list functions, versions and aliases, move
+//! and roll back aliases.
+//!
+//! `POST …/functions/{name}/versions` takes the app in one of three forms, by `Content-Type`:
+//! `application/x-tar` (a tar with `spin.toml` at its root and the files it references),
+//! `multipart/form-data` (a `spin.toml` part and one part per referenced file, each named by
+//! its relative path), or `application/wasm` (one component, served on `/...`). The new
+//! version becomes the target of the alias named by `?alias=` (default `live`); `?alias=none`
+//! moves no alias, except that a function's first version always becomes `live`. No route
+//! changes a version.
+
+use axum::Json;
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use bytes::Bytes;
+use nexus_store::{Alias, Function, FunctionVersion};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{AppState, ErrorResponse, JsonBody};
+use crate::auth::service::Caller;
+use crate::error::ApiError;
+use crate::functions::{AliasTarget, DeployLimits, LIVE, MoveAlias, Upload};
+
+pub(super) fn routes(limits: &DeployLimits) -> OpenApiRouter<AppState> {
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(deploy))
+        .layer(DefaultBodyLimit::max(limits.max_upload_bytes));
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(show))
+        .routes(routes!(version))
+        .routes(routes!(set_alias))
+        .routes(routes!(rollback))
+        .merge(uploads)
+}
+
+#[derive(Serialize, ToSchema)]
+struct CanaryView {
+    version: i64,
+    weight: i32,
+}
+
+#[derive(Serialize, ToSchema)]
+struct PreviousView {
+    version: i64,
+    canary: Option<CanaryView>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct AliasView {
+    name: String,
+    version: i64,
+    canary: Option<CanaryView>,
+    /// Where a rollback would move the alias.
+    previous: Option<PreviousView>,
+    updated_at: String,
+}
+
+fn alias_view(alias: Alias) -> AliasView {
+    let canary = |version: Option<i64>, weight: Option<i32>| {
+        version.map(|version| CanaryView {
+            version,
+            weight: weight.unwrap_or(0),
+        })
+    };
+    AliasView {
+        version: alias.version_a,
+        canary: canary(alias.version_b, Some(alias.weight_b)),
+        previous: alias.previous_version_a.map(|version| PreviousView {
+            version,
+            canary: canary(alias.previous_version_b, alias.previous_weight_b),
+        }),
+        name: alias.name,
+        updated_at: alias.updated_at.to_rfc3339(),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+struct VersionView {
+    version: i64,
+    #[schema(value_type = Object)]
+    component_digests: serde_json::Value,
+    created_at: String,
+    /// The resolved app; only in the view of one version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    app: Option<serde_json::Value>,
+}
+
+fn version_view(version: FunctionVersion, with_app: bool) -> VersionView {
+    VersionView {
+        version: version.version,
+        component_digests: version.component_digests,
+        created_at: version.created_at.to_rfc3339(),
+        app: with_app.then_some(version.spec),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+struct FunctionView {
+    name: String,
+    created_at: String,
+    aliases: Vec<AliasView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    versions: Option<Vec<VersionView>>,
+}
+
+fn function_view(
+    function: Function,
+    aliases: Vec<Alias>,
+    versions: Option<Vec<FunctionVersion>>,
+) -> FunctionView {
+    FunctionView {
+        name: function.name,
+        created_at: function.created_at.to_rfc3339(),
+        aliases: aliases.into_iter().map(alias_view).collect(),
+        versions: versions.map(|versions| {
+            versions
+                .into_iter()
+                .map(|version| version_view(version, false))
+                .collect()
+        }),
+    }
+}
+
+#[derive(Deserialize)]
+struct DeployQuery {
+    alias: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct DeployedView {
+    function: String,
+    #[serde(flatten)]
+    version: VersionView,
+    /// Aliases this deploy moved to the new version.
+    aliases: Vec<AliasView>,
+}
+
+/// Deploys a new, immutable version from a tar, a multipart body or one component (developer and up).
+#[utoipa::path(post, path = "/v1/projects/{project}/functions/{function}/versions", tag = "functions", security(("bearer" = [])),
+    params(("project" = String, Path, description = "The project name"), ("function" = String, Path, description = "The function name"), ("alias" = Option<String>, Query, description = "The alias to move to the new version (default `live`; `none` moves none)")),
+    request_body(content((Vec<u8> = "application/x-tar"), (Vec<u8> = "multipart/form-data"), (Vec<u8> = "application/wasm"))),
+    responses((status = 201, body = DeployedView), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 413, body = ErrorResponse), (status = 415, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
+async fn deploy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, function)): Path<(String, String)>,
+    Query(query): Query<DeployQuery>,
+    request: Request,
+) -> Result<(StatusCode, Json<DeployedView>), ApiError> {
+    let limit = state.functions.limits().max_upload_bytes;
+    let move_alias = match query.alias.as_deref() {
+        None => MoveAlias::To(LIVE.to_owned()),
+        Some("none") => MoveAlias::Nothing,
+        Some(alias) => MoveAlias::To(alias.to_owned()),
+    };
+    let upload = read_upload(request, &state, limit).await?;
+    let deployed = state
+        .functions
+        .deploy(caller, &project, &function, upload, move_alias)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(DeployedView {
+            function,
+            version: version_view(deployed.version, false),
+            aliases: deployed.aliases.into_iter().map(alias_view).collect(),
+        }),
+    ))
+}
+
+/// The upload in whichever form the `Content-Type` names.
+async fn read_upload(request: Request, state: &AppState, limit: usize) -> Result<Upload, ApiError> {
+    let content_type = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(|essence| essence.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let too_large = || ApiError::too_large(format!("the upload is larger than {limit} bytes"));
+    match content_type.as_str() {
+        "application/x-tar" | "application/tar" | "application/wasm" => {
+            let body = Bytes::from_request(request, state)
+                .await
+                .map_err(|rejection| {
+                    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                        too_large()
+                    } else {
+                        ApiError::bad_request(rejection.body_text())
+                    }
+                })?;
+            Ok(if content_type == "application/wasm" {
+                Upload::Component(body)
+            } else {
+                Upload::Tar(body)
+            })
+        }
+        "multipart/form-data" => {
+            let mut multipart = Multipart::from_request(request, state)
+                .await
+                .map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+            let part_error = |error: axum::extract::multipart::MultipartError| {
+                if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    too_large()
+                } else {
+                    ApiError::bad_request(error.body_text())
+                }
+            };
+            let mut files = Vec::new();
+            loop {
+                let field = multipart.next_field().await.map_err(part_error)?;
+                let Some(field) = field else { break };
+                let name = field
+                    .name()
+                    .ok_or_else(|| ApiError::bad_request("a multipart part has no name"))?
+                    .to_owned();
+                let bytes = field.bytes().await.map_err(part_error)?;
+                files.push((name, bytes));
+            }
+            Ok(Upload::Files(files))
+        }
+        other => Err(ApiError::bad_request(format!(
+            "cannot deploy a body of type {other:?}: send application/x-tar, multipart/form-data \
+             or application/wasm"
+        ))
+        .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)),
+    }
+}
+
+/// The project functions with their aliases (any member).
+#[utoipa::path(get, path = "/v1/projects/{project}/functions", tag = "functions", security(("bearer" = [])),
+    params(("project" = String, Path, description = "The project name")),
+    responses((status = 200, body = [FunctionView]), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(project): Path<String>,
+) -> Result<Json<Vec<FunctionView>>, ApiError> {
+    let functions = state.functions.list(caller, &project).await?;
+    Ok(Json(
+        functions
+            .into_iter()
+            .map(|(function, aliases)| function_view(function, aliases, None))
+            .collect(),
+    ))
+}
+
+/// One function with its versions and aliases (any member).
+#[utoipa::path(get, path = "/v1/projects/{project}/functions/{function}", tag = "functions", security(("bearer" = [])),
+    params(("project" = String, Path, description = "The project name"), ("function" = String, Path, description = "The function name")),
+    responses((status = 200, body = FunctionView), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, function)): Path<(String, String)>,
+) -> Result<Json<FunctionView>, ApiError> {
+    let (function, versions, aliases) = state.functions.show(caller, &project, &function).await?;
+    Ok(Json(function_view(function, aliases, Some(versions))))
+}
+
+/// One version, with its resolved app (any member).
+#[utoipa::path(get, path = "/v1/projects/{project}/functions/{function}/versions/{version}", tag = "functions", security(("bearer" = [])),
+    params(("project" = String, Path, description = "The project name"), ("function" = String, Path, description = "The function name"), ("version" = i64, Path, description = "The version number")),
+    responses((status = 200, body = VersionView), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, function, version)): Path<(String, String, String)>,
+) -> Result<Json<VersionView>, ApiError> {
+    let number: i64 = version
+        .parse()
+        .map_err(|_| ApiError::not_found("function version"))?;
+    let found = state
+        .functions
+        .version(caller, &project, &function, number)
+        .await?;
+    Ok(Json(version_view(found, true)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CanaryChange {
+    version: i64,
+    weight: i32,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct AliasChange {
+    version: i64,
+    canary: Option<CanaryChange>,
+}
+
+/// Points an alias at a version, optionally with a weighted canary (developer and up).
+#[utoipa::path(put, path = "/v1/projects/{project}/functions/{function}/aliases/{alias}", tag = "functions", security(("bearer" = [])),
+    params(("project" = String, Path, description = "The project name"), ("function" = String, Path, description = "The function name"), ("alias" = String, Path, description = "The alias name")), request_body = AliasChange,
+    responses((status = 200, body = AliasView), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn set_alias(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, function, alias)): Path<(String, String, String)>,
+    JsonBody(body): JsonBody<AliasChange>,
+) -> Result<Json<AliasView>, ApiError> {
+    let target = AliasTarget {
+        version: body.version,
+        canary: body.canary.map(|canary| (canary.version, canary.weight)),
+    };
+    let moved = state
+        .functions
+        .set_alias(caller, &project, &function, &alias, target)
+        .await?;
+    Ok(Json(alias_view(moved)))
+}
+
+/// Moves an alias back to where it pointed before its last move (developer and up).
+#[utoipa::path(post, path = "/v1/projects/{project}/functions/{function}/aliases/{alias}/rollback", tag = "functions", security(("bearer" = [])),
+    params(("project" = String, Path, description = "The project name"), ("function" = String, Path, description = "The function name"), ("alias" = String, Path, description = "The alias name")),
+    responses((status = 200, body = AliasView), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
+async fn rollback(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, function, alias)): Path<(String, String, String)>,
+) -> Result<Json<AliasView>, ApiError> {
+    let moved = state
+        .functions
+        .rollback(caller, &project, &function, &alias)
+        .await?;
+    Ok(Json(alias_view(moved)))
+}

@@ -1,0 +1,465 @@
+//! Functions: deploying immutable versions, and aliases that point at them.
+//!
+//! A deploy unpacks the upload ([`Upload`]), resolves its `spin.toml` with `nexus-manifest`,
+//! validates every component the way a node would load it (nexus-runtime's [`Validator`]: core
+//! modules componentized, compiled within [`DeployLimits::compile_timeout`], every import
+//! supported, an HTTP handler exported), stores the bytes content-addressed in a
+//! [`BlobStore`], and records the version with its resolved app. Nothing about a version
+//! changes afterwards; aliases move, and rollback moves an alias back to where it pointed
+//! before.
+
+pub mod blobs;
+mod bundle;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use nexus_proto::{Digest, ResolvedApp};
+use nexus_runtime::{LoadError, Validator};
+use nexus_store::{Alias, Function, FunctionVersion, NewFunctionVersion, Store};
+use tokio::sync::{OnceCell, Semaphore};
+
+pub use blobs::{BlobStore, DirectoryBlobStore};
+pub use bundle::{MANIFEST, Upload};
+
+use crate::auth::service::Caller;
+use crate::error::ApiError;
+use crate::projects::{Permission, ProjectService};
+
+/// The alias every function gets on its first deploy, and that deploys move by default.
+pub const LIVE: &str = "live";
+
+/// Caps on what a deploy may upload and cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployLimits {
+    /// The whole request body.
+    pub max_upload_bytes: usize,
+    /// One component file.
+    pub max_component_bytes: usize,
+    /// `spin.toml`.
+    pub max_manifest_bytes: usize,
+    /// Compiling and linking one component.
+    pub compile_timeout: Duration,
+}
+
+impl Default for DeployLimits {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 64 * 1024 * 1024,
+            max_component_bytes: 32 * 1024 * 1024,
+            max_manifest_bytes: 256 * 1024,
+            compile_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Which alias a deploy moves to the new version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MoveAlias {
+    /// This alias (created if needed).
+    To(String),
+    /// None; the version waits until an alias is pointed at it. A function's first version
+    /// still becomes `live`, so every function has one.
+    Nothing,
+}
+
+/// Where an alias points: a main version and an optional canary with its share of traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AliasTarget {
+    /// The main version.
+    pub version: i64,
+    /// The canary version and its percentage (0–100) of requests.
+    pub canary: Option<(i64, i32)>,
+}
+
+/// A deployed version and the aliases that now point at it.
+#[derive(Debug, Clone)]
+pub struct Deployed {
+    /// The version.
+    pub version: FunctionVersion,
+    /// Aliases moved to it by this deploy.
+    pub aliases: Vec<Alias>,
+}
+
+/// Compilations at once: each takes a core, and a timed-out one keeps its permit until it
+/// really stops, so slow uploads cannot pile up compilers.
+const CONCURRENT_COMPILATIONS: usize = 2;
+
+/// The functions service.
+#[derive(Clone)]
+pub struct FunctionService {
+    store: Arc<Store>,
+    projects: ProjectService,
+    blobs: Arc<dyn BlobStore>,
+    limits: DeployLimits,
+    validator: Arc<OnceCell<Arc<Validator>>>,
+    compilations: Arc<Semaphore>,
+    /// Digests that passed validation: the same bytes deployed again are not compiled again.
+    validated: Arc<Mutex<HashSet<Digest>>>,
+}
+
+impl FunctionService {
+    /// A service over `store`, keeping component bytes in `blobs`.
+    pub fn new(store: Arc<Store>, blobs: Arc<dyn BlobStore>, limits: DeployLimits) -> Self {
+        Self {
+            projects: ProjectService::new(Arc::clone(&store)),
+            store,
+            blobs,
+            limits,
+            validator: Arc::default(),
+            compilations: Arc::new(Semaphore::new(CONCURRENT_COMPILATIONS)),
+            validated: Arc::default(),
+        }
+    }
+
+    /// The deploy limits.
+    pub fn limits(&self) -> &DeployLimits {
+        &self.limits
+    }
+
+    /// The component store.
+    pub fn blobs(&self) -> &Arc<dyn BlobStore> {
+        &self.blobs
+    }
+
+    /// Deploys `upload` as the next version of function `name`, creating the function on its
+    /// first deploy.
+    pub async fn deploy(
+        &self,
+        caller: Caller,
+        slug: &str,
+        name: &str,
+        upload: Upload,
+        move_alias: MoveAlias,
+    ) -> Result<Deployed, ApiError> {
+        let (project, _) = self
+            .projects
+            .authorize(caller, slug, Permission::Deploy)
+            .await?;
+        validate_name("function", name)?;
+        if let MoveAlias::To(alias) = &move_alias {
+            validate_name("alias", alias)?;
+        }
+        let limits = self.limits.clone();
+        let function = name.to_owned();
+        let (app, components) = tokio::task::spawn_blocking(move || {
+            bundle::Bundle::unpack(upload, &function, &limits)?.resolve()
+        })
+        .await
+        .map_err(|error| ApiError::internal(&error))??;
+        self.validate_components(&app, &components).await?;
+        let mut digests = Vec::with_capacity(components.len());
+        for (digest, bytes) in components {
+            let stored = self
+                .blobs
+                .put(bytes.to_vec())
+                .await
+                .map_err(|error| ApiError::internal(&error))?;
+            debug_assert_eq!(stored, digest);
+            digests.push(digest.to_string());
+        }
+        let spec = serde_json::to_value(&app).map_err(|error| ApiError::internal(&error))?;
+        let new_version = NewFunctionVersion {
+            spec,
+            component_digests: digests,
+        };
+        let deployed = self
+            .store
+            .with_retry(|tx| {
+                let (new_version, name, move_alias) =
+                    (new_version.clone(), name.to_owned(), move_alias.clone());
+                Box::pin(async move {
+                    let function = match tx.get_function(project.id, &name).await {
+                        Ok(function) => function,
+                        Err(nexus_store::Error::NotFound { .. }) => {
+                            tx.create_function(project.id, &name).await?
+                        }
+                        Err(error) => return Err(error),
+                    };
+                    let version = tx
+                        .create_function_version(function.id, &new_version)
+                        .await?;
+                    let mut moves = Vec::new();
+                    if let MoveAlias::To(alias) = &move_alias {
+                        moves.push(alias.clone());
+                    }
+                    if version.version == 1 && !moves.iter().any(|alias| alias == LIVE) {
+                        moves.push(LIVE.to_owned());
+                    }
+                    let mut aliases = Vec::with_capacity(moves.len());
+                    for alias in moves {
+                        aliases.push(
+                            tx.set_alias(function.id, &alias, version.version, None)
+                                .await?,
+                        );
+                    }
+                    Ok(Deployed { version, aliases })
+                })
+            })
+            .await?;
+        tracing::info!(
+            project = %slug,
+            function = %name,
+            version = deployed.version.version,
+            "deployed"
+        );
+        Ok(deployed)
+    }
+
+    /// Compiles and links each distinct component, off the executor and within the time cap.
+    async fn validate_components(
+        &self,
+        app: &ResolvedApp,
+        components: &BTreeMap<Digest, Bytes>,
+    ) -> Result<(), ApiError> {
+        let validator = self
+            .validator
+            .get_or_try_init(|| async {
+                tokio::task::spawn_blocking(Validator::new)
+                    .await
+                    .map_err(|error| ApiError::internal(&error))?
+                    .map(Arc::new)
+                    .map_err(|error| ApiError::internal(&error))
+            })
+            .await?;
+        for (id, component) in &app.components {
+            if self.is_validated(&component.source) {
+                continue;
+            }
+            let Some(bytes) = components.get(&component.source).cloned() else {
+                return Err(ApiError::bad_request(format!(
+                    "component `{id}` has no bytes in the upload"
+                )));
+            };
+            let permit = Arc::clone(&self.compilations)
+                .acquire_owned()
+                .await
+                .map_err(|error| ApiError::internal(&error))?;
+            let (validator, component_id) = (Arc::clone(validator), id.clone());
+            let compile = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                validator.validate(&component_id, &bytes)
+            });
+            let limit = self.limits.compile_timeout;
+            match tokio::time::timeout(limit, compile).await {
+                Err(_elapsed) => {
+                    return Err(ApiError::invalid_component(format!(
+                        "component `{id}` did not compile within the limit of {} s",
+                        limit.as_secs_f64()
+                    )));
+                }
+                Ok(Err(join_error)) => return Err(ApiError::internal(&join_error)),
+                Ok(Ok(Err(error @ LoadError::Engine(_)))) => {
+                    return Err(ApiError::internal(&error));
+                }
+                Ok(Ok(Err(error))) => return Err(ApiError::invalid_component(error.to_string())),
+                Ok(Ok(Ok(_world))) => {
+                    self.validated
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .insert(component.source);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn is_validated(&self, digest: &Digest) -> bool {
+        self.validated
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .contains(digest)
+    }
+
+    /// The project's functions, each with its aliases.
+    pub async fn list(
+        &self,
+        caller: Caller,
+        slug: &str,
+    ) -> Result<Vec<(Function, Vec<Alias>)>, ApiError> {
+        let (project, _) = self
+            .projects
+            .authorize(caller, slug, Permission::View)
+            .await?;
+        Ok(self
+            .store
+            .with_retry(|tx| {
+                Box::pin(async move {
+                    let functions = tx.list_functions(project.id).await?;
+                    let mut listed = Vec::with_capacity(functions.len());
+                    for function in functions {
+                        let aliases = tx.list_aliases(function.id).await?;
+                        listed.push((function, aliases));
+                    }
+                    Ok(listed)
+                })
+            })
+            .await?)
+    }
+
+    /// The function, its versions (oldest first) and its aliases.
+    pub async fn show(
+        &self,
+        caller: Caller,
+        slug: &str,
+        name: &str,
+    ) -> Result<(Function, Vec<FunctionVersion>, Vec<Alias>), ApiError> {
+        let (project, _) = self
+            .projects
+            .authorize(caller, slug, Permission::View)
+            .await?;
+        let name = name.to_owned();
+        Ok(self
+            .store
+            .with_retry(|tx| {
+                let name = name.clone();
+                Box::pin(async move {
+                    let function = tx.get_function(project.id, &name).await?;
+                    let versions = tx.list_function_versions(function.id).await?;
+                    let aliases = tx.list_aliases(function.id).await?;
+                    Ok((function, versions, aliases))
+                })
+            })
+            .await?)
+    }
+
+    /// One version of the function.
+    pub async fn version(
+        &self,
+        caller: Caller,
+        slug: &str,
+        name: &str,
+        version: i64,
+    ) -> Result<FunctionVersion, ApiError> {
+        let (project, _) = self
+            .projects
+            .authorize(caller, slug, Permission::View)
+            .await?;
+        let name = name.to_owned();
+        Ok(self
+            .store
+            .with_retry(|tx| {
+                let name = name.clone();
+                Box::pin(async move {
+                    let function = tx.get_function(project.id, &name).await?;
+                    tx.get_function_version(function.id, version).await
+                })
+            })
+            .await?)
+    }
+
+    /// Points `alias` at `target`, creating the alias if needed.
+    pub async fn set_alias(
+        &self,
+        caller: Caller,
+        slug: &str,
+        name: &str,
+        alias: &str,
+        target: AliasTarget,
+    ) -> Result<Alias, ApiError> {
+        let (project, _) = self
+            .projects
+            .authorize(caller, slug, Permission::Deploy)
+            .await?;
+        validate_name("alias", alias)?;
+        if let Some((canary, weight)) = target.canary {
+            if !(0..=100).contains(&weight) {
+                return Err(ApiError::bad_request(format!(
+                    "canary weight {weight} is not a percentage (0 to 100)"
+                )));
+            }
+            if canary == target.version {
+                return Err(ApiError::bad_request(format!(
+                    "the canary version {canary} is the main version"
+                )));
+            }
+        }
+        let (name, alias) = (name.to_owned(), alias.to_owned());
+        self.store
+            .with_retry(|tx| {
+                let (name, alias) = (name.clone(), alias.clone());
+                Box::pin(async move {
+                    let function = tx.get_function(project.id, &name).await?;
+                    tx.set_alias(function.id, &alias, target.version, target.canary)
+                        .await
+                })
+            })
+            .await
+            .map_err(|error| match error {
+                nexus_store::Error::NotFound {
+                    what: "function version",
+                } => ApiError::bad_request("the alias names a version that does not exist"),
+                other => ApiError::from(other),
+            })
+    }
+
+    /// Moves `alias` back to where it pointed before it last moved.
+    pub async fn rollback(
+        &self,
+        caller: Caller,
+        slug: &str,
+        name: &str,
+        alias: &str,
+    ) -> Result<Alias, ApiError> {
+        let (project, _) = self
+            .projects
+            .authorize(caller, slug, Permission::Deploy)
+            .await?;
+        let (name, alias) = (name.to_owned(), alias.to_owned());
+        Ok(self
+            .store
+            .with_retry(|tx| {
+                let (name, alias) = (name.clone(), alias.clone());
+                Box::pin(async move {
+                    let function = tx.get_function(project.id, &name).await?;
+                    tx.rollback_alias(function.id, &alias).await
+                })
+            })
+            .await?)
+    }
+}
+
+/// Function and alias names appear in URLs: 1 to 63 lowercase letters, digits and `-`,
+/// starting with a letter, words separated by single dashes (a valid Spin component id, so a
+/// single component can be named after its function).
+fn validate_name(kind: &str, name: &str) -> Result<(), ApiError> {
+    let valid = (1..=63).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && !name.ends_with('-')
+        && !name.contains("--")
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-');
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "invalid {kind} name {name:?}: use 1 to 63 lowercase letters, digits and single \
+             dashes, starting with a letter"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_url_safe_component_ids() {
+        assert!(validate_name("function", "hello-2").is_ok());
+        for bad in [
+            "",
+            "2x",
+            "Hello",
+            "a--b",
+            "a-",
+            "a_b",
+            "a/b",
+            &"a".repeat(64),
+        ] {
+            assert!(validate_name("function", bad).is_err(), "{bad:?}");
+        }
+    }
+}
