@@ -10,6 +10,7 @@
 // `#[http_service]` expansion names `::spin_sdk`, so put it back under that name.
 extern crate spin_sdk_7 as spin_sdk;
 
+use probe_support::Query;
 use spin_sdk::http::{HeaderMap, HeaderName, HeaderValue, IntoResponse, Request, StatusCode};
 use spin_sdk::http_service;
 use spin_sdk::key_value::Store;
@@ -80,31 +81,6 @@ async fn probe(query: &Query) -> Result<(StatusCode, String), String> {
         unknown_op => Err(format!(
             "unknown op {unknown_op:?}: expected keys, set, get, delete or exists"
         )),
-    }
-}
-
-/// Decoded query parameters; the first occurrence of a name wins.
-struct Query(Vec<(String, String)>);
-
-impl Query {
-    fn parse(query: &str) -> Self {
-        Self(
-            form_urlencoded::parse(query.as_bytes())
-                .into_owned()
-                .collect(),
-        )
-    }
-
-    fn get(&self, wanted: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(name, _)| name == wanted)
-            .map(|(_, value)| value.as_str())
-    }
-
-    fn require(&self, wanted: &str) -> Result<&str, String> {
-        self.get(wanted)
-            .ok_or_else(|| format!("missing query parameter {wanted:?}"))
     }
 }
 

@@ -19,6 +19,7 @@
 // `#[http_component]` expansion names `::spin_sdk`, so put it back under that name.
 extern crate spin_sdk_5 as spin_sdk;
 
+use probe_support::Query;
 use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
 use spin_sdk::key_value::Store;
@@ -75,31 +76,6 @@ fn probe(query: &Query) -> Result<(u16, String), String> {
         unknown_op => Err(format!(
             "unknown op {unknown_op:?}: expected keys, set, get, delete or exists"
         )),
-    }
-}
-
-/// Decoded query parameters; the first occurrence of a name wins.
-struct Query(Vec<(String, String)>);
-
-impl Query {
-    fn parse(query: &str) -> Self {
-        Self(
-            form_urlencoded::parse(query.as_bytes())
-                .into_owned()
-                .collect(),
-        )
-    }
-
-    fn get(&self, wanted: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(name, _)| name == wanted)
-            .map(|(_, value)| value.as_str())
-    }
-
-    fn require(&self, wanted: &str) -> Result<&str, String> {
-        self.get(wanted)
-            .ok_or_else(|| format!("missing query parameter {wanted:?}"))
     }
 }
 

@@ -12,6 +12,7 @@
 // `#[http_component]` expansion names `::spin_sdk`, so put it back under that name.
 extern crate spin_sdk_5 as spin_sdk;
 
+use probe_support::Query;
 use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
 use spin_sdk::mqtt::{Connection, Qos};
@@ -56,31 +57,6 @@ fn probe(query: &Query) -> Result<String, String> {
         .publish(topic, &payload, qos)
         .map_err(|error| format!("{error:?}"))?;
     Ok("published".to_owned())
-}
-
-/// Decoded query parameters; the first occurrence of a name wins.
-struct Query(Vec<(String, String)>);
-
-impl Query {
-    fn parse(query: &str) -> Self {
-        Self(
-            form_urlencoded::parse(query.as_bytes())
-                .into_owned()
-                .collect(),
-        )
-    }
-
-    fn get(&self, wanted: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(name, _)| name == wanted)
-            .map(|(_, value)| value.as_str())
-    }
-
-    fn require(&self, wanted: &str) -> Result<&str, String> {
-        self.get(wanted)
-            .ok_or_else(|| format!("missing query parameter {wanted:?}"))
-    }
 }
 
 fn text_response(status: u16, body: String) -> Response {

@@ -12,6 +12,7 @@
 // `#[http_service]` expansion names `::spin_sdk`, so put it back under that name.
 extern crate spin_sdk_7 as spin_sdk;
 
+use probe_support::Query;
 use spin_sdk::http::{HeaderMap, HeaderName, HeaderValue, IntoResponse, Request, StatusCode};
 use spin_sdk::http_service;
 use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
@@ -145,41 +146,6 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|index| u8::from_str_radix(text.get(index..index + 2)?, 16).ok())
         .collect()
-}
-
-/// Decoded query parameters.
-struct Query(Vec<(String, String)>);
-
-impl Query {
-    fn parse(query: &str) -> Self {
-        Self(
-            form_urlencoded::parse(query.as_bytes())
-                .into_owned()
-                .collect(),
-        )
-    }
-
-    /// The first value of `wanted`.
-    fn get(&self, wanted: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(name, _)| name == wanted)
-            .map(|(_, value)| value.as_str())
-    }
-
-    /// Every value of `wanted`, in order.
-    fn all(&self, wanted: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(name, _)| name == wanted)
-            .map(|(_, value)| value.clone())
-            .collect()
-    }
-
-    fn require(&self, wanted: &str) -> Result<&str, String> {
-        self.get(wanted)
-            .ok_or_else(|| format!("missing query parameter {wanted:?}"))
-    }
 }
 
 fn text_response(status: StatusCode, body: String) -> (StatusCode, HeaderMap, String) {

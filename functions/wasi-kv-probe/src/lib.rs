@@ -28,6 +28,7 @@
 // `#[http_component]` expansion names `::spin_sdk`, so put it back under that name.
 extern crate spin_sdk_5 as spin_sdk;
 
+use probe_support::Query;
 use serde_json::{Value, json};
 use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
@@ -201,41 +202,6 @@ fn cas_increment(bucket: &Bucket, key: &str) -> Result<(u16, String), String> {
         if retries > MAX_CAS_RETRIES {
             return Err(format!("gave up after {MAX_CAS_RETRIES} retries"));
         }
-    }
-}
-
-/// Decoded query parameters, in order.
-struct Query(Vec<(String, String)>);
-
-impl Query {
-    fn parse(query: &str) -> Self {
-        Self(
-            form_urlencoded::parse(query.as_bytes())
-                .into_owned()
-                .collect(),
-        )
-    }
-
-    /// The first value of `wanted`.
-    fn get(&self, wanted: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(name, _)| name == wanted)
-            .map(|(_, value)| value.as_str())
-    }
-
-    /// Every value of `wanted`, in order.
-    fn all(&self, wanted: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(name, _)| name == wanted)
-            .map(|(_, value)| value.clone())
-            .collect()
-    }
-
-    fn require(&self, wanted: &str) -> Result<&str, String> {
-        self.get(wanted)
-            .ok_or_else(|| format!("missing query parameter {wanted:?}"))
     }
 }
 
