@@ -44,6 +44,27 @@ use super::allowed_hosts::{AllowedHosts, Destination};
 use super::rdbms::{MAX_CONNECTIONS, MAX_RESULT_BYTES, POOL_SIZE, PoolCache};
 use crate::state::HostState;
 
+/// `From<v4::Error>` for an older version's error, whose variants carry text only: a
+/// structured database error becomes its text, as Spin converts it.
+macro_rules! error_from_v4 {
+    ($error:ty) => {
+        impl From<super::v4::Error> for $error {
+            fn from(error: super::v4::Error) -> Self {
+                use super::v4::{Error as V4, QueryError};
+                match error {
+                    V4::ConnectionFailed(message) => Self::ConnectionFailed(message),
+                    V4::BadParameter(message) => Self::BadParameter(message),
+                    V4::QueryFailed(QueryError::Text(message)) => Self::QueryFailed(message),
+                    V4::QueryFailed(QueryError::DbError(error)) => Self::QueryFailed(error.as_text),
+                    V4::ValueConversionFailed(message) => Self::ValueConversionFailed(message),
+                    V4::Other(message) => Self::Other(message),
+                }
+            }
+        }
+    };
+}
+use error_from_v4;
+
 mod types;
 mod v2;
 mod v3;

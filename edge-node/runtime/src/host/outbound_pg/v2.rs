@@ -17,20 +17,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     )
 }
 
-impl From<v4::Error> for Error {
-    fn from(error: v4::Error) -> Self {
-        match error {
-            v4::Error::ConnectionFailed(message) => Self::ConnectionFailed(message),
-            v4::Error::BadParameter(message) => Self::BadParameter(message),
-            v4::Error::QueryFailed(v4::QueryError::Text(message)) => Self::QueryFailed(message),
-            v4::Error::QueryFailed(v4::QueryError::DbError(error)) => {
-                Self::QueryFailed(error.as_text)
-            }
-            v4::Error::ValueConversionFailed(message) => Self::ValueConversionFailed(message),
-            v4::Error::Other(message) => Self::Other(message),
-        }
-    }
-}
+super::error_from_v4!(Error);
 
 fn parameter(value: ParameterValue) -> Result<v4::ParameterValue, Error> {
     Ok(match value {
