@@ -4,6 +4,8 @@ use clap::{Parser, Subcommand};
 
 mod audit;
 mod coordinator;
+mod runtime_args;
+mod serve;
 mod up;
 
 /// SirsiNexus: run Spin apps on the edge and in the cloud.
@@ -16,11 +18,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a Spin app (and, later, the whole platform) in this process.
+    /// Run the whole platform in this process, with a dev account and a Spin app deployed.
     Up(up::UpCommand),
+    /// Serve one Spin app straight from the runtime, like `spin up` (no coordinator).
+    Serve(serve::ServeCommand),
     /// Inspect the coordinator's audit log.
     Audit(audit::AuditCommand),
-    /// Run the coordinator's API on its own.
+    /// Run the coordinator: its API and the HTTP trigger, with the runtime in process.
     Coordinator(coordinator::CoordinatorCommand),
 }
 
@@ -29,6 +33,7 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Up(command) => command.run().await,
+            Command::Serve(command) => command.run().await,
             Command::Audit(command) => command.run().await,
             Command::Coordinator(command) => command.run().await,
         }

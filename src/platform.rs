@@ -1,10 +1,12 @@
 //! The embedded platform: one Spin app, one runtime, one ingress, in this process.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use futures::future::BoxFuture;
 use nexus_context::{ContextStore, MemoryStore, RedisStore, SqliteStore};
 use nexus_edge::routing::Router;
 use nexus_edge::{IngressConfig, ServedApp};
@@ -54,8 +56,7 @@ pub struct Platform {
     local_addr: SocketAddr,
     routes: Vec<(String, String)>,
     runtime: Arc<Runtime>,
-    shutdown: Option<oneshot::Sender<()>>,
-    serving: JoinHandle<std::io::Result<()>>,
+    serving: ServerTask<std::io::Result<()>>,
 }
 
 impl Platform {
@@ -63,18 +64,15 @@ impl Platform {
     pub async fn start(config: PlatformConfig) -> anyhow::Result<Self> {
         let loaded = nexus_manifest::load(&config.manifest)
             .with_context(|| format!("failed to load {}", config.manifest.display()))?;
-        let context = open_context_store(&config.kv).await?;
-        let runtime = Arc::new(
-            Runtime::new(
-                RuntimeConfig {
-                    limits: config.limits.clone(),
-                    compile_cache: config.compile_cache.clone(),
-                    state_dir: config.state_dir.clone(),
-                },
-                context,
-            )
-            .context("failed to start the runtime")?,
-        );
+        let runtime = start_runtime(
+            RuntimeConfig {
+                limits: config.limits.clone(),
+                compile_cache: config.compile_cache.clone(),
+                state_dir: config.state_dir.clone(),
+            },
+            &config.kv,
+        )
+        .await?;
         let variables = EnvVariables::from_env(config.environment.iter().cloned());
         let app = runtime
             .load_app(&loaded.app, &loaded.artifacts, &variables)
@@ -89,27 +87,14 @@ impl Platform {
                 HttpRoute::Private => None,
             })
             .collect();
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("failed to listen on {}", config.listen))?;
-        let local_addr = listener
-            .local_addr()
-            .context("failed to read the listen address")?;
+        let (listener, local_addr) = bind(config.listen).await?;
         let served = ServedApp::new(app, router);
-        let (shutdown, stop) = oneshot::channel();
-        let serving = tokio::spawn(nexus_edge::serve(
-            listener,
-            served,
-            config.ingress,
-            async move {
-                let _ = stop.await;
-            },
-        ));
+        let serving =
+            ServerTask::spawn(|stop| nexus_edge::serve(listener, served, config.ingress, stop));
         Ok(Self {
             local_addr,
             routes,
             runtime,
-            shutdown: Some(shutdown),
             serving,
         })
     }
@@ -130,15 +115,58 @@ impl Platform {
     }
 
     /// Stops accepting connections and waits for in-flight requests to finish.
-    pub async fn shutdown(mut self) -> anyhow::Result<()> {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        (&mut self.serving)
-            .await
-            .context("the ingress task failed")?
-            .context("the ingress failed")
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.serving.stop().await?.context("the ingress failed")
     }
+}
+
+/// A server running on its own task until told to stop. Dropped without
+/// [`ServerTask::stop`], the server stops abruptly.
+pub(crate) struct ServerTask<T> {
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<T>,
+}
+
+impl<T: Send + 'static> ServerTask<T> {
+    /// Spawns the server `serve` builds from the future that resolves when it must stop.
+    pub(crate) fn spawn<F>(serve: impl FnOnce(BoxFuture<'static, ()>) -> F) -> Self
+    where
+        F: Future<Output = T> + Send + 'static,
+    {
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(Box::pin(async move {
+            let _ = stop.await;
+        })));
+        Self { shutdown, task }
+    }
+
+    /// Tells the server to stop and waits until it has.
+    pub(crate) async fn stop(self) -> anyhow::Result<T> {
+        let _ = self.shutdown.send(());
+        self.task.await.context("the server task failed")
+    }
+}
+
+/// A listener on `address`, and the address it got (port 0 picks a free port).
+pub(crate) async fn bind(address: SocketAddr) -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("failed to listen on {address}"))?;
+    let local_addr = listener
+        .local_addr()
+        .context("failed to read the listen address")?;
+    Ok((listener, local_addr))
+}
+
+/// A runtime whose Spin key-value stores live in `kv`.
+pub(crate) async fn start_runtime(
+    config: RuntimeConfig,
+    kv: &KvBackend,
+) -> anyhow::Result<Arc<Runtime>> {
+    let context = open_context_store(kv).await?;
+    Ok(Arc::new(
+        Runtime::new(config, context).context("failed to start the runtime")?,
+    ))
 }
 
 async fn open_context_store(backend: &KvBackend) -> anyhow::Result<Arc<dyn ContextStore>> {

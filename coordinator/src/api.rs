@@ -20,8 +20,11 @@ use utoipa_axum::routes;
 
 use crate::api_keys::ApiKeyService;
 use crate::auth::service::{AuthService, Caller};
+use crate::dispatch::Dispatch;
 use crate::error::{ApiError, PendingErrorBody};
+use crate::functions::{BlobStore, DeployLimits, FunctionService};
 use crate::projects::{Principal, ProjectService};
+use crate::trigger::{CatalogChanges, Resolver};
 
 mod api_keys;
 mod auth;
@@ -46,30 +49,44 @@ pub struct AppState {
     /// Project API keys.
     pub api_keys: ApiKeyService,
     /// Functions, versions and aliases.
-    pub functions: crate::functions::FunctionService,
+    pub functions: FunctionService,
+    /// What the HTTP trigger's names resolve to.
+    pub triggers: Arc<Resolver>,
+    /// Where invocations run.
+    pub dispatch: Arc<dyn Dispatch>,
 }
 
 impl AppState {
-    /// The services over `store`, signing access tokens with `keys`; component bytes are kept
-    /// under `<state_dir>/blobs`.
+    /// The services over `store`, signing access tokens with `keys`, keeping component bytes
+    /// in `blobs` and running invocations through `dispatch`.
     pub fn new(
         store: Arc<Store>,
         keys: crate::auth::access_token::AccessTokenKeys,
-        state_dir: &std::path::Path,
+        blobs: Arc<dyn BlobStore>,
+        dispatch: Arc<dyn Dispatch>,
     ) -> Self {
+        let changes = Arc::new(CatalogChanges::default());
         Self {
-            functions: crate::functions::FunctionService::new(
+            functions: FunctionService::new(
                 Arc::clone(&store),
-                Arc::new(crate::functions::DirectoryBlobStore::new(
-                    state_dir.join("blobs"),
-                )),
-                crate::functions::DeployLimits::default(),
+                blobs,
+                DeployLimits::default(),
+                Arc::clone(&changes),
             ),
             auth: AuthService::new(Arc::clone(&store), keys),
-            projects: ProjectService::new(Arc::clone(&store)),
+            projects: ProjectService::new(Arc::clone(&store), Arc::clone(&changes)),
             api_keys: ApiKeyService::new(Arc::clone(&store)),
+            triggers: Arc::new(Resolver::new(Arc::clone(&store), changes)),
+            dispatch,
             store,
         }
+    }
+
+    /// Caps deploys by `limits`.
+    #[must_use]
+    pub fn with_deploy_limits(mut self, limits: DeployLimits) -> Self {
+        self.functions = self.functions.with_limits(limits);
+        self
     }
 }
 
@@ -89,8 +106,9 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::audit::record,
         ))
-        .fallback(|| async { ApiError::not_found("route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .merge(crate::trigger::routes())
+        .fallback(|| async { ApiError::not_found("route") })
         .layer(middleware::from_fn(request_id))
         .with_state(state)
 }
@@ -186,9 +204,12 @@ async fn request_id(mut request: Request, next: Next) -> Response {
     request.extensions_mut().insert(RequestId(id.clone()));
     let mut response = next.run(request).await;
     if let Some(pending) = response.extensions_mut().remove::<PendingErrorBody>() {
-        let status = response.status();
         let body = ErrorEnvelope::new(pending.code, &pending.message, &id).to_json();
-        response = (status, [(CONTENT_TYPE, "application/json")], body).into_response();
+        let (mut parts, _) = response.into_parts();
+        parts
+            .headers
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response = Response::from_parts(parts, axum::body::Body::from(body));
     } else if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
         response = ApiError::bad_request(format!(
             "the request body is larger than {MAX_BODY_BYTES} bytes"

@@ -2,7 +2,9 @@
 //! and a stable code. The body is [`nexus_proto::ErrorEnvelope`]; the request id is filled in
 //! by the request-id middleware, which sees every response.
 
-use axum::http::StatusCode;
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// An error the API answers with.
@@ -15,6 +17,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// What went wrong, for people.
     pub message: String,
+    /// When retrying may succeed, sent as `Retry-After` (whole seconds, at least 1).
+    pub retry_after: Option<Duration>,
 }
 
 impl ApiError {
@@ -23,6 +27,21 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// An error a runtime answered with, its status and code kept (`guest_trap`,
+    /// `deadline_exceeded`, `overloaded`…).
+    pub fn from_runtime(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+        retry_after: Option<Duration>,
+    ) -> Self {
+        Self {
+            retry_after,
+            ..Self::new(status, code, message)
         }
     }
 
@@ -110,6 +129,12 @@ pub(crate) struct PendingErrorBody {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = self.status.into_response();
+        if let Some(retry_after) = self.retry_after {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after.as_secs().max(1)),
+            );
+        }
         response.extensions_mut().insert(PendingErrorBody {
             code: self.code,
             message: self.message,

@@ -25,8 +25,10 @@ pub use blobs::{BlobStore, DirectoryBlobStore};
 pub use bundle::{MANIFEST, Upload};
 
 use crate::auth::service::Caller;
+use crate::dispatch::Target;
 use crate::error::ApiError;
 use crate::projects::{Permission, ProjectService};
+use crate::trigger::CatalogChanges;
 
 /// The alias every function gets on its first deploy, and that deploys move by default.
 pub const LIVE: &str = "live";
@@ -81,6 +83,29 @@ pub struct Deployed {
     pub version: FunctionVersion,
     /// Aliases moved to it by this deploy.
     pub aliases: Vec<Alias>,
+    /// The version as a runtime runs it.
+    pub target: Arc<Target>,
+}
+
+/// Checks a component the way the nodes that will run it load it.
+pub trait ComponentValidator: Send + Sync {
+    /// Compiles and links `bytes`; `component_id` names it in errors. Blocks while compiling.
+    fn validate(&self, component_id: &str, bytes: &[u8]) -> Result<(), LoadError>;
+}
+
+/// A validator of its own: the nodes' engine settings, nothing cached for running.
+impl ComponentValidator for Validator {
+    fn validate(&self, component_id: &str, bytes: &[u8]) -> Result<(), LoadError> {
+        Validator::validate(self, component_id, bytes).map(drop)
+    }
+}
+
+/// The runtime that will run the component validates it, and keeps it compiled: in the
+/// embedded platform a deploy compiles each component once.
+impl ComponentValidator for nexus_runtime::Runtime {
+    fn validate(&self, component_id: &str, bytes: &[u8]) -> Result<(), LoadError> {
+        self.prepare(component_id, bytes).map(drop)
+    }
 }
 
 /// Compilations at once: each takes a core, and a timed-out one keeps its permit until it
@@ -94,24 +119,47 @@ pub struct FunctionService {
     projects: ProjectService,
     blobs: Arc<dyn BlobStore>,
     limits: DeployLimits,
-    validator: Arc<OnceCell<Arc<Validator>>>,
+    changes: Arc<CatalogChanges>,
+    validator: Arc<OnceCell<Arc<dyn ComponentValidator>>>,
     compilations: Arc<Semaphore>,
     /// Digests that passed validation: the same bytes deployed again are not compiled again.
     validated: Arc<Mutex<HashSet<Digest>>>,
 }
 
 impl FunctionService {
-    /// A service over `store`, keeping component bytes in `blobs`.
-    pub fn new(store: Arc<Store>, blobs: Arc<dyn BlobStore>, limits: DeployLimits) -> Self {
+    /// A service over `store`, keeping component bytes in `blobs` and recording every change
+    /// to what an alias resolves to in `changes`. Components are validated by a [`Validator`]
+    /// of its own unless [`FunctionService::with_validator`] says otherwise.
+    pub fn new(
+        store: Arc<Store>,
+        blobs: Arc<dyn BlobStore>,
+        limits: DeployLimits,
+        changes: Arc<CatalogChanges>,
+    ) -> Self {
         Self {
-            projects: ProjectService::new(Arc::clone(&store)),
+            projects: ProjectService::new(Arc::clone(&store), Arc::clone(&changes)),
             store,
             blobs,
             limits,
+            changes,
             validator: Arc::default(),
             compilations: Arc::new(Semaphore::new(CONCURRENT_COMPILATIONS)),
             validated: Arc::default(),
         }
+    }
+
+    /// Validates components with `validator`.
+    #[must_use]
+    pub fn with_validator(mut self, validator: Arc<dyn ComponentValidator>) -> Self {
+        self.validator = Arc::new(OnceCell::new_with(Some(validator)));
+        self
+    }
+
+    /// Caps deploys by `limits`.
+    #[must_use]
+    pub fn with_limits(mut self, limits: DeployLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The deploy limits.
@@ -161,6 +209,7 @@ impl FunctionService {
             digests.push(digest.to_string());
         }
         let spec = serde_json::to_value(&app).map_err(|error| ApiError::internal(&error))?;
+        let app = Arc::new(app);
         let new_version = NewFunctionVersion {
             spec,
             component_digests: digests,
@@ -195,10 +244,23 @@ impl FunctionService {
                                 .await?,
                         );
                     }
-                    Ok(Deployed { version, aliases })
+                    Ok((version, aliases))
                 })
             })
             .await?;
+        self.changes.bump();
+        let (version, aliases) = deployed;
+        let deployed = Deployed {
+            target: Arc::new(Target {
+                version_id: version.id,
+                project_id: project.id,
+                function: name.to_owned(),
+                version: version.version,
+                app,
+            }),
+            version,
+            aliases,
+        };
         tracing::info!(
             project = %slug,
             function = %name,
@@ -220,7 +282,7 @@ impl FunctionService {
                 tokio::task::spawn_blocking(Validator::new)
                     .await
                     .map_err(|error| ApiError::internal(&error))?
-                    .map(Arc::new)
+                    .map(|validator| Arc::new(validator) as Arc<dyn ComponentValidator>)
                     .map_err(|error| ApiError::internal(&error))
             })
             .await?;
@@ -255,7 +317,7 @@ impl FunctionService {
                     return Err(ApiError::internal(&error));
                 }
                 Ok(Ok(Err(error))) => return Err(ApiError::invalid_component(error.to_string())),
-                Ok(Ok(Ok(_world))) => {
+                Ok(Ok(Ok(()))) => {
                     self.validated
                         .lock()
                         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -377,7 +439,8 @@ impl FunctionService {
             }
         }
         let (name, alias) = (name.to_owned(), alias.to_owned());
-        self.store
+        let alias = self
+            .store
             .with_retry(|tx| {
                 let (name, alias) = (name.clone(), alias.clone());
                 Box::pin(async move {
@@ -392,7 +455,9 @@ impl FunctionService {
                     what: "function version",
                 } => ApiError::bad_request("the alias names a version that does not exist"),
                 other => ApiError::from(other),
-            })
+            })?;
+        self.changes.bump();
+        Ok(alias)
     }
 
     /// Moves `alias` back to where it pointed before it last moved.
@@ -408,7 +473,7 @@ impl FunctionService {
             .authorize(caller, slug, Permission::Deploy)
             .await?;
         let (name, alias) = (name.to_owned(), alias.to_owned());
-        Ok(self
+        let alias = self
             .store
             .with_retry(|tx| {
                 let (name, alias) = (name.clone(), alias.clone());
@@ -417,7 +482,9 @@ impl FunctionService {
                     tx.rollback_alias(function.id, &alias).await
                 })
             })
-            .await?)
+            .await?;
+        self.changes.bump();
+        Ok(alias)
     }
 }
 

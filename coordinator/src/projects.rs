@@ -11,6 +11,7 @@ use nexus_store::{Member, NewProject, Project, ProjectUpdate, Role, Store, UserI
 use crate::api_keys::KeyCaller;
 use crate::auth::service::Caller;
 use crate::error::ApiError;
+use crate::trigger::CatalogChanges;
 
 /// Who makes a project-scoped request: a user (by access token) or a machine (by API key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,12 +61,13 @@ pub fn allows(role: Role, permission: Permission) -> bool {
 #[derive(Clone)]
 pub struct ProjectService {
     store: Arc<Store>,
+    changes: Arc<CatalogChanges>,
 }
 
 impl ProjectService {
-    /// A service over `store`.
-    pub fn new(store: Arc<Store>) -> Self {
-        Self { store }
+    /// A service over `store` that records deletions in `changes`.
+    pub fn new(store: Arc<Store>, changes: Arc<CatalogChanges>) -> Self {
+        Self { store, changes }
     }
 
     /// The project `slug` and the caller's role in it, if the role grants `permission`.
@@ -168,10 +170,11 @@ impl ProjectService {
         slug: &str,
     ) -> Result<(), ApiError> {
         let (project, _) = self.authorize(principal, slug, Permission::Delete).await?;
-        Ok(self
-            .store
+        self.store
             .with_retry(|tx| Box::pin(async move { tx.delete_project(project.id).await }))
-            .await?)
+            .await?;
+        self.changes.bump();
+        Ok(())
     }
 
     /// The project's members.
@@ -282,9 +285,31 @@ fn only_owners_touch_owners(
     Ok(())
 }
 
+/// First path segments the coordinator serves itself, so no project may be named after one
+/// (projects own `/{project}/…` through the HTTP trigger). `v` followed by digits is reserved
+/// for API versions as well.
+const RESERVED_SLUGS: &[&str] = &[
+    "api",
+    "assets",
+    "dashboard",
+    "healthz",
+    "metrics",
+    "readyz",
+    "static",
+    "ws",
+];
+
 /// Project names appear in URLs: lowercase letters, digits and `-`, 1 to 63 characters,
-/// starting with a letter.
+/// starting with a letter, and not a path the coordinator serves itself.
 fn validate_slug(slug: &str) -> Result<(), ApiError> {
+    let api_version = slug
+        .strip_prefix('v')
+        .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|byte| byte.is_ascii_digit()));
+    if api_version || RESERVED_SLUGS.contains(&slug) {
+        return Err(ApiError::conflict(format!(
+            "the project name {slug:?} is reserved: the coordinator serves /{slug}/ itself"
+        )));
+    }
     let valid = (1..=63).contains(&slug.len())
         && slug.starts_with(|c: char| c.is_ascii_lowercase())
         && slug

@@ -15,6 +15,8 @@ use tokio::net::TcpListener;
 
 use crate::api::{AppState, router};
 use crate::auth::access_token::AccessTokenKeys;
+use crate::dispatch::Dispatch;
+use crate::functions::{ComponentValidator, DeployLimits, DirectoryBlobStore};
 
 /// What the coordinator runs with.
 #[derive(Debug, Clone)]
@@ -28,6 +30,8 @@ pub struct CoordinatorConfig {
     pub state_dir: PathBuf,
     /// The listener's limits.
     pub limits: ServerLimits,
+    /// Caps on deploys.
+    pub deploy: DeployLimits,
 }
 
 /// Why the coordinator could not start.
@@ -46,25 +50,60 @@ pub enum StartError {
     },
 }
 
-/// Opens the database (migrating it) and the signing key, and serves the API on `listener`
-/// until `shutdown` resolves.
-pub async fn serve(
-    listener: TcpListener,
-    config: CoordinatorConfig,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), StartError> {
-    let store = Store::connect(&config.database_url).await?;
-    store.migrate().await?;
-    let keys = signing_keys(&config.signing_key_file)?;
-    let app = router(AppState::new(Arc::new(store), keys, &config.state_dir));
-    let served = nexus_http::serve(listener, &config.limits, shutdown, |client| {
-        TowerToHyperService::new(app.clone().layer(Extension(ConnectInfo(client))))
-    })
-    .await;
-    if let Err(error) = served {
-        tracing::error!(%error, "the coordinator's listener failed");
+/// A coordinator ready to serve: database migrated, signing key loaded, services built.
+pub struct Coordinator {
+    state: AppState,
+    limits: ServerLimits,
+}
+
+impl Coordinator {
+    /// Opens the database (migrating it) and the signing key; invocations go to `dispatch`.
+    pub async fn open(
+        config: CoordinatorConfig,
+        dispatch: Arc<dyn Dispatch>,
+    ) -> Result<Self, StartError> {
+        let store = Store::connect(&config.database_url).await?;
+        store.migrate().await?;
+        let keys = signing_keys(&config.signing_key_file)?;
+        let blobs = Arc::new(DirectoryBlobStore::new(config.blob_dir()));
+        Ok(Self {
+            state: AppState::new(Arc::new(store), keys, blobs, dispatch)
+                .with_deploy_limits(config.deploy),
+            limits: config.limits,
+        })
     }
-    Ok(())
+
+    /// Validates deployed components with `validator` (see [`crate::functions::FunctionService::with_validator`]).
+    #[must_use]
+    pub fn with_validator(mut self, validator: Arc<dyn ComponentValidator>) -> Self {
+        self.state.functions = self.state.functions.with_validator(validator);
+        self
+    }
+
+    /// The services, for work done in process (the embedded platform's first-start setup).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves the API and the HTTP trigger on `listener` until `shutdown` resolves, then waits
+    /// for requests in flight.
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        let app = router(self.state);
+        let served = nexus_http::serve(listener, &self.limits, shutdown, |client| {
+            TowerToHyperService::new(app.clone().layer(Extension(ConnectInfo(client))))
+        })
+        .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "the coordinator's listener failed");
+        }
+    }
+}
+
+impl CoordinatorConfig {
+    /// Where uploaded component bytes are kept, by digest.
+    pub fn blob_dir(&self) -> PathBuf {
+        self.state_dir.join("blobs")
+    }
 }
 
 /// The signing key in `path`, created when missing. Its id is derived from the secret, so
@@ -79,7 +118,8 @@ fn signing_keys(path: &Path) -> Result<AccessTokenKeys, StartError> {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             let mut secret = [0u8; 32];
             getrandom::fill(&mut secret).map_err(|error| failed(error.to_string()))?;
-            write_private(path, &hex::encode(secret)).map_err(|error| failed(error.to_string()))?;
+            write_private(path, hex::encode(secret).as_bytes())
+                .map_err(|error| failed(error.to_string()))?;
             secret.to_vec()
         }
         Err(error) => return Err(failed(error.to_string())),
@@ -91,8 +131,8 @@ fn signing_keys(path: &Path) -> Result<AccessTokenKeys, StartError> {
     Ok(AccessTokenKeys::new(&kid, &secret))
 }
 
-/// Writes `text` to a new file only its owner can read.
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+/// Writes `text` to a new file only its owner can read; fails if the file exists.
+pub fn write_private(path: &Path, text: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     if let Some(parent) = path.parent() {
@@ -103,5 +143,5 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
         .create_new(true)
         .mode(0o600)
         .open(path)?;
-    file.write_all(text.as_bytes())
+    file.write_all(text)
 }

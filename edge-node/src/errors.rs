@@ -43,6 +43,39 @@ impl EdgeError {
         }
     }
 
+    /// The deployed app could not be loaded (a missing variable, a component that no longer
+    /// compiles on this node…). The reason names the app's parts, which is its deployer's to see.
+    pub fn load_failed(error: &dyn std::fmt::Display) -> Self {
+        tracing::warn!(%error, "app failed to load");
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "app_load_failed",
+            message: error.to_string(),
+            retry_after: None,
+        }
+    }
+
+    /// A fault of the node itself. The details go to the log, not to the caller.
+    pub fn internal(error: &dyn std::fmt::Display) -> Self {
+        tracing::error!(%error, "internal error");
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal",
+            message: "internal error; see the node's log".to_owned(),
+            retry_after: None,
+        }
+    }
+
+    /// What went wrong, for people.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// When a retry is likely to succeed, for errors of capacity.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         self.status

@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock, Weak};
 
 use bytes::Bytes;
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{Request, Response, Uri};
+use http::{HeaderName, HeaderValue, Request, Response, Uri};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -60,7 +60,7 @@ impl ServedApp {
         request: Request<Incoming>,
         client: SocketAddr,
     ) -> Response<ResponseBody> {
-        match self.route_and_run(request, client).await {
+        match self.route_and_run(request, client, "").await {
             Ok(response) => response.map(Either::Left),
             Err(error) => error
                 .logged_response()
@@ -68,15 +68,35 @@ impl ServedApp {
         }
     }
 
-    pub(crate) async fn route_and_run<B>(
+    /// Routes and runs one request for the app mounted at `prefix` (`""` for the root, else
+    /// `/segment…` without a trailing slash).
+    ///
+    /// A mounted app sees itself at the root, exactly as under `spin up`: the prefix is
+    /// stripped from the request path before routing and from the URI the guest gets, and is
+    /// passed in `x-forwarded-prefix` (as proxies that strip a prefix do). `spin-full-url` is
+    /// the URL the client asked for, prefix included.
+    pub async fn route_and_run<B>(
         &self,
         mut request: Request<B>,
         client: SocketAddr,
+        prefix: &str,
     ) -> Result<GuestResponse, EdgeError>
     where
         B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
+        let host = request
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|host| host.to_str().ok());
+        let path_and_query = request
+            .uri()
+            .path_and_query()
+            .map_or("/", PathAndQuery::as_str);
+        let full_url = full_url("http", host, path_and_query);
+        if !prefix.is_empty() {
+            unmount(&mut request, prefix)?;
+        }
         let path = request.uri().path();
         let matched = self
             .router
@@ -86,16 +106,7 @@ impl ServedApp {
             .app
             .component(matched.component_id())
             .ok_or_else(|| EdgeError::not_found(path))?;
-        let host = request
-            .headers()
-            .get(http::header::HOST)
-            .and_then(|host| host.to_str().ok());
-        let path_and_query = request
-            .uri()
-            .path_and_query()
-            .map_or("/", PathAndQuery::as_str);
-        let routing_headers =
-            spin_headers(&matched, &full_url("http", host, path_and_query), client);
+        let routing_headers = spin_headers(&matched, &full_url, client);
         let uri = absolute_uri(&request)?;
 
         // Rebuilt rather than edited in place, as Spin's executors do, so the client's headers
@@ -117,9 +128,43 @@ impl ServedApp {
         for (name, value) in routing_headers {
             headers.append(name, value);
         }
+        if !prefix.is_empty() {
+            let prefix = HeaderValue::from_str(prefix)
+                .map_err(|_| EdgeError::bad_request("invalid mount prefix"))?;
+            headers.insert(FORWARDED_PREFIX, prefix);
+        }
         *request.uri_mut() = uri;
         handler.handle(request).await.map_err(EdgeError::from)
     }
+}
+
+/// The prefix a mounted app was reached under.
+pub const FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
+
+/// Strips `prefix` from the request path, refusing a path that is not under it. The client's
+/// own `x-forwarded-prefix` is dropped: only the mount may say where the app is.
+fn unmount<B>(request: &mut Request<B>, prefix: &str) -> Result<(), EdgeError> {
+    let uri = request.uri();
+    let rest = uri
+        .path()
+        .strip_prefix(prefix)
+        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+        .ok_or_else(|| EdgeError::not_found(uri.path()))?;
+    let path_and_query = match (rest, uri.query()) {
+        ("", None) => "/".to_owned(),
+        ("", Some(query)) => format!("/?{query}"),
+        (rest, None) => rest.to_owned(),
+        (rest, Some(query)) => format!("{rest}?{query}"),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(
+        PathAndQuery::try_from(path_and_query)
+            .map_err(|_| EdgeError::bad_request("invalid request target"))?,
+    );
+    *request.uri_mut() =
+        Uri::from_parts(parts).map_err(|_| EdgeError::bad_request("invalid request target"))?;
+    request.headers_mut().remove(FORWARDED_PREFIX);
+    Ok(())
 }
 
 /// The response body: the guest's stream, or the edge's own error document.

@@ -4,8 +4,10 @@
 //! Not here: running WebAssembly (the runtime) or reading manifests (the control plane).
 
 pub mod errors;
+pub mod hosting;
 pub mod ingress;
 mod local;
 pub mod routing;
 
+pub use hosting::{AppHost, Deployment};
 pub use ingress::{IngressConfig, ServedApp, serve};

@@ -28,7 +28,7 @@ impl LocalDispatch for ServedApp {
                 readdress(&mut request, origin);
             }
             let outcome = match target {
-                LocalTarget::App => self.route_and_run(request, LOCAL_CLIENT).await,
+                LocalTarget::App => self.route_and_run(request, LOCAL_CLIENT, "").await,
                 LocalTarget::Component(id) => match self.app.component(&id) {
                     Some(handler) => handler.handle(request).await.map_err(EdgeError::from),
                     None => Err(EdgeError::not_found(&format!("component `{id}`"))),

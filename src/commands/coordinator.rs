@@ -1,15 +1,16 @@
-//! `nexus coordinator`: the coordinator on its own, as it runs in a cluster (its API only; the
-//! edge nodes that run functions join it in the cluster issue).
+//! `nexus coordinator`: the coordinator as a service (any database, no dev account): its API
+//! and the HTTP trigger, with the runtime in process until edge nodes can join it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::Args;
-use nexus_coordinator::server::{CoordinatorConfig, serve};
-use tokio::net::TcpListener;
+use nexus::{Embedded, EmbeddedConfig};
+use nexus_coordinator::functions::DeployLimits;
+use nexus_coordinator::server::CoordinatorConfig;
 
-use super::up::wait_for_signal;
+use super::runtime_args::RuntimeArgs;
+use super::serve::wait_for_signal;
 
 /// Where the coordinator listens unless told otherwise.
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -35,28 +36,32 @@ pub struct CoordinatorCommand {
         default_value = ".nexus/signing-key"
     )]
     signing_key_file: PathBuf,
+
+    #[command(flatten)]
+    runtime: RuntimeArgs,
 }
 
 impl CoordinatorCommand {
-    /// Serves the API until SIGINT or SIGTERM, then lets in-flight requests finish.
+    /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
     pub async fn run(self) -> anyhow::Result<()> {
-        let listener = TcpListener::bind(self.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", self.listen))?;
-        let address = listener.local_addr()?;
-        let config = CoordinatorConfig {
-            database_url: self.database_url,
-            signing_key_file: self.signing_key_file,
-            state_dir: self.state_dir,
-            limits: nexus_http::ServerLimits::default(),
+        let config = EmbeddedConfig {
+            listen: self.listen,
+            kv: self.runtime.kv(&self.state_dir)?,
+            limits: self.runtime.limits(),
+            compile_cache: Some(self.state_dir.join("compile-cache")),
+            environment: std::env::vars().collect(),
+            coordinator: CoordinatorConfig {
+                database_url: self.database_url,
+                signing_key_file: self.signing_key_file,
+                state_dir: self.state_dir,
+                limits: nexus_http::ServerLimits::default(),
+                deploy: DeployLimits::default(),
+            },
         };
-        println!("Coordinator listening on http://{address}");
-        let shutdown = async {
-            if let Err(error) = wait_for_signal().await {
-                tracing::error!(%error, "cannot wait for signals; shutting down");
-            }
-        };
-        serve(listener, config, shutdown).await?;
+        let platform = Embedded::start(config).await?;
+        println!("Coordinator listening on {}", platform.base_url());
+        wait_for_signal().await?;
+        platform.shutdown().await?;
         eprintln!("Coordinator stopped");
         Ok(())
     }

@@ -1,7 +1,9 @@
-//! `nexus up -f functions/spin.toml`, the real binary: the example app, which uses every Spin
-//! host interface SirsiNexus provides, is served as `spin up` would serve it, each interface is
-//! exercised once against the real services on this machine, and SIGTERM shuts it down
-//! cleanly.
+//! `nexus up -f functions/spin.toml`, the real binary: the whole platform in one process. On
+//! first start it creates the dev account and project and deploys the example app, which uses
+//! every Spin host interface SirsiNexus provides; each interface is exercised once through the
+//! coordinator's HTTP trigger against the real services on this machine; the printed token
+//! works on the API; SIGTERM shuts it down cleanly; a restart finds the same app live and
+//! deploys nothing.
 #![expect(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -19,10 +21,16 @@ use nexus_tests::{HttpClient, TestResponse, examples_manifest};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 
-/// The running binary and the base URL it printed.
+/// The running binary, the app's base URL and the token it printed.
 struct NexusUp {
     child: Child,
+    /// `http://address/dev/nexus-examples`: where the example app is mounted.
     base: String,
+    /// `http://address`.
+    origin: String,
+    token: String,
+    /// What it printed up to the end of its welcome.
+    printed: Vec<String>,
     client: HttpClient,
 }
 
@@ -42,22 +50,36 @@ impl NexusUp {
             .expect("nexus up did not start");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
-        let read_base = async {
+        let read_welcome = async {
+            let mut printed = Vec::new();
             while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(base) = line.strip_prefix("Serving ") {
-                    return base.to_owned();
+                let done = line.starts_with("API: ");
+                printed.push(line);
+                if done {
+                    return printed;
                 }
             }
-            panic!("nexus up exited without serving");
+            panic!("nexus up exited without serving: {printed:?}");
         };
-        let base = tokio::time::timeout(Duration::from_secs(120), read_base)
+        let printed = tokio::time::timeout(Duration::from_secs(120), read_welcome)
             .await
-            .expect("nexus up did not print its address within 120 s");
-        // Keep draining the route list so the child never blocks on a full pipe.
+            .expect("nexus up did not print its welcome within 120 s");
+        // Keep draining so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let find = |prefix: &str| {
+            printed
+                .iter()
+                .find_map(|line| line.split_once(prefix).map(|(_, rest)| rest.to_owned()))
+                .unwrap_or_else(|| panic!("no `{prefix}` in {printed:?}"))
+        };
+        let origin = find("Serving ");
+        let token = find("export NEXUS_TOKEN=");
         Self {
+            base: format!("{origin}/dev/nexus-examples"),
+            origin,
+            token,
+            printed,
             child,
-            base,
             client: HttpClient::default(),
         }
     }
@@ -90,6 +112,22 @@ impl NexusUp {
         response.text()
     }
 
+    /// SIGTERM: in-flight work finishes, then the process exits 0.
+    async fn stop(mut self) {
+        let pid = self.child.id().unwrap().to_string();
+        let killed = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .unwrap();
+        assert!(killed.success());
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("nexus up did not exit within 30 s of SIGTERM")
+            .unwrap();
+        assert!(status.success(), "nexus up exited with {status}");
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -105,8 +143,35 @@ fn query(pairs: &[(&str, &str)]) -> String {
 async fn nexus_up_serves_the_example_app_with_every_host_interface() {
     let state = tempfile::tempdir().unwrap();
     let echo_port = nexus_tests::tcp_pong_server("127.0.0.1").await.port();
-    let mut nexus = NexusUp::start(state.path(), echo_port).await;
+    let nexus = NexusUp::start(state.path(), echo_port).await;
     let unique = uuid::Uuid::new_v4().simple().to_string();
+    assert!(
+        nexus
+            .printed
+            .iter()
+            .any(|line| line.contains("version 1 is live (deployed")),
+        "{:?}",
+        nexus.printed
+    );
+    let hello_url = format!("{}/hello", nexus.base);
+    assert!(
+        nexus.printed.iter().any(|line| line.ends_with(&hello_url)),
+        "{:?}",
+        nexus.printed
+    );
+
+    // The printed token is the dev user's, on the dev project.
+    let listed = nexus
+        .client
+        .send(
+            Request::get(format!("{}/v1/projects/dev/functions", nexus.origin))
+                .header("authorization", format!("Bearer {}", nexus.token))
+                .body(Full::default())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.text());
+    assert_eq!(listed.json()[0]["name"], "nexus-examples");
 
     // HTTP, both worlds, and a core module made a component on load.
     for path in ["/hello", "/p3/hello", "/core/hello"] {
@@ -254,17 +319,51 @@ async fn nexus_up_serves_the_example_app_with_every_host_interface() {
         );
     }
 
-    // SIGTERM: in-flight work finishes, then the process exits 0.
-    let pid = nexus.child.id().unwrap().to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(30), nexus.child.wait())
-        .await
-        .expect("nexus up did not exit within 30 s of SIGTERM")
-        .unwrap();
-    assert!(status.success(), "nexus up exited with {status}");
+    nexus.stop().await;
+
+    // A restart keeps the account, the project, the version and the data.
+    let nexus = NexusUp::start(state.path(), echo_port).await;
+    assert!(
+        nexus
+            .printed
+            .iter()
+            .any(|line| line.contains("version 1 is live (unchanged")),
+        "{:?}",
+        nexus.printed
+    );
+    assert_eq!(nexus.ok("/counter").await, "3");
+    nexus.stop().await;
+}
+
+/// `nexus serve`: one app straight from the runtime, at the root, as `spin up` serves it.
+#[tokio::test]
+async fn nexus_serve_serves_one_app_at_the_root() {
+    let state = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nexus"))
+        .arg("serve")
+        .arg("-f")
+        .arg(examples_manifest())
+        .args(["--listen", "127.0.0.1:0", "--kv", "memory", "--state-dir"])
+        .arg(state.path())
+        .env("SPIN_VARIABLE_TCP_ECHO_PORT", "1")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("nexus serve did not start");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(base) = line.strip_prefix("Serving ") {
+                return base.to_owned();
+            }
+        }
+        panic!("nexus serve exited without serving");
+    })
+    .await
+    .expect("nexus serve did not print its address within 120 s");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let hello = HttpClient::default().get(&format!("{base}/hello")).await;
+    assert_eq!(hello.status, StatusCode::OK, "{}", hello.text());
+    assert_eq!(hello.text(), "Hello, Nexus!");
+    assert!(!hello.headers.contains_key("nexus-version"));
 }

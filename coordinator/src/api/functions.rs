@@ -9,6 +9,8 @@
 //! moves no alias, except that a function's first version always becomes `live`. No route
 //! changes a version.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::StatusCode;
@@ -164,6 +166,13 @@ async fn deploy(
         .functions
         .deploy(caller, &project, &function, upload, move_alias)
         .await?;
+    // The version is committed whatever happens here; a failure only means its first request
+    // loads it instead, and says why.
+    if !deployed.aliases.is_empty()
+        && let Err(error) = state.dispatch.prepare(Arc::clone(&deployed.target)).await
+    {
+        tracing::warn!(%error, project, function, "the new version failed to load");
+    }
     Ok((
         StatusCode::CREATED,
         Json(DeployedView {

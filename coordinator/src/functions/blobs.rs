@@ -56,6 +56,18 @@ impl BlobStore for DirectoryBlobStore {
     }
 }
 
+/// Nodes in this process read component bytes straight from the directory (the runtime checks
+/// them against the digest).
+impl nexus_runtime::ArtifactSource for DirectoryBlobStore {
+    fn read(&self, digest: &Digest) -> std::io::Result<Option<Vec<u8>>> {
+        match std::fs::read(self.path_of(digest)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+}
+
 /// Writes `bytes` to `path` unless the file exists. Readers never see a partial blob: the bytes
 /// go to a temporary file in the same directory, synced, then renamed into place. Two racing
 /// writers of one digest write the same bytes, so whichever rename lands last is as good.

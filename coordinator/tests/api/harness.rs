@@ -1,12 +1,16 @@
-//! The coordinator's API under test: a real HTTP server on port 0 over a real (SQLite) store.
+//! The coordinator's API under test: the embedded platform on port 0 over a real (SQLite)
+//! store, with a real runtime behind the HTTP trigger.
 
 use std::sync::Arc;
 
 use http::{Request, StatusCode};
 use http_body_util::Full;
-use nexus_coordinator::api::{AppState, REQUEST_ID, router};
-use nexus_coordinator::auth::access_token::AccessTokenKeys;
-use nexus_coordinator::functions::{DeployLimits, DirectoryBlobStore, FunctionService};
+use nexus::{Embedded, EmbeddedConfig, KvBackend};
+use nexus_coordinator::api::REQUEST_ID;
+use nexus_coordinator::functions::DeployLimits;
+use nexus_coordinator::server::CoordinatorConfig;
+use nexus_http::ServerLimits;
+use nexus_runtime::Limits;
 use nexus_store::Store;
 use nexus_tests::{HttpClient, TestResponse};
 use serde_json::{Value, json};
@@ -15,6 +19,7 @@ pub struct Api {
     pub base: String,
     pub store: Arc<Store>,
     pub client: HttpClient,
+    _platform: Embedded,
     _dir: tempfile::TempDir,
 }
 
@@ -23,26 +28,31 @@ impl Api {
         Self::start_with(DeployLimits::default()).await
     }
 
-    /// Deploys capped by `limits`.
+    /// The embedded platform (the coordinator with a runtime in process, as `nexus up` and
+    /// `nexus coordinator` run it) on a fresh SQLite database; deploys capped by `limits`.
     pub async fn start_with(limits: DeployLimits) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(dir.path().join("nexus.db").to_str().unwrap())
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        let store = Arc::new(store);
-        let keys = AccessTokenKeys::new("test", b"a test signing secret of 32 bytes");
-        let mut state = AppState::new(Arc::clone(&store), keys, dir.path());
-        let blobs = Arc::new(DirectoryBlobStore::new(dir.path().join("blobs")));
-        state.functions = FunctionService::new(Arc::clone(&store), blobs, limits);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let platform = Embedded::start(EmbeddedConfig {
+            coordinator: CoordinatorConfig {
+                database_url: format!("sqlite://{}", dir.path().join("nexus.db").display()),
+                signing_key_file: dir.path().join("signing-key"),
+                state_dir: dir.path().to_owned(),
+                limits: ServerLimits::default(),
+                deploy: limits,
+            },
+            listen: "127.0.0.1:0".parse().unwrap(),
+            kv: KvBackend::Memory,
+            limits: Limits::default(),
+            compile_cache: None,
+            environment: Vec::new(),
+        })
+        .await
+        .unwrap();
         Self {
-            base,
-            store,
+            base: platform.base_url(),
+            store: Arc::clone(&platform.state().store),
             client: HttpClient::default(),
+            _platform: platform,
             _dir: dir,
         }
     }

@@ -8,3 +8,4 @@ mod functions;
 mod harness;
 mod openapi;
 mod projects;
+mod trigger;

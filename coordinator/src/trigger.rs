@@ -1,0 +1,282 @@
+//! The HTTP trigger: `/{project}/{function}/…` (or `/{project}/{function}@{alias}/…`) runs the
+//! function's app with the rest of the path, through alias → version (canary weights) →
+//! [`Dispatch`].
+//!
+//! Resolving a name to a version reads the database, so resolutions are cached. A change made
+//! through this process (deploy, alias move, rollback, project deletion) bumps
+//! [`CatalogChanges`] and takes effect on the next request; a change made by another replica
+//! takes effect within [`RESOLUTION_TTL`]. Versions are immutable, so a version's parsed record
+//! is kept for as long as anything points at it.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use nexus_store::{FunctionId, Store};
+
+use crate::api::AppState;
+use crate::dispatch::{Invocation, Target};
+use crate::error::ApiError;
+use crate::functions::LIVE;
+
+/// How long a resolution is trusted without asking the database again.
+pub const RESOLUTION_TTL: Duration = Duration::from_secs(1);
+
+/// Resolutions kept at most; past this the cache starts over, so paths made up by a scanner
+/// cannot grow it without bound.
+const MAX_CACHED: usize = 10_000;
+
+/// The response header naming the version that served the request.
+pub const VERSION_HEADER: HeaderName = HeaderName::from_static("nexus-version");
+
+/// Counts changes to what names resolve to; resolutions made before a change are stale.
+#[derive(Debug, Default)]
+pub struct CatalogChanges(AtomicU64);
+
+impl CatalogChanges {
+    /// Records a change: every cached resolution is looked up again.
+    pub fn bump(&self) {
+        self.0.fetch_add(1, Ordering::Release);
+    }
+
+    fn current(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// Where an alias sends requests.
+#[derive(Debug)]
+pub struct Resolution {
+    main: Arc<Target>,
+    /// The canary and its percentage of requests.
+    canary: Option<(Arc<Target>, u32)>,
+}
+
+impl Resolution {
+    /// The version for one request: the canary for its share of requests, else the main.
+    fn pick(&self) -> &Arc<Target> {
+        match &self.canary {
+            Some((canary, weight)) if getrandom::u32().unwrap_or(0) % 100 < *weight => canary,
+            _ => &self.main,
+        }
+    }
+}
+
+struct Cached {
+    at: Instant,
+    generation: u64,
+    /// `None`: nothing by that name.
+    resolution: Option<Arc<Resolution>>,
+}
+
+/// Resolves `project/function@alias` to versions, with a cache.
+pub struct Resolver {
+    store: Arc<Store>,
+    changes: Arc<CatalogChanges>,
+    resolutions: RwLock<HashMap<String, Cached>>,
+    targets: RwLock<HashMap<(FunctionId, i64), Arc<Target>>>,
+}
+
+impl Resolver {
+    /// A resolver over `store`, invalidated by `changes`.
+    pub fn new(store: Arc<Store>, changes: Arc<CatalogChanges>) -> Self {
+        Self {
+            store,
+            changes,
+            resolutions: RwLock::default(),
+            targets: RwLock::default(),
+        }
+    }
+
+    /// Where `alias` of `function` in `project` points, or `None` if any of them does not
+    /// exist.
+    pub async fn resolve(
+        &self,
+        project: &str,
+        function: &str,
+        alias: &str,
+    ) -> Result<Option<Arc<Resolution>>, ApiError> {
+        let key = format!("{project}/{function}@{alias}");
+        let generation = self.changes.current();
+        if let Some(cached) = self
+            .resolutions
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&key)
+            .filter(|cached| {
+                cached.generation == generation && cached.at.elapsed() < RESOLUTION_TTL
+            })
+        {
+            return Ok(cached.resolution.clone());
+        }
+        let resolution = self.load(project, function, alias).await?.map(Arc::new);
+        let mut resolutions = self
+            .resolutions
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if resolutions.len() >= MAX_CACHED {
+            resolutions.clear();
+            self.targets
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .clear();
+        }
+        resolutions.insert(
+            key,
+            Cached {
+                at: Instant::now(),
+                generation,
+                resolution: resolution.clone(),
+            },
+        );
+        Ok(resolution)
+    }
+
+    async fn load(
+        &self,
+        project: &str,
+        function: &str,
+        alias: &str,
+    ) -> Result<Option<Resolution>, ApiError> {
+        let (project, function, alias) =
+            (project.to_owned(), function.to_owned(), alias.to_owned());
+        let found = self
+            .store
+            .with_retry(|tx| {
+                let (project, function, alias) = (project.clone(), function.clone(), alias.clone());
+                Box::pin(async move {
+                    let project = tx.get_project_by_slug(&project).await?;
+                    let function = tx.get_function(project.id, &function).await?;
+                    let alias = tx.get_alias(function.id, &alias).await?;
+                    Ok((project, function, alias))
+                })
+            })
+            .await;
+        let (project, function, alias) = match found {
+            Ok(found) => found,
+            Err(nexus_store::Error::NotFound { .. }) => return Ok(None),
+            Err(error) => return Err(error.into()),
+        };
+        let main = self.target(&project, &function, alias.version_a).await?;
+        let canary = match alias.version_b {
+            Some(version) => Some((
+                self.target(&project, &function, version).await?,
+                u32::try_from(alias.weight_b.clamp(0, 100)).unwrap_or(0),
+            )),
+            None => None,
+        };
+        Ok(Some(Resolution { main, canary }))
+    }
+
+    /// The version's target, read and parsed once.
+    async fn target(
+        &self,
+        project: &nexus_store::Project,
+        function: &nexus_store::Function,
+        version: i64,
+    ) -> Result<Arc<Target>, ApiError> {
+        let key = (function.id, version);
+        if let Some(target) = self
+            .targets
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&key)
+        {
+            return Ok(Arc::clone(target));
+        }
+        let function_id = function.id;
+        let stored = self
+            .store
+            .with_retry(|tx| {
+                Box::pin(async move { tx.get_function_version(function_id, version).await })
+            })
+            .await?;
+        let target = Arc::new(Target::of_version(project.id, &function.name, stored)?);
+        self.targets
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(key, Arc::clone(&target));
+        Ok(target)
+    }
+}
+
+/// The trigger's routes. They sit outside the documented API: what they answer is the
+/// function's.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/{project}/{function}", any(trigger))
+        .route("/{project}/{function}/", any(trigger))
+        .route("/{project}/{function}/{*path}", any(trigger))
+}
+
+/// `/{project}/{function}[@{alias}][/rest]`, split without decoding (names never need it).
+fn split_path(path: &str) -> Option<(&str, &str, &str, usize)> {
+    let rest = path.strip_prefix('/')?;
+    let (project, rest) = rest.split_once('/')?;
+    let (function, prefix_len) = match rest.split_once('/') {
+        Some((function, _)) => (function, 1 + project.len() + 1 + function.len()),
+        None => (rest, path.len()),
+    };
+    let (function, alias) = function.split_once('@').unwrap_or((function, LIVE));
+    Some((project, function, alias, prefix_len))
+}
+
+async fn trigger(State(state): State<AppState>, request: Request) -> Response {
+    match run(&state, request).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn run(state: &AppState, request: Request) -> Result<Response, ApiError> {
+    let path = request.uri().path();
+    let not_found = || ApiError::not_found("function");
+    let (project, function, alias, prefix_len) = split_path(path).ok_or_else(not_found)?;
+    let resolution = state
+        .triggers
+        .resolve(project, function, alias)
+        .await?
+        .ok_or_else(not_found)?;
+    let target = Arc::clone(resolution.pick());
+    let prefix = path[..prefix_len].to_owned();
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)), |info| info.0);
+    let version = target.version;
+    let mut response = state
+        .dispatch
+        .invoke(Invocation {
+            target,
+            prefix,
+            client,
+            request,
+        })
+        .await?;
+    response
+        .headers_mut()
+        .insert(VERSION_HEADER, HeaderValue::from(version));
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_split_into_names_and_the_mount() {
+        assert_eq!(split_path("/p/f"), Some(("p", "f", LIVE, 4)));
+        assert_eq!(split_path("/p/f/"), Some(("p", "f", LIVE, 4)));
+        assert_eq!(split_path("/p/f/a/b"), Some(("p", "f", LIVE, 4)));
+        assert_eq!(split_path("/p/f@canary/a"), Some(("p", "f", "canary", 11)));
+        assert_eq!(split_path("/p"), None);
+        assert_eq!(split_path("p/f"), None);
+    }
+}

@@ -1,0 +1,138 @@
+//! The apps a runtime hosts by deployment, for a control plane that sends it requests: each is
+//! loaded on first use from its resolved record and its component bytes by digest, then shared
+//! by every request to that deployment.
+//!
+//! The embedded platform calls this in process; a remote node will call it from its invoke
+//! server. Either way the app is mounted under a prefix and served exactly as the ingress
+//! serves an app at the root ([`ServedApp::route_and_run`]).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::Request;
+use nexus_proto::ResolvedApp;
+use nexus_runtime::{ArtifactSource, GuestResponse, LoadError, Runtime, VariableSource};
+use tokio::sync::OnceCell;
+
+use crate::errors::EdgeError;
+use crate::ingress::ServedApp;
+use crate::routing::Router;
+
+/// One deployed app, as the control plane describes it to a node.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    /// What the app is loaded under: the same id always means the same record and bytes
+    /// (a function version id).
+    pub id: String,
+    /// The tenant: the app's key-value stores and SQLite databases are this namespace's, so
+    /// apps of one tenant share them and no other tenant reaches them.
+    pub namespace: String,
+    /// The resolved app.
+    pub app: Arc<ResolvedApp>,
+}
+
+/// Component bytes by digest, readable from any thread.
+pub type Artifacts = Arc<dyn ArtifactSource + Send + Sync>;
+
+/// Loaded apps by deployment id.
+pub struct AppHost {
+    runtime: Arc<Runtime>,
+    artifacts: Artifacts,
+    variables: Arc<dyn VariableSource>,
+    apps: Mutex<HashMap<String, Arc<OnceCell<Arc<ServedApp>>>>>,
+}
+
+impl AppHost {
+    /// Hosts apps on `runtime`, reading component bytes from `artifacts` and application
+    /// variables from `variables`.
+    pub fn new(
+        runtime: Arc<Runtime>,
+        artifacts: Artifacts,
+        variables: Arc<dyn VariableSource>,
+    ) -> Self {
+        Self {
+            runtime,
+            artifacts,
+            variables,
+            apps: Mutex::default(),
+        }
+    }
+
+    /// The runtime the apps run on.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    /// The app of `deployment`, loading it (reading, checking and compiling its components)
+    /// on first use. Concurrent first requests wait for one load; a failed load is tried again
+    /// by the next request.
+    pub async fn app(&self, deployment: &Deployment) -> Result<Arc<ServedApp>, EdgeError> {
+        let cell = {
+            let mut apps = self
+                .apps
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            Arc::clone(apps.entry(deployment.id.clone()).or_default())
+        };
+        cell.get_or_try_init(|| self.load(deployment))
+            .await
+            .map(Arc::clone)
+    }
+
+    async fn load(&self, deployment: &Deployment) -> Result<Arc<ServedApp>, EdgeError> {
+        let mut app = ResolvedApp::clone(&deployment.app);
+        app.name.clone_from(&deployment.namespace);
+        let (runtime, artifacts, variables) = (
+            Arc::clone(&self.runtime),
+            Arc::clone(&self.artifacts),
+            Arc::clone(&self.variables),
+        );
+        tokio::task::spawn_blocking(move || {
+            let router = Router::build(&app).map_err(|error| EdgeError::load_failed(&error))?;
+            let loaded = runtime
+                .load_app(&app, artifacts.as_ref(), variables.as_ref())
+                .map_err(|error| match error {
+                    LoadError::Engine(_) => EdgeError::internal(&error),
+                    error => EdgeError::load_failed(&error),
+                })?;
+            Ok(ServedApp::new(loaded, router))
+        })
+        .await
+        .map_err(|error| EdgeError::internal(&error))?
+    }
+
+    /// Runs `request` on the app of `deployment` mounted at `prefix` (see
+    /// [`ServedApp::route_and_run`]).
+    pub async fn invoke<B>(
+        &self,
+        deployment: &Deployment,
+        prefix: &str,
+        request: Request<B>,
+        client: SocketAddr,
+    ) -> Result<GuestResponse, EdgeError>
+    where
+        B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let app = self.app(deployment).await?;
+        app.route_and_run(request, client, prefix).await
+    }
+
+    /// Forgets the app of deployment `id`; requests in flight keep it until they finish.
+    pub fn unload(&self, id: &str) {
+        self.apps
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(id);
+    }
+
+    /// How many deployments are loaded or loading.
+    pub fn loaded(&self) -> usize {
+        self.apps
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .len()
+    }
+}

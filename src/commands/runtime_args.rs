@@ -1,0 +1,67 @@
+//! The runtime flags every command that runs functions shares.
+
+use std::path::Path;
+use std::time::Duration;
+
+use clap::Args;
+use nexus::KvBackend;
+use nexus::units::{parse_bytes, parse_duration};
+use nexus_runtime::Limits;
+use nexus_runtime::config::{
+    DEFAULT_MAX_INSTANCES, DEFAULT_MAX_QUEUED, DEFAULT_MAX_REQUEST_BODY_BYTES,
+    DEFAULT_MEMORY_LIMIT_BYTES,
+};
+
+#[derive(Debug, Args)]
+pub struct RuntimeArgs {
+    /// Key-value backend: `sqlite` (a file in the state directory), `memory`, or a
+    /// `redis://` URL.
+    #[arg(long, env = "NEXUS_KV", default_value = "sqlite")]
+    kv: String,
+
+    /// Wall-clock deadline of one invocation (e.g. 30s, 500ms).
+    #[arg(long, env = "NEXUS_DEADLINE", default_value = "30s", value_parser = parse_duration)]
+    deadline: Duration,
+
+    /// Memory cap of one guest (e.g. 128MiB).
+    #[arg(long, env = "NEXUS_MEMORY_LIMIT", value_parser = parse_bytes)]
+    memory_limit: Option<u64>,
+
+    /// Instances that may run at once.
+    #[arg(long, env = "NEXUS_MAX_INSTANCES", default_value_t = DEFAULT_MAX_INSTANCES)]
+    max_instances: u32,
+
+    /// Requests that may wait for an instance before callers get 503.
+    #[arg(long, env = "NEXUS_MAX_QUEUED", default_value_t = DEFAULT_MAX_QUEUED)]
+    max_queued: u32,
+
+    /// Largest request body accepted (e.g. 16MiB).
+    #[arg(long, env = "NEXUS_MAX_BODY", value_parser = parse_bytes)]
+    max_body: Option<u64>,
+}
+
+impl RuntimeArgs {
+    /// The key-value backend; `sqlite` keeps its file in `state_dir`.
+    pub fn kv(&self, state_dir: &Path) -> anyhow::Result<KvBackend> {
+        Ok(match self.kv.as_str() {
+            "sqlite" => KvBackend::Sqlite(state_dir.join("key-value.db")),
+            "memory" => KvBackend::Memory,
+            url if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                KvBackend::Redis(url.to_owned())
+            }
+            other => anyhow::bail!("unknown --kv `{other}`: use sqlite, memory or a redis:// URL"),
+        })
+    }
+
+    /// The limits every invocation runs under.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            deadline: self.deadline,
+            memory_limit_bytes: self.memory_limit.unwrap_or(DEFAULT_MEMORY_LIMIT_BYTES),
+            max_instances: self.max_instances,
+            max_queued: self.max_queued,
+            max_request_body_bytes: self.max_body.unwrap_or(DEFAULT_MAX_REQUEST_BODY_BYTES),
+            ..Limits::default()
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! The embedded platform: the coordinator with a runtime in this process. Invocations take the
+//! cluster's path (trigger → alias → version → [`Dispatch`]); only the transport is a function
+//! call, to an [`AppHost`] that reads component bytes from the coordinator's blob directory.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::body::Body;
+use http::Response;
+use nexus_coordinator::api::AppState;
+use nexus_coordinator::dispatch::{Dispatch, DispatchFuture, Invocation, Target};
+use nexus_coordinator::error::ApiError;
+use nexus_coordinator::functions::DirectoryBlobStore;
+use nexus_coordinator::server::{Coordinator, CoordinatorConfig};
+use nexus_edge::errors::EdgeError;
+use nexus_edge::{AppHost, Deployment};
+use nexus_runtime::{EnvVariables, Limits, RuntimeConfig};
+
+use crate::platform::{KvBackend, ServerTask, bind, start_runtime};
+
+/// Runs invocations on a runtime in this process.
+pub struct InProcessDispatch {
+    host: Arc<AppHost>,
+}
+
+impl InProcessDispatch {
+    /// Dispatches to the apps of `host`.
+    pub fn new(host: Arc<AppHost>) -> Self {
+        Self { host }
+    }
+}
+
+/// A version as the node sees it: its id, and its project as the tenant of its stores.
+fn deployment(target: &Target) -> Deployment {
+    Deployment {
+        id: target.version_id.to_string(),
+        namespace: target.project_id.to_string(),
+        app: Arc::clone(&target.app),
+    }
+}
+
+fn api_error(error: &EdgeError) -> ApiError {
+    ApiError::from_runtime(
+        error.status(),
+        error.code(),
+        error.message(),
+        error.retry_after(),
+    )
+}
+
+impl Dispatch for InProcessDispatch {
+    fn invoke(&self, invocation: Invocation) -> DispatchFuture<Response<Body>> {
+        let host = Arc::clone(&self.host);
+        Box::pin(async move {
+            let Invocation {
+                target,
+                prefix,
+                client,
+                request,
+            } = invocation;
+            host.invoke(&deployment(&target), &prefix, request, client)
+                .await
+                .map(|response| response.map(Body::new))
+                .map_err(|error| api_error(&error))
+        })
+    }
+
+    fn prepare(&self, target: Arc<Target>) -> DispatchFuture<()> {
+        let host = Arc::clone(&self.host);
+        Box::pin(async move {
+            host.app(&deployment(&target))
+                .await
+                .map(drop)
+                .map_err(|error| api_error(&error))
+        })
+    }
+}
+
+/// Everything the embedded platform needs to start.
+#[derive(Debug, Clone)]
+pub struct EmbeddedConfig {
+    /// The coordinator: database, signing key, state directory (component blobs), listener
+    /// limits.
+    pub coordinator: CoordinatorConfig,
+    /// Where the API and the HTTP trigger listen; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Where Spin key-value data lives.
+    pub kv: KvBackend,
+    /// Limits applied to every invocation.
+    pub limits: Limits,
+    /// Where compiled components are kept between runs.
+    pub compile_cache: Option<PathBuf>,
+    /// The environment application variables are read from (`SPIN_VARIABLE_*`).
+    pub environment: Vec<(String, String)>,
+}
+
+/// A running embedded platform.
+pub struct Embedded {
+    local_addr: SocketAddr,
+    state: AppState,
+    host: Arc<AppHost>,
+    serving: ServerTask<()>,
+}
+
+impl Embedded {
+    /// Opens the database, starts the runtime, binds the listener and starts serving.
+    pub async fn start(config: EmbeddedConfig) -> anyhow::Result<Self> {
+        let runtime = start_runtime(
+            RuntimeConfig {
+                limits: config.limits,
+                compile_cache: config.compile_cache,
+                state_dir: Some(config.coordinator.state_dir.clone()),
+            },
+            &config.kv,
+        )
+        .await?;
+        let blobs = Arc::new(DirectoryBlobStore::new(config.coordinator.blob_dir()));
+        let variables = Arc::new(EnvVariables::from_env(config.environment));
+        let host = Arc::new(AppHost::new(Arc::clone(&runtime), blobs, variables));
+        let dispatch = Arc::new(InProcessDispatch::new(Arc::clone(&host)));
+        let coordinator = Coordinator::open(config.coordinator, dispatch)
+            .await
+            .context("failed to start the coordinator")?
+            .with_validator(runtime);
+        let (listener, local_addr) = bind(config.listen).await?;
+        let state = coordinator.state().clone();
+        let serving = ServerTask::spawn(|stop| coordinator.serve(listener, stop));
+        Ok(Self {
+            local_addr,
+            state,
+            host,
+            serving,
+        })
+    }
+
+    /// The address the API and the trigger listen on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `http://address`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.local_addr)
+    }
+
+    /// The coordinator's services, for work done in process.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The apps loaded on the in-process runtime.
+    pub fn host(&self) -> &AppHost {
+        &self.host
+    }
+
+    /// Stops accepting connections and waits for in-flight requests to finish.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.serving.stop().await
+    }
+}
