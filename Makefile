@@ -9,7 +9,7 @@ PGPORT ?= 5432
 
 .PHONY: demo test lint functions toolchain services bench
 
-## demo: build the example functions and serve them with `nexus up`, printing the URLs.
+## demo: build the example functions, start the platform with `nexus up` and deploy them, printing URLs and a token.
 demo: toolchain functions
 	cargo run --locked --bin nexus -- up -f functions/spin.toml
 
@@ -57,6 +57,6 @@ services:
 	  echo '  mosquitto -d'; \
 	  exit 1; }
 
-## bench: nexus up vs wasmtime serve on the hello function, and instantiate latency.
+## bench: runtime direct vs through the trigger vs wasmtime serve on hello, instantiate latency, login and deploy → first 200.
 bench: toolchain functions
 	scripts/bench.sh

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# nexus up vs wasmtime serve (same wasmtime version) on the `hello` function, loaded by the same
-# generator in the same run, then instantiate latency. Prints req/s, p50/p99 and the ratios.
+# On the `hello` function, loaded by the same generator in the same run: the runtime served
+# directly (`nexus serve`), the whole platform through the coordinator's HTTP trigger
+# (`nexus up`: alias → version → dispatch → runtime) and `wasmtime serve` (same wasmtime
+# version). Then instantiate latency, and the control plane (login, deploy → first 200).
+# Prints req/s, p50/p99 and the ratios.
 #
 # On a 2-core machine the server gets core 0 and the load generator core 1 (taskset), so the two
 # do not fight for a core. Compare ratios within one run, not absolute figures across machines.
@@ -52,13 +55,21 @@ PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-NEXUS_PORT=$(free_port)
-RUST_LOG=error taskset -c "$SERVER_CPU" "$NEXUS" up -f functions/spin.toml --kv memory --listen "127.0.0.1:$NEXUS_PORT" >/dev/null 2>&1 &
+SERVE_PORT=$(free_port)
+RUST_LOG=error taskset -c "$SERVER_CPU" "$NEXUS" serve -f functions/spin.toml --kv memory --listen "127.0.0.1:$SERVE_PORT" >/dev/null 2>&1 &
+PIDS+=($!)
+UP_PORT=$(free_port)
+UP_STATE=$(mktemp -d)
+trap 'cleanup; rm -rf "$UP_STATE"' EXIT
+RUST_LOG=error taskset -c "$SERVER_CPU" "$NEXUS" up -f functions/spin.toml --kv memory --state-dir "$UP_STATE" --listen "127.0.0.1:$UP_PORT" >/dev/null 2>&1 &
 PIDS+=($!)
 WASMTIME_PORT=$(free_port)
 taskset -c "$SERVER_CPU" "$WASMTIME" serve -Scli --addr "127.0.0.1:$WASMTIME_PORT" "$HELLO" >/dev/null 2>&1 &
 PIDS+=($!)
-wait_ready "http://127.0.0.1:$NEXUS_PORT/hello"
+DIRECT_URL="http://127.0.0.1:$SERVE_PORT/hello"
+TRIGGER_URL="http://127.0.0.1:$UP_PORT/dev/nexus-examples/hello"
+wait_ready "$DIRECT_URL"
+wait_ready "$TRIGGER_URL"
 wait_ready "http://127.0.0.1:$WASMTIME_PORT/"
 
 # wrk --latency prints e.g. "    50%  212.00us"; normalise to microseconds.
@@ -77,14 +88,18 @@ run_wrk() { # url connections -> "rps p50_us p99_us"
 }
 
 echo
-echo "hello: nexus up vs wasmtime serve $WASMTIME_VERSION (server on cpu $SERVER_CPU, wrk on cpu $LOAD_CPU, $DURATION each)"
+echo "hello: nexus serve (runtime direct) vs nexus up (through the trigger) vs wasmtime serve $WASMTIME_VERSION"
+echo "(servers on cpu $SERVER_CPU, wrk on cpu $LOAD_CPU, $DURATION each)"
 printf '%-6s %-16s %12s %10s %10s\n' conns server req/s p50_us p99_us
 for c in $CONNECTIONS; do
-  read -r n_rps n_p50 n_p99 < <(run_wrk "http://127.0.0.1:$NEXUS_PORT/hello" "$c")
+  read -r d_rps d_p50 d_p99 < <(run_wrk "$DIRECT_URL" "$c")
+  read -r t_rps t_p50 t_p99 < <(run_wrk "$TRIGGER_URL" "$c")
   read -r w_rps w_p50 w_p99 < <(run_wrk "http://127.0.0.1:$WASMTIME_PORT/" "$c")
-  printf '%-6s %-16s %12s %10s %10s\n' "$c" "nexus up" "$n_rps" "$n_p50" "$n_p99"
+  printf '%-6s %-16s %12s %10s %10s\n' "$c" "nexus serve" "$d_rps" "$d_p50" "$d_p99"
+  printf '%-6s %-16s %12s %10s %10s\n' "$c" "nexus up" "$t_rps" "$t_p50" "$t_p99"
   printf '%-6s %-16s %12s %10s %10s\n' "$c" "wasmtime serve" "$w_rps" "$w_p50" "$w_p99"
-  awk -v c="$c" -v n="$n_rps" -v w="$w_rps" 'BEGIN { printf "%-6s ratio nexus/wasmtime req/s = %.2f\n", c, n/w }'
+  awk -v c="$c" -v d="$d_rps" -v t="$t_rps" -v w="$w_rps" 'BEGIN {
+    printf "%-6s ratio trigger/direct req/s = %.2f (target >= 0.8), direct/wasmtime = %.2f, trigger/wasmtime = %.2f\n", c, t/d, d/w, t/w }'
 done
 
 echo
@@ -96,3 +111,13 @@ for line in sys.stdin:
     if message.get("reason") == "compiler-artifact" and message.get("executable"):
         print(message["executable"])' | tail -n 1)
 NEXUS_BENCH_COMPONENT="$PWD/$HELLO" taskset -c "$SERVER_CPU" "$INSTANTIATE"
+
+echo
+echo "control plane (embedded platform, SQLite, over HTTP on loopback):"
+PLATFORM=$(cargo build --release --locked -p nexus --bench platform --message-format=json \
+  | python3 -c 'import json, sys
+for line in sys.stdin:
+    message = json.loads(line)
+    if message.get("reason") == "compiler-artifact" and message.get("executable"):
+        print(message["executable"])' | tail -n 1)
+taskset -c "$SERVER_CPU" "$PLATFORM"

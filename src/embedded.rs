@@ -96,6 +96,27 @@ pub struct EmbeddedConfig {
     pub environment: Vec<(String, String)>,
 }
 
+impl EmbeddedConfig {
+    /// Everything under `dir` (SQLite database, signing key, blobs), key-value data in memory,
+    /// a free port on loopback, default limits: what tests and benchmarks start.
+    pub fn in_directory(dir: &std::path::Path) -> Self {
+        Self {
+            coordinator: CoordinatorConfig {
+                database_url: format!("sqlite://{}", dir.join("nexus.db").display()),
+                signing_key_file: dir.join("signing-key"),
+                state_dir: dir.to_owned(),
+                limits: nexus_http::ServerLimits::default(),
+                deploy: nexus_coordinator::functions::DeployLimits::default(),
+            },
+            listen: SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
+            kv: KvBackend::Memory,
+            limits: Limits::default(),
+            compile_cache: None,
+            environment: Vec::new(),
+        }
+    }
+}
+
 /// A running embedded platform.
 pub struct Embedded {
     local_addr: SocketAddr,

@@ -5,12 +5,9 @@ use std::sync::Arc;
 
 use http::{Request, StatusCode};
 use http_body_util::Full;
-use nexus::{Embedded, EmbeddedConfig, KvBackend};
+use nexus::{Embedded, EmbeddedConfig};
 use nexus_coordinator::api::REQUEST_ID;
 use nexus_coordinator::functions::DeployLimits;
-use nexus_coordinator::server::CoordinatorConfig;
-use nexus_http::ServerLimits;
-use nexus_runtime::Limits;
 use nexus_store::Store;
 use nexus_tests::{HttpClient, TestResponse};
 use serde_json::{Value, json};
@@ -32,22 +29,9 @@ impl Api {
     /// `nexus coordinator` run it) on a fresh SQLite database; deploys capped by `limits`.
     pub async fn start_with(limits: DeployLimits) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let platform = Embedded::start(EmbeddedConfig {
-            coordinator: CoordinatorConfig {
-                database_url: format!("sqlite://{}", dir.path().join("nexus.db").display()),
-                signing_key_file: dir.path().join("signing-key"),
-                state_dir: dir.path().to_owned(),
-                limits: ServerLimits::default(),
-                deploy: limits,
-            },
-            listen: "127.0.0.1:0".parse().unwrap(),
-            kv: KvBackend::Memory,
-            limits: Limits::default(),
-            compile_cache: None,
-            environment: Vec::new(),
-        })
-        .await
-        .unwrap();
+        let mut config = EmbeddedConfig::in_directory(dir.path());
+        config.coordinator.deploy = limits;
+        let platform = Embedded::start(config).await.unwrap();
         Self {
             base: platform.base_url(),
             store: Arc::clone(&platform.state().store),

@@ -82,11 +82,20 @@ impl People {
     }
 }
 
+/// A request body.
+enum Send {
+    Nothing,
+    Json(Value),
+    /// The `hello` component, as `application/wasm`.
+    Wasm,
+}
+
 struct Case {
     method: &'static str,
-    /// `{p}` is the project, `{target}` the target member's id.
+    /// `{p}` is the project, `{target}` the target member's id, `{key}` an API key's id. Each
+    /// project has function `f`, deployed twice (`live` at version 2, so it can roll back).
     path: &'static str,
-    body: Option<Value>,
+    body: Send,
     /// The answer for owner, admin, developer, viewer and outsider.
     expected: [u16; 5],
 }
@@ -101,6 +110,7 @@ async fn every_project_endpoint_answers_every_role_as_the_rbac_table_says() {
     let outsider = api.user("outsider@example.com").await;
     api.user("target@example.com").await;
     api.user("newcomer@example.com").await;
+    let hello = std::fs::read(nexus_tests::component_path("hello")).unwrap();
     let mut people = People {
         owner,
         admin,
@@ -113,74 +123,104 @@ async fn every_project_endpoint_answers_every_role_as_the_rbac_table_says() {
         Case {
             method: "GET",
             path: "/v1/projects/{p}",
-            body: None,
+            body: Send::Nothing,
             expected: [200, 200, 200, 200, 404],
         },
         Case {
             method: "GET",
             path: "/v1/projects/{p}/members",
-            body: None,
+            body: Send::Nothing,
             expected: [200, 200, 200, 200, 404],
         },
         Case {
             method: "PATCH",
             path: "/v1/projects/{p}",
-            body: Some(json!({"display_name": "Renamed"})),
+            body: Send::Json(json!({"display_name": "Renamed"})),
             expected: [200, 200, 403, 403, 404],
         },
         Case {
             method: "DELETE",
             path: "/v1/projects/{p}",
-            body: None,
+            body: Send::Nothing,
             expected: [204, 403, 403, 403, 404],
         },
         Case {
             method: "POST",
             path: "/v1/projects/{p}/members",
-            body: Some(json!({"email": "newcomer@example.com", "role": "viewer"})),
+            body: Send::Json(json!({"email": "newcomer@example.com", "role": "viewer"})),
             expected: [201, 201, 403, 403, 404],
         },
         Case {
             method: "PATCH",
             path: "/v1/projects/{p}/members/{target}",
-            body: Some(json!({"role": "developer"})),
+            body: Send::Json(json!({"role": "developer"})),
             expected: [204, 204, 403, 403, 404],
         },
         Case {
             method: "DELETE",
             path: "/v1/projects/{p}/members/{target}",
-            body: None,
+            body: Send::Nothing,
             expected: [204, 204, 403, 403, 404],
         },
         Case {
             method: "POST",
             path: "/v1/projects/{p}/api-keys",
-            body: Some(json!({"name": "ci", "role": "viewer"})),
+            body: Send::Json(json!({"name": "ci", "role": "viewer"})),
             expected: [201, 201, 403, 403, 404],
         },
         Case {
             method: "GET",
             path: "/v1/projects/{p}/api-keys",
-            body: None,
+            body: Send::Nothing,
             expected: [200, 200, 403, 403, 404],
         },
         Case {
             method: "DELETE",
             path: "/v1/projects/{p}/api-keys/{key}",
-            body: None,
+            body: Send::Nothing,
             expected: [204, 204, 403, 403, 404],
         },
         Case {
             method: "GET",
             path: "/v1/projects/{p}/functions",
-            body: None,
+            body: Send::Nothing,
             expected: [200, 200, 200, 200, 404],
         },
         Case {
             method: "PUT",
             path: "/v1/projects/{p}/functions/none/aliases/live",
-            body: Some(json!({"version": 1})),
+            body: Send::Json(json!({"version": 1})),
             expected: [404, 404, 404, 403, 404],
+        },
+        Case {
+            method: "POST",
+            path: "/v1/projects/{p}/functions/f/versions",
+            body: Send::Wasm,
+            expected: [201, 201, 201, 403, 404],
+        },
+        Case {
+            method: "GET",
+            path: "/v1/projects/{p}/functions/f",
+            body: Send::Nothing,
+            expected: [200, 200, 200, 200, 404],
+        },
+        Case {
+            method: "GET",
+            path: "/v1/projects/{p}/functions/f/versions/1",
+            body: Send::Nothing,
+            expected: [200, 200, 200, 200, 404],
+        },
+        Case {
+            method: "PUT",
+            path: "/v1/projects/{p}/functions/f/aliases/live",
+            body: Send::Json(json!({"version": 1})),
+            expected: [200, 200, 200, 403, 404],
+        },
+        Case {
+            method: "POST",
+            path: "/v1/projects/{p}/functions/f/aliases/live/rollback",
+            body: Send::Nothing,
+            expected: [200, 200, 200, 403, 404],
         },
     ];
     for (case_index, case) in cases.iter().enumerate() {
@@ -217,19 +257,35 @@ async fn every_project_endpoint_answers_every_role_as_the_rbac_table_says() {
                 .as_str()
                 .unwrap()
                 .to_owned();
+            for _ in 0..2 {
+                let deployed = api
+                    .send_bytes(
+                        "POST",
+                        &format!("/v1/projects/{project}/functions/f/versions"),
+                        &people.owner,
+                        "application/wasm",
+                        hello.clone(),
+                    )
+                    .await;
+                assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.text());
+            }
             let path = case
                 .path
                 .replace("{p}", &project)
                 .replace("{target}", &people.target_id)
                 .replace("{key}", &key);
-            let response = api
-                .call(
-                    case.method,
-                    &path,
-                    Some(people.token(actor)),
-                    case.body.clone(),
-                )
-                .await;
+            let token = people.token(actor);
+            let response = match &case.body {
+                Send::Nothing => api.call(case.method, &path, Some(token), None).await,
+                Send::Json(body) => {
+                    api.call(case.method, &path, Some(token), Some(body.clone()))
+                        .await
+                }
+                Send::Wasm => {
+                    api.send_bytes(case.method, &path, token, "application/wasm", hello.clone())
+                        .await
+                }
+            };
             assert_eq!(
                 response.status.as_u16(),
                 expected,

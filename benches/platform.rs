@@ -1,0 +1,195 @@
+//! The embedded platform's control-plane figures, each printed next to the floor it cannot
+//! beat, measured in the same run over real HTTP on loopback:
+//!
+//! - login p50 against one argon2id verification (the work a login must do);
+//! - deploy → first 200 for a component never seen before (new bytes, so it is compiled),
+//!   against compiling the same bytes on a runtime directly.
+//!
+//! Run with `cargo bench --bench platform` (or `make bench`).
+#![expect(
+    clippy::unwrap_used,
+    reason = "a benchmark reports failures by panicking"
+)]
+
+use std::time::{Duration, Instant};
+
+use http::{Request, StatusCode};
+use http_body_util::Full;
+use nexus::{Embedded, EmbeddedConfig};
+use nexus_coordinator::auth::password;
+use nexus_runtime::{Limits, Runtime, RuntimeConfig};
+use nexus_tests::HttpClient;
+use serde_json::{Value, json};
+
+const LOGINS: usize = 30;
+const DEPLOYS: usize = 15;
+const PASSWORD: &str = "correct horse battery";
+
+#[tokio::main]
+async fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = Embedded::start(EmbeddedConfig::in_directory(dir.path()))
+        .await
+        .unwrap();
+    let base = platform.base_url();
+    let client = HttpClient::default();
+
+    let account = json!({"email": "bench@example.com", "password": PASSWORD});
+    let registered = post_json(&client, &format!("{base}/v1/auth/register"), &account, None).await;
+    assert_eq!(registered.0, StatusCode::CREATED);
+    let mut logins = Vec::with_capacity(LOGINS);
+    let mut token = String::new();
+    for _ in 0..LOGINS {
+        let started = Instant::now();
+        let (status, body) =
+            post_json(&client, &format!("{base}/v1/auth/login"), &account, None).await;
+        logins.push(started.elapsed());
+        assert_eq!(status, StatusCode::OK);
+        token = body["access_token"].as_str().unwrap().to_owned();
+    }
+    let phc = password::hash(PASSWORD).unwrap();
+    let mut verifications = timed(LOGINS, || assert!(password::verify(PASSWORD, &phc)));
+    print_row(
+        "login (HTTP, SQLite)",
+        &mut logins,
+        "argon2id verify",
+        &mut verifications,
+    );
+
+    let created = post_json(
+        &client,
+        &format!("{base}/v1/projects"),
+        &json!({"name": "bench"}),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(created.0, StatusCode::CREATED);
+    let hello = std::fs::read(nexus_tests::component_path("hello")).unwrap();
+    let (mut deploys, mut first_answers, mut totals) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..DEPLOYS {
+        let component = with_nonce(
+            &hello,
+            &format!("platform-bench-{round}-{:?}", Instant::now()),
+        );
+        let started = Instant::now();
+        let deployed = client
+            .send(
+                Request::post(format!(
+                    "{base}/v1/projects/bench/functions/f{round}/versions"
+                ))
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/wasm")
+                .body(Full::from(component))
+                .unwrap(),
+            )
+            .await;
+        assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.text());
+        let deployed_at = Instant::now();
+        let answer = client.get(&format!("{base}/bench/f{round}/")).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        deploys.push(deployed_at - started);
+        first_answers.push(deployed_at.elapsed());
+        totals.push(started.elapsed());
+    }
+    let runtime = Runtime::new(
+        RuntimeConfig {
+            limits: Limits::default(),
+            compile_cache: None,
+            state_dir: None,
+        },
+        std::sync::Arc::new(nexus_context::MemoryStore::new()),
+    )
+    .unwrap();
+    let mut compiles = Vec::new();
+    for round in 0..DEPLOYS {
+        let component = with_nonce(&hello, &format!("compile-only-{round}"));
+        let started = Instant::now();
+        runtime.prepare("hello", &component).unwrap();
+        compiles.push(started.elapsed());
+    }
+    print_row(
+        "deploy → first 200 (new component)",
+        &mut totals,
+        "compile + link on a runtime",
+        &mut compiles,
+    );
+    println!(
+        "  of which: deploy request p50 {:.1} ms (upload, validate = compile, store, load), \
+         deploy answered → first 200 p50 {:.2} ms",
+        percentile(&mut deploys, 50).as_secs_f64() * 1e3,
+        percentile(&mut first_answers, 50).as_secs_f64() * 1e3
+    );
+    platform.shutdown().await.unwrap();
+}
+
+async fn post_json(
+    client: &HttpClient,
+    url: &str,
+    body: &Value,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut request = Request::post(url).header("content-type", "application/json");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let response = client
+        .send(request.body(Full::from(body.to_string())).unwrap())
+        .await;
+    let json = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    (response.status, json)
+}
+
+fn timed(rounds: usize, mut work: impl FnMut()) -> Vec<Duration> {
+    (0..rounds)
+        .map(|_| {
+            let started = Instant::now();
+            work();
+            started.elapsed()
+        })
+        .collect()
+}
+
+/// `component` with a custom section holding `nonce` appended: new bytes, a new digest, the
+/// same behaviour.
+fn with_nonce(component: &[u8], nonce: &str) -> Vec<u8> {
+    let name = b"nexus-bench";
+    let mut payload = leb128(name.len());
+    payload.extend_from_slice(name);
+    payload.extend_from_slice(nonce.as_bytes());
+    let mut bytes = component.to_vec();
+    bytes.push(0);
+    bytes.extend(leb128(payload.len()));
+    bytes.extend(payload);
+    bytes
+}
+
+fn leb128(mut value: usize) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    loop {
+        let low = u8::try_from(value & 0x7f).unwrap();
+        value >>= 7;
+        if value == 0 {
+            bytes.push(low);
+            return bytes;
+        }
+        bytes.push(low | 0x80);
+    }
+}
+
+fn percentile(samples: &mut [Duration], percent: usize) -> Duration {
+    samples.sort_unstable();
+    let index = (samples.len() * percent / 100).min(samples.len() - 1);
+    samples[index]
+}
+
+fn print_row(what: &str, samples: &mut [Duration], peer: &str, peer_samples: &mut [Duration]) {
+    let (p50, p99) = (percentile(samples, 50), percentile(samples, 99));
+    let peer_p50 = percentile(peer_samples, 50);
+    println!(
+        "{what}: p50 {:.2} ms, p99 {:.2} ms | {peer}: p50 {:.2} ms | ratio {:.2}",
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3,
+        peer_p50.as_secs_f64() * 1e3,
+        p50.as_secs_f64() / peer_p50.as_secs_f64()
+    );
+}
