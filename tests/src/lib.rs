@@ -7,6 +7,8 @@
     reason = "a test harness reports failures by panicking"
 )]
 
+pub mod postgres;
+
 use std::path::PathBuf;
 use std::time::Duration;
 

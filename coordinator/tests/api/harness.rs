@@ -9,6 +9,7 @@ use nexus::{Embedded, EmbeddedConfig};
 use nexus_coordinator::api::REQUEST_ID;
 use nexus_coordinator::functions::DeployLimits;
 use nexus_store::Store;
+use nexus_tests::postgres::FreshDatabase;
 use nexus_tests::{HttpClient, TestResponse};
 use serde_json::{Value, json};
 
@@ -17,6 +18,7 @@ pub struct Api {
     pub store: Arc<Store>,
     pub client: HttpClient,
     _platform: Embedded,
+    _database: Option<FreshDatabase>,
     _dir: tempfile::TempDir,
 }
 
@@ -28,15 +30,28 @@ impl Api {
     /// The embedded platform (the coordinator with a runtime in process, as `nexus up` and
     /// `nexus coordinator` run it) on a fresh SQLite database; deploys capped by `limits`.
     pub async fn start_with(limits: DeployLimits) -> Self {
+        Self::start_on(limits, None).await
+    }
+
+    /// The same platform on a fresh PostgreSQL database (at SERIALIZABLE, as the store runs it).
+    pub async fn start_on_postgres() -> Self {
+        Self::start_on(DeployLimits::default(), Some(FreshDatabase::create().await)).await
+    }
+
+    async fn start_on(limits: DeployLimits, database: Option<FreshDatabase>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = EmbeddedConfig::in_directory(dir.path());
         config.coordinator.deploy = limits;
+        if let Some(database) = &database {
+            config.coordinator.database_url = database.url().to_owned();
+        }
         let platform = Embedded::start(config).await.unwrap();
         Self {
             base: platform.base_url(),
             store: Arc::clone(&platform.state().store),
             client: HttpClient::default(),
             _platform: platform,
+            _database: database,
             _dir: dir,
         }
     }

@@ -379,3 +379,24 @@ async fn project_names_the_coordinator_serves_itself_are_reserved() {
     }
     let _ = tokens;
 }
+
+#[tokio::test]
+async fn the_trigger_path_runs_on_postgres() {
+    let api = Api::start_on_postgres().await;
+    let project = Project::create(&api, "shop").await;
+    project.deploy("greet", "hello", "").await;
+    project.deploy("greet", "headers", "").await;
+    assert_eq!(served_version(&api.invoke("/shop/greet/").await), 2);
+
+    project
+        .manage("POST", "greet/aliases/live/rollback", None)
+        .await;
+    let answer = api.invoke("/shop/greet/").await;
+    assert_eq!(served_version(&answer), 1);
+    assert_eq!(answer.text(), "Hello, Nexus!");
+    assert_error(
+        &api.invoke("/shop/missing/").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+}

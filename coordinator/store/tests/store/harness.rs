@@ -4,13 +4,11 @@
 use std::future::Future;
 
 use nexus_store::{Backend, Store};
+use nexus_tests::postgres::FreshDatabase;
+use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
-use sqlx::{AssertSqlSafe, Connection as _, PgConnection};
 use tempfile::TempDir;
-
-const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-const START_POSTGRES: &str = "pg_ctlcluster 15 main start (or: service postgresql start)";
 
 /// A migrated store under test, and a second pool on the same database for what the store
 /// deliberately cannot do (editing an audit row by hand).
@@ -30,7 +28,7 @@ enum Raw {
 /// What must be removed after the test.
 pub enum Leftover {
     Directory(TempDir),
-    Database(String),
+    Database(FreshDatabase),
 }
 
 impl TestDb {
@@ -85,48 +83,25 @@ pub async fn sqlite() -> (TestDb, Leftover) {
     )
 }
 
-fn admin_url() -> String {
-    std::env::var("NEXUS_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
-}
-
-/// Connects to the server's admin database or fails with instructions: these tests never skip.
-async fn admin_connection() -> PgConnection {
-    let url = admin_url();
-    PgConnection::connect(&url).await.unwrap_or_else(|error| {
-        panic!(
-            "PostgreSQL is required by these tests and is unreachable at NEXUS_TEST_DATABASE_URL \
-             (default {DEFAULT_POSTGRES_URL}): {error}\nStart it with: {START_POSTGRES}"
-        )
-    })
-}
-
 /// A store on a new database named `nexus_test_<uuid>`, migrated.
 pub async fn postgres() -> (TestDb, Leftover) {
-    let name = format!("nexus_test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = admin_connection().await;
-    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .unwrap_or_else(|error| panic!("failed to create database {name}: {error}"));
-    admin.close().await.ok();
-
-    let mut url = url::Url::parse(&admin_url()).expect("NEXUS_TEST_DATABASE_URL is not a URL");
-    url.set_path(&name);
-    let store = Store::connect(url.as_str())
+    let database = FreshDatabase::create().await;
+    let url = database.url().to_owned();
+    let store = Store::connect(&url)
         .await
         .unwrap_or_else(|error| panic!("failed to open {url}: {error}"));
     assert_eq!(store.backend(), Backend::Postgres);
     store.migrate().await.expect("postgres migrations failed");
-    let raw = PgPool::connect(url.as_str())
+    let raw = PgPool::connect(&url)
         .await
         .expect("failed to open raw pool");
     (
         TestDb {
             store,
             raw: Raw::Postgres(raw),
-            url: url.to_string(),
+            url,
         },
-        Leftover::Database(name),
+        Leftover::Database(database),
     )
 }
 
@@ -138,13 +113,7 @@ async fn clean_up(db: TestDb, leftover: Leftover) {
     }
     match leftover {
         Leftover::Directory(directory) => drop(directory),
-        Leftover::Database(name) => {
-            let mut admin = admin_connection().await;
-            sqlx::query(AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
-                .execute(&mut admin)
-                .await
-                .unwrap_or_else(|error| panic!("failed to drop database {name}: {error}"));
-        }
+        Leftover::Database(database) => drop(database),
     }
 }
 
