@@ -2,8 +2,9 @@
 //! beat, measured in the same run over real HTTP on loopback:
 //!
 //! - login p50 against one argon2id verification (the work a login must do);
-//! - deploy → first 200 for a component never seen before (new bytes, so it is compiled),
-//!   against compiling the same bytes on a runtime directly.
+//! - deploy → first 200 for a component never seen before (new bytes, so it is compiled: by
+//!   Winch first, Cranelift in the background), against compiling the same bytes with
+//!   Cranelift alone, as a runtime without the baseline tier must before it can answer.
 //!
 //! Run with `cargo bench --bench platform` (or `make bench`).
 #![expect(
@@ -17,7 +18,7 @@ use http::{Request, StatusCode};
 use http_body_util::Full;
 use nexus::{Embedded, EmbeddedConfig};
 use nexus_coordinator::auth::password;
-use nexus_runtime::{Limits, Runtime, RuntimeConfig};
+use nexus_runtime::{Limits, Runtime, RuntimeConfig, Tier};
 use nexus_tests::HttpClient;
 use serde_json::{Value, json};
 
@@ -66,11 +67,13 @@ async fn main() {
     assert_eq!(created.0, StatusCode::CREATED);
     let hello = std::fs::read(nexus_tests::component_path("hello")).unwrap();
     let (mut deploys, mut first_answers, mut totals) = (Vec::new(), Vec::new(), Vec::new());
+    let mut tiers = Vec::new();
     for round in 0..DEPLOYS {
         let component = with_nonce(
             &hello,
             &format!("platform-bench-{round}-{:?}", Instant::now()),
         );
+        let digest = nexus_proto::Digest::of(&component);
         let started = Instant::now();
         let deployed = client
             .send(
@@ -87,6 +90,9 @@ async fn main() {
         let deployed_at = Instant::now();
         let answer = client.get(&format!("{base}/bench/f{round}/")).await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        if let Some(compiled) = platform.host().runtime().component(&digest) {
+            tiers.push(compiled.tier());
+        }
         deploys.push(deployed_at - started);
         first_answers.push(deployed_at.elapsed());
         totals.push(started.elapsed());
@@ -96,6 +102,7 @@ async fn main() {
             limits: Limits::default(),
             compile_cache: None,
             state_dir: None,
+            baseline_tier: false,
         },
         std::sync::Arc::new(nexus_context::MemoryStore::new()),
     )
@@ -110,8 +117,14 @@ async fn main() {
     print_row(
         "deploy → first 200 (new component)",
         &mut totals,
-        "compile + link on a runtime",
+        "Cranelift compile + link alone",
         &mut compiles,
+    );
+    let baseline = tiers.iter().filter(|tier| **tier == Tier::Baseline).count();
+    println!(
+        "  first answers on baseline (Winch) code: {baseline} of {}; optimized code replaces it \
+         in the background",
+        tiers.len()
     );
     println!(
         "  of which: deploy request p50 {:.1} ms (upload, validate = compile, store, load), \

@@ -2,7 +2,8 @@
 # On the `hello` function, loaded by the same generator in the same run: the runtime served
 # directly (`nexus serve`), the whole platform through the coordinator's HTTP trigger
 # (`nexus up`: alias → version → dispatch → runtime) and `wasmtime serve` (same wasmtime
-# version). Then instantiate latency, and the control plane (login, deploy → first 200).
+# version). `nexus up` runs with `--baseline-tier false` so that it is ready only once every
+# component has its optimized code: steady state, as the other two. Then instantiate latency, and the control plane (login, deploy → first 200).
 # Prints req/s, p50/p99 and the ratios.
 #
 # On a 2-core machine the server gets core 0 and the load generator core 1 (taskset), so the two
@@ -61,7 +62,7 @@ PIDS+=($!)
 UP_PORT=$(free_port)
 UP_STATE=$(mktemp -d)
 trap 'cleanup; rm -rf "$UP_STATE"' EXIT
-RUST_LOG=error taskset -c "$SERVER_CPU" "$NEXUS" up -f functions/spin.toml --kv memory --state-dir "$UP_STATE" --listen "127.0.0.1:$UP_PORT" >/dev/null 2>&1 &
+RUST_LOG=error taskset -c "$SERVER_CPU" "$NEXUS" up -f functions/spin.toml --kv memory --baseline-tier false --state-dir "$UP_STATE" --listen "127.0.0.1:$UP_PORT" >/dev/null 2>&1 &
 PIDS+=($!)
 WASMTIME_PORT=$(free_port)
 taskset -c "$SERVER_CPU" "$WASMTIME" serve -Scli --addr "127.0.0.1:$WASMTIME_PORT" "$HELLO" >/dev/null 2>&1 &

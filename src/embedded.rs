@@ -2,9 +2,10 @@
 //! cluster's path (trigger → alias → version → [`Dispatch`]); only the transport is a function
 //! call, to an [`AppHost`] that reads component bytes from the coordinator's blob directory.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use axum::body::Body;
@@ -17,27 +18,39 @@ use nexus_coordinator::server::{Coordinator, CoordinatorConfig};
 use nexus_edge::errors::EdgeError;
 use nexus_edge::{AppHost, Deployment};
 use nexus_runtime::{EnvVariables, Limits, RuntimeConfig};
+use nexus_store::FunctionVersionId;
 
 use crate::platform::{KvBackend, ServerTask, bind, start_runtime};
 
 /// Runs invocations on a runtime in this process.
 pub struct InProcessDispatch {
     host: Arc<AppHost>,
+    deployments: Arc<Mutex<HashMap<FunctionVersionId, Arc<Deployment>>>>,
 }
 
 impl InProcessDispatch {
     /// Dispatches to the apps of `host`.
     pub fn new(host: Arc<AppHost>) -> Self {
-        Self { host }
+        Self {
+            host,
+            deployments: Arc::default(),
+        }
     }
-}
 
-/// A version as the node sees it: its id, and its project as the tenant of its stores.
-fn deployment(target: &Target) -> Deployment {
-    Deployment {
-        id: target.version_id.to_string(),
-        namespace: target.project_id.to_string(),
-        app: Arc::clone(&target.app),
+    /// A version as the node sees it: its id, and its project as the tenant of its stores.
+    /// Versions are immutable, so each is described once.
+    fn deployment(&self, target: &Target) -> Arc<Deployment> {
+        let mut deployments = self
+            .deployments
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Arc::clone(deployments.entry(target.version_id).or_insert_with(|| {
+            Arc::new(Deployment {
+                id: target.version_id.to_string().into(),
+                namespace: target.project_id.to_string().into(),
+                app: Arc::clone(&target.app),
+            })
+        }))
     }
 }
 
@@ -53,14 +66,15 @@ fn api_error(error: &EdgeError) -> ApiError {
 impl Dispatch for InProcessDispatch {
     fn invoke(&self, invocation: Invocation) -> DispatchFuture<Response<Body>> {
         let host = Arc::clone(&self.host);
+        let deployment = self.deployment(&invocation.target);
         Box::pin(async move {
             let Invocation {
-                target,
                 prefix,
                 client,
                 request,
+                ..
             } = invocation;
-            host.invoke(&deployment(&target), &prefix, request, client)
+            host.invoke(&deployment, &prefix, request, client)
                 .await
                 .map(|response| response.map(Body::new))
                 .map_err(|error| api_error(&error))
@@ -69,8 +83,9 @@ impl Dispatch for InProcessDispatch {
 
     fn prepare(&self, target: Arc<Target>) -> DispatchFuture<()> {
         let host = Arc::clone(&self.host);
+        let deployment = self.deployment(&target);
         Box::pin(async move {
-            host.app(&deployment(&target))
+            host.app(&deployment)
                 .await
                 .map(drop)
                 .map_err(|error| api_error(&error))
@@ -92,6 +107,9 @@ pub struct EmbeddedConfig {
     pub limits: Limits,
     /// Where compiled components are kept between runs.
     pub compile_cache: Option<PathBuf>,
+    /// Serve new components on baseline code while optimized code compiles (see
+    /// [`RuntimeConfig::baseline_tier`]).
+    pub baseline_tier: bool,
     /// The environment application variables are read from (`SPIN_VARIABLE_*`).
     pub environment: Vec<(String, String)>,
 }
@@ -112,6 +130,7 @@ impl EmbeddedConfig {
             kv: KvBackend::Memory,
             limits: Limits::default(),
             compile_cache: None,
+            baseline_tier: true,
             environment: Vec::new(),
         }
     }
@@ -133,6 +152,7 @@ impl Embedded {
                 limits: config.limits,
                 compile_cache: config.compile_cache,
                 state_dir: Some(config.coordinator.state_dir.clone()),
+                baseline_tier: config.baseline_tier,
             },
             &config.kv,
         )

@@ -69,6 +69,7 @@ impl Platform {
                 limits: config.limits.clone(),
                 compile_cache: config.compile_cache.clone(),
                 state_dir: config.state_dir.clone(),
+                baseline_tier: false,
             },
             &config.kv,
         )

@@ -25,10 +25,10 @@ use crate::routing::Router;
 pub struct Deployment {
     /// What the app is loaded under: the same id always means the same record and bytes
     /// (a function version id).
-    pub id: String,
+    pub id: Arc<str>,
     /// The tenant: the app's key-value stores and SQLite databases are this namespace's, so
     /// apps of one tenant share them and no other tenant reaches them.
-    pub namespace: String,
+    pub namespace: Arc<str>,
     /// The resolved app.
     pub app: Arc<ResolvedApp>,
 }
@@ -41,8 +41,11 @@ pub struct AppHost {
     runtime: Arc<Runtime>,
     artifacts: Artifacts,
     variables: Arc<dyn VariableSource>,
-    apps: Mutex<HashMap<String, Arc<OnceCell<Arc<ServedApp>>>>>,
+    apps: Mutex<HashMap<Arc<str>, Arc<LoadingApp>>>,
 }
+
+/// An app loaded, or being loaded, by the first request for it.
+type LoadingApp = OnceCell<Arc<ServedApp>>;
 
 impl AppHost {
     /// Hosts apps on `runtime`, reading component bytes from `artifacts` and application
@@ -74,8 +77,14 @@ impl AppHost {
                 .apps
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            Arc::clone(apps.entry(deployment.id.clone()).or_default())
+            match apps.get(deployment.id.as_ref()) {
+                Some(cell) => Arc::clone(cell),
+                None => Arc::clone(apps.entry(deployment.id.clone()).or_default()),
+            }
         };
+        if let Some(app) = cell.get() {
+            return Ok(Arc::clone(app));
+        }
         cell.get_or_try_init(|| self.load(deployment))
             .await
             .map(Arc::clone)
@@ -83,7 +92,7 @@ impl AppHost {
 
     async fn load(&self, deployment: &Deployment) -> Result<Arc<ServedApp>, EdgeError> {
         let mut app = ResolvedApp::clone(&deployment.app);
-        app.name.clone_from(&deployment.namespace);
+        app.name = deployment.namespace.to_string();
         let (runtime, artifacts, variables) = (
             Arc::clone(&self.runtime),
             Arc::clone(&self.artifacts),

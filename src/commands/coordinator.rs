@@ -37,6 +37,11 @@ pub struct CoordinatorCommand {
     )]
     signing_key_file: PathBuf,
 
+    /// Serve a newly deployed component at once on baseline (Winch) code and switch to
+    /// optimized (Cranelift) code when it is ready; `false` waits for the optimized code.
+    #[arg(long, env = "NEXUS_BASELINE_TIER", default_value_t = true, action = clap::ArgAction::Set)]
+    baseline_tier: bool,
+
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -49,6 +54,7 @@ impl CoordinatorCommand {
             kv: self.runtime.kv(&self.state_dir)?,
             limits: self.runtime.limits(),
             compile_cache: Some(self.state_dir.join("compile-cache")),
+            baseline_tier: self.baseline_tier,
             environment: std::env::vars().collect(),
             coordinator: CoordinatorConfig {
                 database_url: self.database_url,

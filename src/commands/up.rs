@@ -37,6 +37,11 @@ pub struct UpCommand {
     #[arg(long)]
     database_url: Option<String>,
 
+    /// Serve a newly deployed component at once on baseline (Winch) code and switch to
+    /// optimized (Cranelift) code when it is ready; `false` waits for the optimized code.
+    #[arg(long, env = "NEXUS_BASELINE_TIER", default_value_t = true, action = clap::ArgAction::Set)]
+    baseline_tier: bool,
+
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -62,6 +67,7 @@ impl UpCommand {
             kv: self.runtime.kv(&state_dir)?,
             limits: self.runtime.limits(),
             compile_cache: Some(state_dir.join("compile-cache")),
+            baseline_tier: self.baseline_tier,
             environment: std::env::vars().collect(),
         };
         let platform = Embedded::start(config).await?;

@@ -17,7 +17,7 @@ pub struct Api {
     pub base: String,
     pub store: Arc<Store>,
     pub client: HttpClient,
-    _platform: Embedded,
+    pub platform: Embedded,
     _database: Option<FreshDatabase>,
     _dir: tempfile::TempDir,
 }
@@ -50,7 +50,7 @@ impl Api {
             base: platform.base_url(),
             store: Arc::clone(&platform.state().store),
             client: HttpClient::default(),
-            _platform: platform,
+            platform,
             _database: database,
             _dir: dir,
         }

@@ -3,6 +3,7 @@
 
 use http::{Request, StatusCode};
 use http_body_util::Full;
+use nexus_runtime::Tier;
 use nexus_tests::TestResponse;
 use serde_json::{Value, json};
 
@@ -399,4 +400,26 @@ async fn the_trigger_path_runs_on_postgres() {
         StatusCode::NOT_FOUND,
         "not_found",
     );
+}
+
+#[tokio::test]
+async fn a_new_component_answers_on_baseline_code_until_optimized_code_replaces_it() {
+    let api = Api::start().await;
+    let project = Project::create(&api, "shop").await;
+    project.deploy("greet", "hello", "").await;
+    let digest = nexus_proto::Digest::of(&component("hello"));
+    let compiled = api.platform.host().runtime().component(&digest).unwrap();
+    // Cranelift takes over a hundred milliseconds for this component; the deploy answered as
+    // soon as Winch's code was ready.
+    assert_eq!(compiled.current().tier(), Tier::Baseline);
+    let first = api.invoke("/shop/greet").await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text());
+    assert_eq!(first.text(), "Hello, Nexus!");
+
+    compiled.optimized().await;
+    assert_eq!(compiled.tier(), Tier::Optimized);
+    assert_eq!(compiled.current().tier(), Tier::Optimized);
+    let later = api.invoke("/shop/greet").await;
+    assert_eq!(later.status, StatusCode::OK, "{}", later.text());
+    assert_eq!(later.text(), "Hello, Nexus!");
 }

@@ -1,9 +1,10 @@
 //! Compiling components, checking their imports, and pre-instantiating them.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use nexus_proto::Digest;
+use tokio::sync::watch;
 use wasmtime::Engine;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker};
@@ -32,14 +33,35 @@ pub(crate) enum Exports {
     Rc20231018(WasiHttpRc20231018Pre<HostState>),
 }
 
+/// Which compiler produced a component's code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    /// Winch: compiled in a fraction of Cranelift's time, runs slower.
+    Baseline,
+    /// Cranelift.
+    Optimized,
+}
+
 /// A compiled, linked component ready to be instantiated: the expensive work done once.
 pub struct PreparedComponent {
     digest: Digest,
     world: HttpWorld,
     exports: Exports,
+    engine: Engine,
+    tier: Tier,
 }
 
 impl PreparedComponent {
+    /// The engine its code belongs to: instances are created in stores of this engine.
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Which compiler produced its code.
+    pub fn tier(&self) -> Tier {
+        self.tier
+    }
+
     /// The digest of the component's bytes.
     pub fn digest(&self) -> Digest {
         self.digest
@@ -131,40 +153,196 @@ pub fn is_supported_import(import: &str) -> bool {
         || SUPPORTED_INTERFACES.contains(&format!("{path}@{major_minor}").as_str())
 }
 
+/// A component's code as it is now: baseline code is replaced in place by optimized code when
+/// that is ready, and every instance created afterwards runs the new code.
+pub struct TieredComponent {
+    current: RwLock<Arc<PreparedComponent>>,
+    tier: watch::Sender<Tier>,
+}
+
+impl TieredComponent {
+    fn new(prepared: PreparedComponent) -> Self {
+        let tier = prepared.tier;
+        Self {
+            current: RwLock::new(Arc::new(prepared)),
+            tier: watch::Sender::new(tier),
+        }
+    }
+
+    /// The code new instances run.
+    pub fn current(&self) -> Arc<PreparedComponent> {
+        Arc::clone(
+            &self
+                .current
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+
+    /// The tier of the current code.
+    pub fn tier(&self) -> Tier {
+        *self.tier.borrow()
+    }
+
+    /// Resolves once the optimized code is in place.
+    pub async fn optimized(&self) {
+        let mut tier = self.tier.subscribe();
+        // The sender lives as long as `self`, so waiting cannot fail.
+        let _ = tier.wait_for(|tier| *tier == Tier::Optimized).await;
+    }
+
+    fn upgrade(&self, optimized: PreparedComponent) {
+        *self
+            .current
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(optimized);
+        self.tier.send_replace(Tier::Optimized);
+    }
+}
+
+/// An engine and the linker with every host capability for it.
+#[derive(Clone)]
+pub(crate) struct Compiler {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<HostState>,
+}
+
+impl Compiler {
+    pub(crate) fn new(engine: Engine) -> Result<Self, LoadError> {
+        let linker = crate::host::linker(&engine)
+            .map_err(|error| LoadError::Engine(format!("{error:#}")))?;
+        Ok(Self { engine, linker })
+    }
+
+    fn prepare(
+        &self,
+        component_id: &str,
+        digest: Digest,
+        bytes: &[u8],
+        tier: Tier,
+    ) -> Result<PreparedComponent, LoadError> {
+        let mut prepared = prepare(&self.engine, &self.linker, component_id, digest, bytes)?;
+        prepared.tier = tier;
+        Ok(prepared)
+    }
+}
+
+/// Compiles optimized code for components first served on baseline code, one at a time on a
+/// thread of its own, so that it never takes more than one core from the requests.
+pub(crate) struct Optimizer {
+    jobs: std::sync::mpsc::Sender<OptimizeJob>,
+}
+
+struct OptimizeJob {
+    component: Arc<TieredComponent>,
+    component_id: String,
+    digest: Digest,
+    bytes: Vec<u8>,
+}
+
+impl Optimizer {
+    pub(crate) fn start(compiler: Compiler) -> std::io::Result<Self> {
+        let (jobs, queue) = std::sync::mpsc::channel::<OptimizeJob>();
+        std::thread::Builder::new()
+            .name("nexus-optimizer".to_owned())
+            .spawn(move || {
+                for job in queue {
+                    match compiler.prepare(
+                        &job.component_id,
+                        job.digest,
+                        &job.bytes,
+                        Tier::Optimized,
+                    ) {
+                        Ok(optimized) => job.component.upgrade(optimized),
+                        Err(error) => tracing::warn!(
+                            component = job.component_id,
+                            %error,
+                            "optimized compilation failed; the component keeps its baseline code"
+                        ),
+                    }
+                }
+            })?;
+        Ok(Self { jobs })
+    }
+}
+
+/// The compilers of a runtime: Cranelift always, Winch first when tiering is on.
+pub(crate) struct Compilers {
+    pub(crate) optimized: Compiler,
+    pub(crate) baseline: Option<(Compiler, Optimizer)>,
+}
+
 /// Compiled components by digest. Two components with the same bytes share one entry, and a
 /// redeploy of unchanged bytes compiles nothing.
 #[derive(Default)]
 pub struct ComponentCache {
-    entries: Mutex<HashMap<Digest, Arc<PreparedComponent>>>,
+    entries: Mutex<HashMap<Digest, Arc<TieredComponent>>>,
 }
 
 impl ComponentCache {
-    /// The prepared component for `bytes`, compiling and linking it on first use.
+    /// The prepared component for `bytes`, compiling and linking it on first use: with a
+    /// baseline compiler, baseline code now and optimized code in the background.
     ///
     /// `component_id` only names the component in errors.
-    pub fn prepare(
+    pub(crate) fn prepare(
         &self,
-        engine: &Engine,
-        linker: &Linker<HostState>,
+        compilers: &Compilers,
         component_id: &str,
         bytes: &[u8],
-    ) -> Result<Arc<PreparedComponent>, LoadError> {
+    ) -> Result<Arc<TieredComponent>, LoadError> {
         let digest = Digest::of(bytes);
         if let Some(prepared) = self.get(&digest) {
             return Ok(prepared);
         }
         // Compiling takes a while; do it without holding the lock. Two racing loads of the
         // same bytes both compile, and the first insert wins.
-        let prepared = Arc::new(prepare(engine, linker, component_id, digest, bytes)?);
+        let baseline = compilers
+            .baseline
+            .as_ref()
+            .and_then(|(compiler, optimizer)| {
+                match compiler.prepare(component_id, digest, bytes, Tier::Baseline) {
+                    Ok(prepared) => Some(Ok((prepared, optimizer))),
+                    // Winch does not compile every proposal Cranelift does: such components go
+                    // straight to Cranelift.
+                    Err(LoadError::Compile { .. }) => None,
+                    Err(error) => Some(Err(error)),
+                }
+            });
+        let (component, optimizer) = match baseline.transpose()? {
+            Some((prepared, optimizer)) => {
+                (Arc::new(TieredComponent::new(prepared)), Some(optimizer))
+            }
+            None => (
+                Arc::new(TieredComponent::new(compilers.optimized.prepare(
+                    component_id,
+                    digest,
+                    bytes,
+                    Tier::Optimized,
+                )?)),
+                None,
+            ),
+        };
         let mut entries = self
             .entries
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        Ok(Arc::clone(entries.entry(digest).or_insert(prepared)))
+        let entry = entries.entry(digest).or_insert_with(|| {
+            if let Some(optimizer) = optimizer {
+                // The thread ends only with the runtime, so a send cannot fail while it lives.
+                let _ = optimizer.jobs.send(OptimizeJob {
+                    component: Arc::clone(&component),
+                    component_id: component_id.to_owned(),
+                    digest,
+                    bytes: bytes.to_vec(),
+                });
+            }
+            component
+        });
+        Ok(Arc::clone(entry))
     }
 
     /// The prepared component with `digest`, if cached.
-    pub fn get(&self, digest: &Digest) -> Option<Arc<PreparedComponent>> {
+    pub fn get(&self, digest: &Digest) -> Option<Arc<TieredComponent>> {
         let entries = self
             .entries
             .lock()
@@ -245,6 +423,8 @@ pub(crate) fn prepare(
         digest,
         world,
         exports,
+        engine: engine.clone(),
+        tier: Tier::Optimized,
     })
 }
 

@@ -59,4 +59,8 @@ pub struct RuntimeConfig {
     /// The directory for per-app state: SQLite databases live in `<state_dir>/sqlite/<app>/`.
     /// `None` keeps them in memory for the runtime's lifetime.
     pub state_dir: Option<PathBuf>,
+    /// Compile new components with a baseline compiler first (Winch: about four times faster
+    /// to compile, slower code), serve them at once, and replace the code with Cranelift's in
+    /// the background. For a control plane whose deploys should answer immediately.
+    pub baseline_tier: bool,
 }

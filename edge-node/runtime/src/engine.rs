@@ -79,6 +79,15 @@ pub fn build_engine(runtime: &RuntimeConfig) -> Result<Engine, LoadError> {
     Engine::new(&config).map_err(|error| LoadError::Engine(format!("{error:#}")))
 }
 
+/// The baseline tier's engine: the same code settings compiled by Winch, instances allocated
+/// on demand (they only serve until Cranelift's code replaces theirs). Memory is capped per
+/// store by the same limiter as on the optimized engine.
+pub fn build_baseline_engine() -> Result<Engine, LoadError> {
+    let mut config = code_settings();
+    config.strategy(wasmtime::Strategy::Winch);
+    Engine::new(&config).map_err(|error| LoadError::Engine(format!("{error:#}")))
+}
+
 /// The settings that decide what code compiles and how: a component accepted by an engine
 /// with these settings compiles on every node's engine.
 pub(crate) fn code_settings() -> Config {

@@ -24,7 +24,7 @@ use wasmtime_wasi_http::handler::{
 };
 use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 
-use crate::component::{Exports, PreparedComponent};
+use crate::component::{Exports, TieredComponent};
 use crate::config::Limits;
 use crate::cpu_gate::{CpuGate, CpuRelease};
 use crate::error::InvokeError;
@@ -113,16 +113,14 @@ pub(crate) struct Admitted {
 
 impl ComponentHandler {
     pub(crate) fn new(
-        engine: Engine,
-        prepared: Arc<PreparedComponent>,
+        component: Arc<TieredComponent>,
         env: Arc<ComponentEnv>,
         admission: Arc<Admission>,
         cpu_gate: Arc<CpuGate>,
         limits: Limits,
     ) -> Self {
         let instantiator = Instantiator {
-            engine,
-            prepared,
+            component,
             env,
             cpu_gate,
             deadline: limits.deadline,
@@ -183,9 +181,12 @@ impl ComponentHandler {
         // worker that never reports back.
         let served = async {
             let instantiator = self.handler.state();
-            match instantiator.prepared.exports() {
+            let prepared = instantiator.component.current();
+            match prepared.exports() {
                 Exports::Proxy(_) => self.handler.handle(admitted, request).await,
-                Exports::Rc20231018(pre) => rc::handle(instantiator, pre, admitted, request).await,
+                Exports::Rc20231018(pre) => {
+                    rc::handle(instantiator, prepared.engine(), pre, admitted, request).await
+                }
             }
         };
         let outcome = tokio::time::timeout_at(deadline + 2 * BACKSTOP_GRACE, served).await;
@@ -288,8 +289,7 @@ fn classify(
 /// Creates instances for the handler: one store per instance, with limits and the epoch
 /// policy installed before the guest runs a single instruction.
 pub(crate) struct Instantiator {
-    engine: Engine,
-    prepared: Arc<PreparedComponent>,
+    component: Arc<TieredComponent>,
     env: Arc<ComponentEnv>,
     cpu_gate: Arc<CpuGate>,
     deadline: Duration,
@@ -301,8 +301,9 @@ impl HandlerState for Instantiator {
     type WorkerState = SingleUse;
 
     async fn instantiate(&self) -> wasmtime::Result<Instance<HostState, Backstop, SingleUse>> {
-        let mut store = self.new_store();
-        let Exports::Proxy(pre) = self.prepared.exports() else {
+        let prepared = self.component.current();
+        let mut store = self.new_store(prepared.engine());
+        let Exports::Proxy(pre) = prepared.exports() else {
             return Err(wasmtime::format_err!(
                 "a release-candidate component is not run by wasmtime's handler"
             ));
@@ -321,8 +322,8 @@ impl HandlerState for Instantiator {
 
 impl Instantiator {
     /// A store for a new instance, with its limits and the epoch policy installed.
-    fn new_store(&self) -> Store<HostState> {
-        let mut store = Store::new(&self.engine, HostState::new(Arc::clone(&self.env)));
+    fn new_store(&self, engine: &Engine) -> Store<HostState> {
+        let mut store = Store::new(engine, HostState::new(Arc::clone(&self.env)));
         store.limiter(|state| &mut state.limits);
         // Start functions run before a request is bound; they get one deadline's worth of time.
         let instantiate_deadline = Instant::now() + self.deadline;

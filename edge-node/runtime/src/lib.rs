@@ -17,7 +17,6 @@ use nexus_context::ContextStore;
 use nexus_proto::app::ResolvedComponent;
 use nexus_proto::{Digest, ResolvedApp};
 use wasmtime::Engine;
-use wasmtime::component::Linker;
 
 pub mod component;
 pub mod componentize;
@@ -30,7 +29,7 @@ pub mod invoke;
 mod state;
 pub mod validate;
 
-pub use component::{HttpWorld, PreparedComponent};
+pub use component::{HttpWorld, PreparedComponent, Tier, TieredComponent};
 pub use config::{Limits, RuntimeConfig};
 pub use error::{Fault, InvokeError, LoadError};
 pub use host::local_requests::{LocalDispatch, LocalResult, LocalTarget};
@@ -38,7 +37,7 @@ pub use host::variables::{EnvVariables, VariableSource};
 pub use invoke::{ComponentHandler, GuestBody, GuestResponse};
 pub use validate::Validator;
 
-use crate::component::ComponentCache;
+use crate::component::{Compiler, Compilers, ComponentCache, Optimizer};
 use crate::cpu_gate::CpuGate;
 use crate::engine::EpochTicker;
 use crate::host::allowed_hosts::AllowedHosts;
@@ -48,7 +47,7 @@ use crate::host::outbound_mysql::MysqlPools;
 use crate::host::outbound_pg::PgPools;
 use crate::host::sqlite::{SqliteAccess, SqliteDatabases};
 use crate::invoke::Admission;
-use crate::state::{ComponentEnv, HostState};
+use crate::state::ComponentEnv;
 
 /// Where the bytes of a component come from, by digest.
 pub trait ArtifactSource {
@@ -68,8 +67,7 @@ impl ArtifactSource for BTreeMap<Digest, PathBuf> {
 
 /// A node's WebAssembly runtime.
 pub struct Runtime {
-    engine: Engine,
-    linker: Linker<HostState>,
+    compilers: Compilers,
     cache: ComponentCache,
     admission: Arc<Admission>,
     cpu_gate: Arc<CpuGate>,
@@ -78,7 +76,7 @@ pub struct Runtime {
     sqlite: Arc<SqliteDatabases>,
     pg_pools: Arc<PgPools>,
     mysql_pools: Arc<MysqlPools>,
-    _ticker: EpochTicker,
+    _tickers: Vec<EpochTicker>,
 }
 
 impl Runtime {
@@ -88,24 +86,37 @@ impl Runtime {
     /// databases live under `config.state_dir` (see [`host::sqlite`]).
     pub fn new(config: RuntimeConfig, context: Arc<dyn ContextStore>) -> Result<Self, LoadError> {
         let limits = config.limits.clone();
-        let engine = engine::build_engine(&config)?;
-        let linker =
-            host::linker(&engine).map_err(|error| LoadError::Engine(format!("{error:#}")))?;
-        let ticker = EpochTicker::start(engine.clone()).map_err(|error| {
-            LoadError::Engine(format!("failed to start the epoch ticker: {error}"))
-        })?;
+        let ticker = |engine: &Engine| {
+            EpochTicker::start(engine.clone()).map_err(|error| {
+                LoadError::Engine(format!("failed to start the epoch ticker: {error}"))
+            })
+        };
+        let optimized = Compiler::new(engine::build_engine(&config)?)?;
+        let mut tickers = vec![ticker(&optimized.engine)?];
+        let baseline = if config.baseline_tier {
+            let baseline = Compiler::new(engine::build_baseline_engine()?)?;
+            tickers.push(ticker(&baseline.engine)?);
+            let optimizer = Optimizer::start(optimized.clone()).map_err(|error| {
+                LoadError::Engine(format!("failed to start the optimizer thread: {error}"))
+            })?;
+            Some((baseline, optimizer))
+        } else {
+            None
+        };
         Ok(Self {
             admission: Arc::new(Admission::new(&limits)),
             cpu_gate: Arc::new(CpuGate::for_this_machine()),
-            engine,
-            linker,
+            compilers: Compilers {
+                optimized,
+                baseline,
+            },
             cache: ComponentCache::default(),
             limits,
             context,
             sqlite: Arc::new(SqliteDatabases::new(config.state_dir.as_deref())),
             pg_pools: Arc::default(),
             mysql_pools: Arc::default(),
-            _ticker: ticker,
+            _tickers: tickers,
         })
     }
 
@@ -115,14 +126,19 @@ impl Runtime {
     }
 
     /// Compiles and links a component (or finds it in the cache), refusing one that imports
-    /// an interface this runtime does not provide.
+    /// an interface this runtime does not provide. With the baseline tier on, this returns as
+    /// soon as baseline code is ready; the optimized code replaces it in the background.
     pub fn prepare(
         &self,
         component_id: &str,
         bytes: &[u8],
-    ) -> Result<Arc<PreparedComponent>, LoadError> {
-        self.cache
-            .prepare(&self.engine, &self.linker, component_id, bytes)
+    ) -> Result<Arc<TieredComponent>, LoadError> {
+        self.cache.prepare(&self.compilers, component_id, bytes)
+    }
+
+    /// The compiled component with `digest`, if this runtime has prepared it.
+    pub fn component(&self, digest: &Digest) -> Option<Arc<TieredComponent>> {
+        self.cache.get(digest)
     }
 
     /// Number of compiled components held.
@@ -155,7 +171,6 @@ impl Runtime {
             let prepared = self.prepare(id, &bytes)?;
             let env = self.component_env(app, component, &app_values, &local)?;
             let handler = ComponentHandler::new(
-                self.engine.clone(),
                 prepared,
                 Arc::new(env),
                 Arc::clone(&self.admission),

@@ -20,11 +20,12 @@ use crate::state::{HostState, Invocation};
 /// streams from the instance's task.
 pub(super) async fn handle(
     instantiator: &Instantiator,
+    engine: &wasmtime::Engine,
     pre: &WasiHttpRc20231018Pre<HostState>,
     admitted: Admitted,
     request: http::Request<wasmtime_wasi_http::WasiBody>,
 ) -> wasmtime::Result<GuestResponse> {
-    let mut store = instantiator.new_store();
+    let mut store = instantiator.new_store(engine);
     let guest = pre.instantiate_async(&mut store).await?;
     let cpu = store.data().cpu.release_handle();
     let deadline = admitted.deadline;
