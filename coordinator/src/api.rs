@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -107,7 +107,6 @@ pub fn router(state: AppState) -> Router {
             crate::audit::record,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .merge(crate::trigger::routes())
         .fallback(|| async { ApiError::not_found("route") })
         .layer(middleware::from_fn(request_id))
         .with_state(state)
@@ -191,16 +190,7 @@ async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError>
 /// Gives every request an id (the client's `x-request-id` when it is sane, otherwise a new
 /// one), returns it on the response, and writes the body of error responses with it.
 async fn request_id(mut request: Request, next: Next) -> Response {
-    let id = request
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|value| value.to_str().ok())
-        .filter(|value| {
-            !value.is_empty()
-                && value.len() <= 128
-                && value.bytes().all(|byte| byte.is_ascii_graphic())
-        })
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    let id = request_id_of(request.headers());
     request.extensions_mut().insert(RequestId(id.clone()));
     let mut response = next.run(request).await;
     if let Some(pending) = response.extensions_mut().remove::<PendingErrorBody>() {
@@ -223,6 +213,19 @@ async fn request_id(mut request: Request, next: Next) -> Response {
     response
 }
 
+/// The client's `x-request-id` when it is sane, otherwise a new one.
+pub(crate) fn request_id_of(headers: &HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| {
+            !value.is_empty()
+                && value.len() <= 128
+                && value.bytes().all(|byte| byte.is_ascii_graphic())
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
 /// The id of the request being served.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
@@ -233,9 +236,17 @@ impl ApiError {
         self
     }
 
-    fn render(self, request_id: &str) -> Response {
+    /// The response with its body written, for paths outside the router's middleware.
+    pub(crate) fn render(self, request_id: &str) -> Response {
         let body = ErrorEnvelope::new(self.code, &self.message, request_id).to_json();
-        (self.status, [(CONTENT_TYPE, "application/json")], body).into_response()
+        let mut response =
+            (self.status, [(CONTENT_TYPE, "application/json")], body).into_response();
+        if let Some(retry_after) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
+        }
+        response
     }
 }
 

@@ -299,23 +299,36 @@ const RESERVED_SLUGS: &[&str] = &[
     "ws",
 ];
 
-/// Project names appear in URLs: lowercase letters, digits and `-`, 1 to 63 characters,
-/// starting with a letter, and not a path the coordinator serves itself.
-fn validate_slug(slug: &str) -> Result<(), ApiError> {
+/// Whether `slug` is reserved: a first path segment the coordinator serves itself.
+fn is_reserved(slug: &str) -> bool {
     let api_version = slug
         .strip_prefix('v')
         .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|byte| byte.is_ascii_digit()));
-    if api_version || RESERVED_SLUGS.contains(&slug) {
+    api_version || RESERVED_SLUGS.contains(&slug)
+}
+
+/// Lowercase letters, digits and `-`, 1 to 63 characters, starting with a letter.
+fn is_well_formed(slug: &str) -> bool {
+    (1..=63).contains(&slug.len())
+        && slug.starts_with(|c: char| c.is_ascii_lowercase())
+        && slug
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
+}
+
+/// Whether a project may be named `slug` (so `/{slug}/…` is the HTTP trigger's).
+pub(crate) fn is_project_name(slug: &str) -> bool {
+    is_well_formed(slug) && !is_reserved(slug)
+}
+
+/// Project names appear in URLs: well formed, and not a path the coordinator serves itself.
+fn validate_slug(slug: &str) -> Result<(), ApiError> {
+    if is_reserved(slug) {
         return Err(ApiError::conflict(format!(
             "the project name {slug:?} is reserved: the coordinator serves /{slug}/ itself"
         )));
     }
-    let valid = (1..=63).contains(&slug.len())
-        && slug.starts_with(|c: char| c.is_ascii_lowercase())
-        && slug
-            .bytes()
-            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-');
-    if valid {
+    if is_well_formed(slug) {
         Ok(())
     } else {
         Err(ApiError::bad_request(format!(

@@ -5,8 +5,14 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use std::convert::Infallible;
+
 use axum::Extension;
+use axum::body::Body;
 use axum::extract::ConnectInfo;
+use axum::http::Request;
+use hyper::body::Incoming;
+use hyper::service::{Service as _, service_fn};
 use hyper_util::service::TowerToHyperService;
 use nexus_http::ServerLimits;
 use nexus_store::Store;
@@ -17,6 +23,7 @@ use crate::api::{AppState, router};
 use crate::auth::access_token::AccessTokenKeys;
 use crate::dispatch::Dispatch;
 use crate::functions::{ComponentValidator, DeployLimits, DirectoryBlobStore};
+use crate::trigger;
 
 /// What the coordinator runs with.
 #[derive(Debug, Clone)]
@@ -88,9 +95,21 @@ impl Coordinator {
     /// Serves the API and the HTTP trigger on `listener` until `shutdown` resolves, then waits
     /// for requests in flight.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
-        let app = router(self.state);
+        let api = router(self.state.clone());
+        let state = Arc::new(self.state);
         let served = nexus_http::serve(listener, &self.limits, shutdown, |client| {
-            TowerToHyperService::new(app.clone().layer(Extension(ConnectInfo(client))))
+            let api = TowerToHyperService::new(api.clone().layer(Extension(ConnectInfo(client))));
+            let state = Arc::clone(&state);
+            service_fn(move |request: Request<Incoming>| {
+                let (api, state) = (api.clone(), Arc::clone(&state));
+                async move {
+                    if trigger::is_trigger_path(request.uri().path()) {
+                        let request = request.map(Body::new);
+                        return Ok::<_, Infallible>(trigger::serve(&state, request, client).await);
+                    }
+                    api.call(request).await
+                }
+            })
         })
         .await;
         if let Err(error) = served {

@@ -9,19 +9,17 @@
 //! is kept for as long as anything points at it.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
-use axum::response::{IntoResponse, Response};
-use axum::routing::any;
+use axum::response::Response;
 use nexus_store::{FunctionId, Store};
 
-use crate::api::AppState;
+use crate::api::{AppState, REQUEST_ID, request_id_of};
 use crate::dispatch::{Invocation, Target};
 use crate::error::ApiError;
 use crate::functions::LIVE;
@@ -207,15 +205,6 @@ impl Resolver {
     }
 }
 
-/// The trigger's routes. They sit outside the documented API: what they answer is the
-/// function's.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/{project}/{function}", any(trigger))
-        .route("/{project}/{function}/", any(trigger))
-        .route("/{project}/{function}/{*path}", any(trigger))
-}
-
 /// `/{project}/{function}[@{alias}][/rest]`, split without decoding (names never need it).
 fn split_path(path: &str) -> Option<(&str, &str, &str, usize)> {
     let rest = path.strip_prefix('/')?;
@@ -228,14 +217,28 @@ fn split_path(path: &str) -> Option<(&str, &str, &str, usize)> {
     Some((project, function, alias, prefix_len))
 }
 
-async fn trigger(State(state): State<AppState>, request: Request) -> Response {
-    match run(&state, request).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
-    }
+/// Whether `path` is the trigger's: `/{project}/{function}…` with a name a project can have.
+/// Everything else is the API's (which answers 404 for what it does not know).
+pub(crate) fn is_trigger_path(path: &str) -> bool {
+    split_path(path).is_some_and(|(project, ..)| crate::projects::is_project_name(project))
 }
 
-async fn run(state: &AppState, request: Request) -> Result<Response, ApiError> {
+/// Runs one trigger request. The trigger is served before the API's router and middleware
+/// (its answers are the function's, and it is the hot path): it gives the request an id as
+/// the API does, and writes its own errors in the one shape.
+pub(crate) async fn serve(state: &AppState, request: Request, client: SocketAddr) -> Response {
+    let id = request_id_of(request.headers());
+    let mut response = match run(state, request, client).await {
+        Ok(response) => response,
+        Err(error) => error.render(&id),
+    };
+    if let Ok(id) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, id);
+    }
+    response
+}
+
+async fn run(state: &AppState, request: Request, client: SocketAddr) -> Result<Response, ApiError> {
     let path = request.uri().path();
     let not_found = || ApiError::not_found("function");
     let (project, function, alias, prefix_len) = split_path(path).ok_or_else(not_found)?;
@@ -246,10 +249,6 @@ async fn run(state: &AppState, request: Request) -> Result<Response, ApiError> {
         .ok_or_else(not_found)?;
     let target = Arc::clone(resolution.pick());
     let prefix = path[..prefix_len].to_owned();
-    let client = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)), |info| info.0);
     let version = target.version;
     let mut response = state
         .dispatch

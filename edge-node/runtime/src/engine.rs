@@ -16,11 +16,11 @@ use crate::error::LoadError;
 /// `wit-component` adds. Generous, because slots are virtual memory until used.
 pub(crate) const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
 /// Linear memories per component; Rust guests use one, adapters may add one.
-const MEMORIES_PER_COMPONENT: u32 = 4;
+pub(crate) const MEMORIES_PER_COMPONENT: u32 = 4;
 /// Tables per component (function tables of the main module and shims).
-const TABLES_PER_COMPONENT: u32 = 16;
+pub(crate) const TABLES_PER_COMPONENT: u32 = 16;
 /// Elements per table: large Rust binaries have tables of a few thousand entries.
-const TABLE_ELEMENTS: usize = 20_000;
+pub(crate) const TABLE_ELEMENTS: usize = 20_000;
 /// Up to this much of a memory or table stays resident between instances instead of being
 /// returned to the kernel and faulted in again. With `PAGEMAP_SCAN` (Linux 6.7+) only the pages
 /// the last instance dirtied are reset, so the bound can be generous: a Rust guest's stack sits

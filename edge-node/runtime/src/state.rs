@@ -99,9 +99,14 @@ impl HostState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             outbound: OutboundHttp::new(Arc::clone(&env.allowed_hosts), env.local.clone()),
+            // The pool caps these on the optimized engine; the store caps them on both, so
+            // baseline code (allocated on demand) gets the same limits.
             limits: StoreLimitsBuilder::new()
                 .memory_size(env.memory_limit_bytes)
                 .instances(crate::engine::CORE_INSTANCES_PER_COMPONENT as usize)
+                .memories(crate::engine::MEMORIES_PER_COMPONENT as usize)
+                .tables(crate::engine::TABLES_PER_COMPONENT as usize)
+                .table_elements(crate::engine::TABLE_ELEMENTS)
                 .trap_on_grow_failure(false)
                 .build(),
             env,
