@@ -7,7 +7,7 @@ use nexus_runtime::Tier;
 use nexus_tests::TestResponse;
 use serde_json::{Value, json};
 
-use crate::harness::{Api, assert_error, tokens};
+use crate::harness::{Api, assert_error};
 
 fn component(name: &str) -> Vec<u8> {
     std::fs::read(nexus_tests::component_path(name)).unwrap()
@@ -378,7 +378,6 @@ async fn project_names_the_coordinator_serves_itself_are_reserved() {
             .await;
         assert_error(&created, StatusCode::CONFLICT, "conflict");
     }
-    let _ = tokens;
 }
 
 #[tokio::test]
