@@ -20,7 +20,8 @@ use nexus_edge::{AppHost, Deployment};
 use nexus_runtime::{EnvVariables, Limits, RuntimeConfig};
 use nexus_store::FunctionVersionId;
 
-use crate::platform::{KvBackend, ServerTask, bind, start_runtime};
+use crate::platform::{ServerTask, bind};
+use nexus_edge::kv::{KvBackend, start_runtime};
 
 /// Runs invocations on a runtime in this process.
 pub struct InProcessDispatch {

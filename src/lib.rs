@@ -4,10 +4,12 @@
 //! This library is what the `nexus` binary and the end-to-end tests share; the binary only
 //! parses flags and prints.
 
+pub mod cluster;
 pub mod dev;
 pub mod embedded;
 pub mod platform;
 pub mod units;
 
 pub use embedded::{Embedded, EmbeddedConfig, InProcessDispatch};
-pub use platform::{KvBackend, Platform, PlatformConfig};
+pub use nexus_edge::kv::KvBackend;
+pub use platform::{Platform, PlatformConfig};

@@ -29,6 +29,7 @@ use crate::trigger::{CatalogChanges, Resolver};
 mod api_keys;
 mod auth;
 mod functions;
+mod nodes;
 mod projects;
 
 /// The largest request body the API reads. Deploy uploads get their own, larger limit.
@@ -54,6 +55,8 @@ pub struct AppState {
     pub triggers: Arc<Resolver>,
     /// Where invocations run.
     pub dispatch: Arc<dyn Dispatch>,
+    /// The edge nodes, when this coordinator runs a cluster.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl AppState {
@@ -79,6 +82,7 @@ impl AppState {
             triggers: Arc::new(Resolver::new(Arc::clone(&store), changes)),
             dispatch,
             store,
+            cluster: None,
         }
     }
 
@@ -120,6 +124,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(auth::routes())
         .merge(projects::routes())
         .merge(api_keys::routes())
+        .merge(nodes::routes())
         .merge(functions::routes(state.functions.limits()))
 }
 

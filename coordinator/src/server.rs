@@ -21,9 +21,10 @@ use tokio::net::TcpListener;
 
 use crate::api::{AppState, router};
 use crate::auth::access_token::AccessTokenKeys;
+use crate::cluster::Cluster;
 use crate::dispatch::Dispatch;
 use crate::functions::{ComponentValidator, DeployLimits, DirectoryBlobStore};
-use crate::trigger;
+use crate::{grpc, trigger};
 
 /// What the coordinator runs with.
 #[derive(Debug, Clone)]
@@ -47,6 +48,9 @@ pub enum StartError {
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Store(#[from] nexus_store::Error),
+    /// The cluster's services could not be set up.
+    #[error("cluster: {0}")]
+    Cluster(String),
     /// The signing key could not be read or created.
     #[error("signing key {path}: {reason}")]
     SigningKey {
@@ -61,6 +65,8 @@ pub enum StartError {
 pub struct Coordinator {
     state: AppState,
     limits: ServerLimits,
+    grpc: Option<tonic::service::Routes>,
+    blobs: Arc<DirectoryBlobStore>,
 }
 
 impl Coordinator {
@@ -74,10 +80,23 @@ impl Coordinator {
         let keys = signing_keys(&config.signing_key_file)?;
         let blobs = Arc::new(DirectoryBlobStore::new(config.blob_dir()));
         Ok(Self {
-            state: AppState::new(Arc::new(store), keys, blobs, dispatch)
+            state: AppState::new(Arc::new(store), keys, Arc::clone(&blobs) as _, dispatch)
                 .with_deploy_limits(config.deploy),
             limits: config.limits,
+            grpc: None,
+            blobs,
         })
+    }
+
+    /// Runs a cluster: nodes join through `NodeService` on the API's listener, operators list
+    /// and drain them under `/v1/nodes`.
+    pub fn with_cluster(mut self, cluster: Arc<Cluster>) -> Result<Self, StartError> {
+        let routes = cluster
+            .routes(Arc::clone(&self.blobs) as _)
+            .map_err(|error| StartError::Cluster(error.to_string()))?;
+        self.grpc = Some(routes);
+        self.state.cluster = Some(cluster);
+        Ok(self)
     }
 
     /// Validates deployed components with `validator` (see [`crate::functions::FunctionService::with_validator`]).
@@ -96,13 +115,19 @@ impl Coordinator {
     /// for requests in flight.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
         let api = router(self.state.clone());
+        let grpc = grpc::routes(&self.state, self.grpc).prepare();
         let state = Arc::new(self.state);
         let served = nexus_http::serve(listener, &self.limits, shutdown, |client| {
             let api = TowerToHyperService::new(api.clone().layer(Extension(ConnectInfo(client))));
             let state = Arc::clone(&state);
+            let grpc = grpc.clone();
             service_fn(move |request: Request<Incoming>| {
-                let (api, state) = (api.clone(), Arc::clone(&state));
+                let (api, state, mut grpc) = (api.clone(), Arc::clone(&state), grpc.clone());
                 async move {
+                    if grpc::is_grpc(&request) {
+                        let response = tonic::codegen::Service::call(&mut grpc, request).await?;
+                        return Ok(response.map(Body::new));
+                    }
                     if trigger::is_trigger_path(request.uri().path()) {
                         let request = request.map(Body::new);
                         return Ok::<_, Infallible>(trigger::serve(&state, request, client).await);

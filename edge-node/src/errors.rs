@@ -55,6 +55,36 @@ impl EdgeError {
         }
     }
 
+    /// The node is draining: it finishes what it runs and takes nothing new.
+    pub fn draining() -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "node_draining",
+            message: "the node is draining".to_owned(),
+            retry_after: Some(Duration::from_secs(1)),
+        }
+    }
+
+    /// A component the app needs could not be fetched or did not match its digest.
+    pub fn artifact_unavailable(error: &dyn std::fmt::Display) -> Self {
+        tracing::warn!(%error, "component unavailable");
+        Self {
+            status: StatusCode::BAD_GATEWAY,
+            code: "artifact_unavailable",
+            message: error.to_string(),
+            retry_after: None,
+        }
+    }
+
+    /// Whether the invocation failed before any guest code ran, so another node may run it
+    /// whatever its method.
+    pub fn ran_nothing(&self) -> bool {
+        matches!(
+            self.code,
+            "overloaded" | "app_load_failed" | "node_draining" | "artifact_unavailable"
+        )
+    }
+
     /// A fault of the node itself. The details go to the log, not to the caller.
     pub fn internal(error: &dyn std::fmt::Display) -> Self {
         tracing::error!(%error, "internal error");

@@ -1,12 +1,18 @@
 //! The edge node: HTTP ingress, Spin-compatible routing and request headers, in front of the
 //! [`nexus_runtime`] that runs the components.
 //!
+//! In a cluster it is also the node agent ([`node`]): it registers with the coordinator, holds a
+//! lease, fetches components by digest and runs the coordinator's invocations ([`cluster`]).
+//!
 //! Not here: running WebAssembly (the runtime) or reading manifests (the control plane).
 
+pub mod cluster;
 pub mod errors;
 pub mod hosting;
 pub mod ingress;
+pub mod kv;
 mod local;
+pub mod node;
 pub mod routing;
 
 pub use hosting::{AppHost, Deployment};

@@ -16,6 +16,7 @@ pub mod app;
 pub mod digest;
 pub mod error;
 pub mod route;
+pub mod wire;
 
 /// The cluster protocol: the coordinator's `NodeService` and the edge node's `EdgeService`
 /// (`proto/nexus/node/v1/node.proto`).

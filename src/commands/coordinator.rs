@@ -1,10 +1,12 @@
 //! `nexus coordinator`: the coordinator as a service (any database, no dev account): its API
-//! and the HTTP trigger, with the runtime in process until edge nodes can join it.
+//! and the HTTP trigger, with the runtime in process, or with `--cluster` dispatching to the
+//! edge nodes that join it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
+use nexus::cluster::{ClusterConfig, ClusterCoordinator};
 use nexus::{Embedded, EmbeddedConfig};
 use nexus_coordinator::functions::DeployLimits;
 use nexus_coordinator::server::CoordinatorConfig;
@@ -42,6 +44,23 @@ pub struct CoordinatorCommand {
     #[arg(long, env = "NEXUS_BASELINE_TIER", default_value_t = true, action = clap::ArgAction::Set)]
     baseline_tier: bool,
 
+    /// Run functions on edge nodes (`nexus-edge --coordinator URL --token …`) instead of in
+    /// this process.
+    #[arg(long, env = "NEXUS_CLUSTER")]
+    cluster: bool,
+
+    /// The file holding the cluster's join token (created when missing); `--cluster` only.
+    #[arg(
+        long,
+        env = "NEXUS_NODE_TOKEN_FILE",
+        default_value = ".nexus/node-token"
+    )]
+    node_token_file: PathBuf,
+
+    /// Prefer edge nodes in this region; `--cluster` only.
+    #[arg(long, env = "NEXUS_REGION")]
+    region: Option<String>,
+
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -49,6 +68,32 @@ pub struct CoordinatorCommand {
 impl CoordinatorCommand {
     /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
     pub async fn run(self) -> anyhow::Result<()> {
+        let coordinator = CoordinatorConfig {
+            database_url: self.database_url.clone(),
+            signing_key_file: self.signing_key_file.clone(),
+            state_dir: self.state_dir.clone(),
+            limits: nexus_http::ServerLimits::default(),
+            deploy: DeployLimits::default(),
+        };
+        if self.cluster {
+            let coordinator = ClusterCoordinator::start(ClusterConfig {
+                coordinator,
+                listen: self.listen,
+                token_file: self.node_token_file.clone(),
+                region: self.region.clone(),
+            })
+            .await?;
+            println!("Coordinator listening on {}", coordinator.base_url());
+            println!(
+                "Nodes join with: nexus-edge --coordinator {} --token \"$(cat {})\"",
+                coordinator.base_url(),
+                self.node_token_file.display()
+            );
+            wait_for_signal().await?;
+            coordinator.shutdown().await?;
+            eprintln!("Coordinator stopped");
+            return Ok(());
+        }
         let config = EmbeddedConfig {
             listen: self.listen,
             kv: self.runtime.kv(&self.state_dir)?,
@@ -56,13 +101,7 @@ impl CoordinatorCommand {
             compile_cache: Some(self.state_dir.join("compile-cache")),
             baseline_tier: self.baseline_tier,
             environment: std::env::vars().collect(),
-            coordinator: CoordinatorConfig {
-                database_url: self.database_url,
-                signing_key_file: self.signing_key_file,
-                state_dir: self.state_dir,
-                limits: nexus_http::ServerLimits::default(),
-                deploy: DeployLimits::default(),
-            },
+            coordinator,
         };
         let platform = Embedded::start(config).await?;
         println!("Coordinator listening on {}", platform.base_url());

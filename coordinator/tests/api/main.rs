@@ -5,6 +5,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod functions;
+mod grpc;
 mod harness;
 mod openapi;
 mod projects;

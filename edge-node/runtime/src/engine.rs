@@ -33,8 +33,9 @@ const MAX_WASM_STACK_BYTES: usize = 1024 * 1024;
 const ASYNC_STACK_BYTES: usize = MAX_WASM_STACK_BYTES + 1024 * 1024;
 
 /// Builds the engine: pooling allocator sized from the limits, copy-on-write memory images,
-/// epoch interruption, async support, and the compile cache when one is configured.
-pub fn build_engine(runtime: &RuntimeConfig) -> Result<Engine, LoadError> {
+/// epoch interruption, async support, and the compile cache when one is configured (returned
+/// too, for its hit and miss counts).
+pub fn build_engine(runtime: &RuntimeConfig) -> Result<(Engine, Option<Cache>), LoadError> {
     let limits = &runtime.limits;
     let instances = limits.max_instances.max(1);
     let mut pooling = PoolingAllocationConfig::new();
@@ -58,6 +59,7 @@ pub fn build_engine(runtime: &RuntimeConfig) -> Result<Engine, LoadError> {
     config
         .memory_init_cow(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    let mut compile_cache = None;
     if let Some(directory) = &runtime.compile_cache {
         // wasmtime's cache insists on an absolute path.
         let directory = std::path::absolute(directory).map_err(|error| {
@@ -74,9 +76,20 @@ pub fn build_engine(runtime: &RuntimeConfig) -> Result<Engine, LoadError> {
                 directory.display()
             ))
         })?;
-        config.cache(Some(cache));
+        config.cache(Some(cache.clone()));
+        compile_cache = Some(cache);
     }
-    Engine::new(&config).map_err(|error| LoadError::Engine(format!("{error:#}")))
+    let engine = Engine::new(&config).map_err(|error| LoadError::Engine(format!("{error:#}")))?;
+    Ok((engine, compile_cache))
+}
+
+/// Names what compiled code `engine` can reuse: equal for engines whose compiled artifacts are
+/// interchangeable (same wasmtime, target and code settings).
+pub fn compatibility_id(engine: &Engine) -> String {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    format!("wasmtime-{:016x}", hasher.finish())
 }
 
 /// The baseline tier's engine: the same code settings compiled by Winch, instances allocated

@@ -65,6 +65,15 @@ impl ArtifactSource for BTreeMap<Digest, PathBuf> {
     }
 }
 
+/// Use of the on-disk compile cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompileCacheStats {
+    /// Compilations answered from disk.
+    pub hits: usize,
+    /// Compilations done and written to disk.
+    pub misses: usize,
+}
+
 /// A node's WebAssembly runtime.
 pub struct Runtime {
     compilers: Compilers,
@@ -73,6 +82,8 @@ pub struct Runtime {
     cpu_gate: Arc<CpuGate>,
     limits: Limits,
     context: Arc<dyn ContextStore>,
+    compile_cache: Option<wasmtime::Cache>,
+    engine_id: String,
     sqlite: Arc<SqliteDatabases>,
     pg_pools: Arc<PgPools>,
     mysql_pools: Arc<MysqlPools>,
@@ -91,7 +102,9 @@ impl Runtime {
                 LoadError::Engine(format!("failed to start the epoch ticker: {error}"))
             })
         };
-        let optimized = Compiler::new(engine::build_engine(&config)?)?;
+        let (engine, compile_cache) = engine::build_engine(&config)?;
+        let engine_id = engine::compatibility_id(&engine);
+        let optimized = Compiler::new(engine)?;
         let mut tickers = vec![ticker(&optimized.engine)?];
         let baseline = if config.baseline_tier {
             let baseline = Compiler::new(engine::build_baseline_engine()?)?;
@@ -113,6 +126,8 @@ impl Runtime {
             cache: ComponentCache::default(),
             limits,
             context,
+            compile_cache,
+            engine_id,
             sqlite: Arc::new(SqliteDatabases::new(config.state_dir.as_deref())),
             pg_pools: Arc::default(),
             mysql_pools: Arc::default(),
@@ -144,6 +159,21 @@ impl Runtime {
     /// Number of compiled components held.
     pub fn cached_components(&self) -> usize {
         self.cache.len()
+    }
+
+    /// What compiled code this runtime can share with others: equal ids mean interchangeable
+    /// artifacts.
+    pub fn engine_id(&self) -> &str {
+        &self.engine_id
+    }
+
+    /// Components found in (hits) and added to (misses) the on-disk compile cache since start;
+    /// `None` without a compile cache.
+    pub fn compile_cache_stats(&self) -> Option<CompileCacheStats> {
+        self.compile_cache.as_ref().map(|cache| CompileCacheStats {
+            hits: cache.cache_hits(),
+            misses: cache.cache_misses(),
+        })
     }
 
     /// Instance slots free right now.

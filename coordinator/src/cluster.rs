@@ -1,0 +1,113 @@
+//! The coordinator's side of the cluster: edge nodes register and hold leases
+//! ([`node_service`]), the [`registry`] tracks them, and [`dispatch`] places invocations on
+//! them.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nexus_proto::node::v1::node_service_server::NodeServiceServer;
+use nexus_proto::wire::{AddToken, RequireToken};
+use tokio::sync::watch;
+use tonic::service::Routes;
+use tonic::service::interceptor::InterceptedService;
+
+use crate::functions::BlobStore;
+
+pub mod dispatch;
+pub mod node_service;
+pub mod registry;
+
+pub use dispatch::RemoteDispatch;
+pub use registry::{NodeRegistry, NodeState, NodeView};
+
+/// The largest gRPC message between coordinator and nodes: a body chunk or an invocation head.
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// How often lapsed leases are looked for.
+const SWEEP_EVERY: Duration = Duration::from_millis(250);
+
+/// The cluster as this coordinator runs it.
+pub struct Cluster {
+    registry: Arc<NodeRegistry>,
+    token: String,
+    closing: watch::Sender<bool>,
+}
+
+impl Cluster {
+    /// A cluster whose nodes join with `token`. Starts the task that marks lapsed leases lost.
+    pub fn new(token: String) -> Self {
+        let registry = Arc::new(NodeRegistry::default());
+        let (closing, mut closed) = watch::channel(false);
+        let sweeping = Arc::clone(&registry);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(SWEEP_EVERY);
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => sweeping.sweep(),
+                    _ = closed.wait_for(|closed| *closed) => return,
+                }
+            }
+        });
+        Self {
+            registry,
+            token,
+            closing,
+        }
+    }
+
+    /// The nodes.
+    pub fn registry(&self) -> &Arc<NodeRegistry> {
+        &self.registry
+    }
+
+    /// Dispatch to the nodes, preferring `region`.
+    pub fn dispatch(&self, region: Option<String>) -> RemoteDispatch {
+        RemoteDispatch::new(Arc::clone(&self.registry), region)
+    }
+
+    /// Whether `token` is the join token.
+    pub fn is_token(&self, token: &str) -> bool {
+        nexus_proto::wire::constant_time_eq(token.as_bytes(), self.token.as_bytes())
+    }
+
+    /// `NodeService`, for the coordinator's listener.
+    pub fn routes(
+        &self,
+        blobs: Arc<dyn BlobStore>,
+    ) -> Result<Routes, nexus_proto::wire::InvalidHead> {
+        let server = node_service::NodeServer {
+            registry: Arc::clone(&self.registry),
+            blobs,
+            token: AddToken::new(&self.token)?,
+            closing: self.closing.subscribe(),
+        };
+        Ok(Routes::new(InterceptedService::new(
+            NodeServiceServer::new(server)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            RequireToken::new(&self.token),
+        )))
+    }
+
+    /// Ends every lease stream, so that the coordinator's shutdown need not wait for them.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+}
+
+/// The join token in `path`, created (random, owner-only) when missing.
+pub fn join_token(path: &Path) -> std::io::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text.trim().to_owned()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let mut secret = [0u8; 32];
+            getrandom::fill(&mut secret)
+                .map_err(|error| std::io::Error::other(error.to_string()))?;
+            let token = hex::encode(secret);
+            crate::server::write_private(path, token.as_bytes())?;
+            Ok(token)
+        }
+        Err(error) => Err(error),
+    }
+}

@@ -1,0 +1,445 @@
+//! Dispatch to edge nodes: place each invocation on a node (warm components first, then least
+//! load, then the preferred region), stream it there over `EdgeService.Invoke`, and fail over
+//! when a node cannot take it.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Method, Response, StatusCode};
+use bytes::Bytes;
+use futures::{Stream, StreamExt as _};
+use http_body::Frame;
+use http_body_util::{BodyExt as _, StreamBody};
+use nexus_proto::node::v1::{
+    BodyEnd, Deployment, InvokeHead, InvokeRequest, InvokeResponse, PrefetchRequest,
+    invoke_request, invoke_response,
+};
+use nexus_proto::wire;
+use uuid::Uuid;
+
+use super::registry::{Node, NodeRegistry, Occupied};
+use crate::dispatch::{Dispatch, DispatchFuture, Invocation, Target};
+use crate::error::ApiError;
+
+/// A request body this small is kept so that the request can be sent again to another node.
+const REPLAYABLE_BODY_BYTES: usize = 1024 * 1024;
+/// Nodes tried for one invocation at most.
+const MAX_ATTEMPTS: usize = 3;
+/// How long a deploy waits for nodes to fetch and compile the new version.
+const PREFETCH_TIMEOUT: Duration = Duration::from_secs(60);
+/// The header that makes a request with a body safe to send again.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// Runs invocations on the cluster's edge nodes.
+pub struct RemoteDispatch(Arc<Placement>);
+
+struct Placement {
+    registry: Arc<NodeRegistry>,
+    /// Nodes in this region are preferred when all else is equal.
+    region: Option<String>,
+    /// Rotates the choice among equally good nodes.
+    turn: AtomicUsize,
+}
+
+impl RemoteDispatch {
+    /// Dispatches to the nodes of `registry`, preferring `region`.
+    pub fn new(registry: Arc<NodeRegistry>, region: Option<String>) -> Self {
+        Self(Arc::new(Placement {
+            registry,
+            region,
+            turn: AtomicUsize::new(0),
+        }))
+    }
+}
+
+impl Placement {
+    /// The node for `target`, skipping `tried`: among nodes with a free slot, one with the
+    /// components compiled; then the least loaded; then one in the preferred region. Equal
+    /// nodes take turns.
+    fn place(&self, target: &Target, tried: &[Uuid]) -> Option<Arc<Node>> {
+        let candidates: Vec<(Arc<Node>, (bool, u64, bool))> = self
+            .registry
+            .schedulable()
+            .into_iter()
+            .filter(|node| !tried.contains(&node.id))
+            .map(|node| {
+                let in_flight = node.in_flight();
+                let free = in_flight < node.slots;
+                let warm = node.knows(target.version_id)
+                    || node.is_warm(target.app.components.values().map(|c| &c.source));
+                let load = u64::from(in_flight) * 1_000 / u64::from(node.slots.max(1));
+                let elsewhere = self
+                    .region
+                    .as_ref()
+                    .is_some_and(|region| *region != node.region);
+                (node, (!(free && warm), load, elsewhere))
+            })
+            .collect();
+        let best = candidates.iter().map(|(_, key)| *key).min()?;
+        let mut equal: Vec<&Arc<Node>> = candidates
+            .iter()
+            .filter(|(_, key)| *key == best)
+            .map(|(node, _)| node)
+            .collect();
+        equal.sort_by_key(|node| node.id);
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+        equal.get(turn % equal.len()).map(|node| Arc::clone(node))
+    }
+
+    async fn run(&self, invocation: Invocation) -> Result<Response<Body>, ApiError> {
+        let Invocation {
+            target,
+            prefix,
+            client,
+            request,
+        } = invocation;
+        let (parts, body) = request.into_parts();
+        let safe_to_repeat = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
+            || parts.headers.contains_key(IDEMPOTENCY_KEY);
+        let mut body = Some(replayable(body).await?);
+        let head = InvokeHead {
+            deployment: None,
+            prefix,
+            client_address: client.to_string(),
+            method: parts.method.to_string(),
+            uri: parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| parts.uri.path().to_owned(), ToString::to_string),
+            headers: wire::headers_to_wire(&parts.headers),
+            priority: 0,
+        };
+        let mut tried = Vec::new();
+        let mut last_error = None;
+        while tried.len() < MAX_ATTEMPTS {
+            let Some(node) = self.place(&target, &tried) else {
+                break;
+            };
+            tried.push(node.id);
+            let this_body = match &body {
+                Some(Replayable::Whole(bytes)) => Replayable::Whole(bytes.clone()),
+                Some(Replayable::Streaming(_)) | None => match body.take() {
+                    Some(streaming) => streaming,
+                    None => break,
+                },
+            };
+            match self
+                .attempt(Arc::clone(&node), &target, head.clone(), this_body)
+                .await
+            {
+                Attempt::Answered(answer) => return answer,
+                Attempt::Refused(error) => last_error = Some(error),
+                Attempt::Failed(error) => {
+                    self.registry
+                        .lose(&node, "an invocation could not reach it");
+                    if !safe_to_repeat {
+                        return Err(error);
+                    }
+                    last_error = Some(error);
+                }
+            }
+        }
+        Err(last_error.unwrap_or_else(|| {
+            ApiError::from_runtime(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no_node_available",
+                "no edge node can take the invocation now".to_owned(),
+                Some(Duration::from_secs(1)),
+            )
+        }))
+    }
+
+    async fn attempt(
+        &self,
+        node: Arc<Node>,
+        target: &Target,
+        mut head: InvokeHead,
+        body: Replayable,
+    ) -> Attempt {
+        let occupied = node.occupy();
+        let sends_record = !node.knows(target.version_id);
+        head.deployment = Some(deployment_message(target, sends_record));
+        let requests = RequestMessages::new(head, body);
+        let failed = |status: tonic::Status| {
+            Attempt::Failed(ApiError::from_runtime(
+                StatusCode::BAD_GATEWAY,
+                "node_failed",
+                format!(
+                    "the edge node failed during the invocation: {}",
+                    status.message()
+                ),
+                None,
+            ))
+        };
+        let mut responses = match node.client.clone().invoke(requests).await {
+            Ok(response) => response.into_inner(),
+            Err(status) => return failed(status),
+        };
+        let first = match responses.message().await {
+            Ok(Some(first)) => first,
+            Ok(None) => return failed(tonic::Status::unavailable("no answer")),
+            Err(status) => return failed(status),
+        };
+        if sends_record {
+            node.learned(target.version_id);
+        }
+        match first.part {
+            Some(invoke_response::Part::Head(response_head)) => {
+                node.add_warm(target.app.components.values().map(|c| c.source));
+                Attempt::Answered(response(response_head, responses, occupied))
+            }
+            Some(invoke_response::Part::Error(error)) => {
+                let status = wire::status(error.status).unwrap_or(StatusCode::BAD_GATEWAY);
+                let retry_after = (error.retry_after_ms > 0)
+                    .then(|| Duration::from_millis(u64::from(error.retry_after_ms)));
+                let error_code = leak_code(&error.code);
+                let api_error =
+                    ApiError::from_runtime(status, error_code, error.message, retry_after);
+                if error.not_started {
+                    Attempt::Refused(api_error)
+                } else {
+                    Attempt::Answered(Err(api_error))
+                }
+            }
+            _ => failed(tonic::Status::internal("the node answered out of order")),
+        }
+    }
+}
+
+/// The error codes a node sends are a fixed set; unknown ones are reported as `node_error`.
+fn leak_code(code: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "route_not_found",
+        "bad_request",
+        "app_load_failed",
+        "internal",
+        "overloaded",
+        "deadline_exceeded",
+        "guest_trap",
+        "guest_no_response",
+        "body_too_large",
+        "node_draining",
+        "artifact_unavailable",
+    ];
+    KNOWN
+        .iter()
+        .find(|known| **known == code)
+        .copied()
+        .unwrap_or("node_error")
+}
+
+enum Attempt {
+    /// The node answered: the function's response, or why it failed.
+    Answered(Result<Response<Body>, ApiError>),
+    /// The node ran nothing: another node may run it.
+    Refused(ApiError),
+    /// The node could not be reached or failed midway.
+    Failed(ApiError),
+}
+
+fn deployment_message(target: &Target, with_record: bool) -> Deployment {
+    Deployment {
+        id: target.version_id.to_string(),
+        namespace: target.project_id.to_string(),
+        app: if with_record {
+            serde_json::to_vec(target.app.as_ref())
+                .map(Bytes::from)
+                .unwrap_or_default()
+        } else {
+            Bytes::new()
+        },
+    }
+}
+
+/// A request body: kept whole when small (it can be sent again), streamed otherwise.
+enum Replayable {
+    Whole(Bytes),
+    Streaming(Body),
+}
+
+/// An invocation as messages: the head, the body's chunks, then `end`. A body that fails
+/// stops the stream before `end`, so the node sees it cut off rather than complete.
+struct RequestMessages {
+    queued: VecDeque<InvokeRequest>,
+    streaming: Option<axum::body::BodyDataStream>,
+}
+
+impl RequestMessages {
+    fn new(head: InvokeHead, body: Replayable) -> Self {
+        let mut queued = VecDeque::with_capacity(3);
+        queued.push_back(InvokeRequest {
+            part: Some(invoke_request::Part::Head(head)),
+        });
+        let streaming = match body {
+            Replayable::Whole(bytes) => {
+                if !bytes.is_empty() {
+                    queued.push_back(body_message(bytes));
+                }
+                queued.push_back(end_message());
+                None
+            }
+            Replayable::Streaming(body) => Some(body.into_data_stream()),
+        };
+        Self { queued, streaming }
+    }
+}
+
+impl Stream for RequestMessages {
+    type Item = InvokeRequest;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(message) = self.queued.pop_front() {
+            return Poll::Ready(Some(message));
+        }
+        let Some(streaming) = self.streaming.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let message = match std::task::ready!(streaming.poll_next_unpin(cx)) {
+            Some(Ok(data)) => return Poll::Ready(Some(body_message(data))),
+            Some(Err(_)) => None,
+            None => Some(end_message()),
+        };
+        self.streaming = None;
+        Poll::Ready(message)
+    }
+}
+
+fn body_message(data: Bytes) -> InvokeRequest {
+    InvokeRequest {
+        part: Some(invoke_request::Part::Body(data)),
+    }
+}
+
+fn end_message() -> InvokeRequest {
+    InvokeRequest {
+        part: Some(invoke_request::Part::End(BodyEnd {})),
+    }
+}
+
+/// Reads up to [`REPLAYABLE_BODY_BYTES`] of `body`: all of it when it is that small.
+async fn replayable(mut body: Body) -> Result<Replayable, ApiError> {
+    use http_body::Body as _;
+    if body.is_end_stream() {
+        return Ok(Replayable::Whole(Bytes::new()));
+    }
+    let mut chunks = Vec::new();
+    let mut size = 0;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|error| ApiError::bad_request(format!("request body: {error}")))?;
+        if let Ok(data) = frame.into_data() {
+            size += data.len();
+            chunks.push(data);
+            if size > REPLAYABLE_BODY_BYTES {
+                let read = futures::stream::iter(chunks.into_iter().map(Ok::<_, axum::Error>));
+                let rest = read.chain(body.into_data_stream());
+                return Ok(Replayable::Streaming(Body::from_stream(rest)));
+            }
+        }
+    }
+    Ok(Replayable::Whole(match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.swap_remove(0),
+        _ => chunks.concat().into(),
+    }))
+}
+
+/// Why a response body from a node stopped early.
+#[derive(Debug, thiserror::Error)]
+enum ResponseBodyError {
+    #[error("the edge node's response was cut off")]
+    CutOff,
+    #[error("the function's response body failed: {0}")]
+    Failed(String),
+}
+
+/// The function's response: the head as sent, the body streamed from the node. The node
+/// counts as busy with the invocation until the body has been read or dropped.
+fn response(
+    head: nexus_proto::node::v1::ResponseHead,
+    messages: tonic::Streaming<InvokeResponse>,
+    occupied: Occupied,
+) -> Result<Response<Body>, ApiError> {
+    let invalid = |error: wire::InvalidHead| {
+        ApiError::from_runtime(
+            StatusCode::BAD_GATEWAY,
+            "node_failed",
+            error.to_string(),
+            None,
+        )
+    };
+    let status = wire::status(head.status).map_err(invalid)?;
+    let headers = wire::headers_from_wire(head.headers).map_err(invalid)?;
+    let frames = futures::stream::unfold(Some((messages, occupied)), |state| async move {
+        let (mut messages, occupied) = state?;
+        let frame = match messages.message().await {
+            Ok(Some(InvokeResponse {
+                part: Some(invoke_response::Part::Body(data)),
+            })) => Ok(Frame::data(data)),
+            Ok(Some(InvokeResponse {
+                part: Some(invoke_response::Part::End(BodyEnd {})),
+            })) => return None,
+            Ok(Some(InvokeResponse {
+                part: Some(invoke_response::Part::Error(error)),
+            })) => Err(ResponseBodyError::Failed(error.message)),
+            Ok(Some(_) | None) | Err(_) => Err(ResponseBodyError::CutOff),
+        };
+        let next = frame.is_ok().then_some((messages, occupied));
+        Some((frame, next))
+    });
+    let mut response = Response::new(Body::new(StreamBody::new(frames)));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    Ok(response)
+}
+
+impl Dispatch for RemoteDispatch {
+    fn invoke(&self, invocation: Invocation) -> DispatchFuture<Response<Body>> {
+        let placement = Arc::clone(&self.0);
+        Box::pin(async move { placement.run(invocation).await })
+    }
+
+    /// Sends the version to every node now taking work, which fetches and compiles its
+    /// components (the warm pool). A node that fails is logged; its first request loads it.
+    fn prepare(&self, target: Arc<Target>) -> DispatchFuture<()> {
+        let nodes = self.0.registry.schedulable();
+        Box::pin(async move {
+            let prefetches = nodes.into_iter().map(|node| {
+                let target = Arc::clone(&target);
+                async move {
+                    let request = PrefetchRequest {
+                        deployments: vec![deployment_message(&target, true)],
+                    };
+                    let answer = tokio::time::timeout(
+                        PREFETCH_TIMEOUT,
+                        node.client.clone().prefetch(request),
+                    )
+                    .await;
+                    match answer {
+                        Ok(Ok(answer)) => {
+                            node.learned(target.version_id);
+                            node.add_warm(
+                                answer
+                                    .into_inner()
+                                    .warm_digests
+                                    .iter()
+                                    .filter_map(|digest| digest.parse().ok()),
+                            );
+                        }
+                        Ok(Err(status)) => {
+                            tracing::warn!(node = %node.id, error = %status.message(), "prefetch failed");
+                        }
+                        Err(_) => tracing::warn!(node = %node.id, "prefetch timed out"),
+                    }
+                }
+            });
+            futures::future::join_all(prefetches).await;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,398 @@
+//! The nodes of the cluster as this coordinator knows them: what they offer, their leases, their
+//! load and warm components, and the clients that reach them.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use nexus_proto::Digest;
+use nexus_proto::node::v1::edge_service_client::EdgeServiceClient;
+use nexus_proto::node::v1::{Heartbeat, RegisterRequest};
+use nexus_proto::wire::AddToken;
+use nexus_store::FunctionVersionId;
+use serde::Serialize;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// How often a node sends a heartbeat.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+/// A node whose last heartbeat is older than this is lost: nothing more is scheduled to it.
+pub const LEASE: Duration = Duration::from_secs(3);
+/// Lost nodes stay listed this long.
+const FORGET_LOST_AFTER: Duration = Duration::from_secs(600);
+
+/// A node's `EdgeService`, every call carrying the join token.
+pub type EdgeClient = EdgeServiceClient<InterceptedService<Channel, AddToken>>;
+
+/// Where a node stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeState {
+    /// Holding its lease, taking work.
+    Active,
+    /// Finishing its work, taking none.
+    Draining,
+    /// Its lease lapsed or its connection broke; it takes nothing until it registers again.
+    Lost,
+}
+
+#[derive(Debug)]
+struct Status {
+    state: NodeState,
+    last_heartbeat: Instant,
+    last_heartbeat_at: SystemTime,
+    reported_in_flight: u32,
+    free_slots: u32,
+    queued: u32,
+    warm: HashSet<Digest>,
+    lost_at: Option<Instant>,
+}
+
+/// One registered node.
+pub struct Node {
+    /// Assigned at registration; a node that registers again gets a new id.
+    pub id: Uuid,
+    /// The node's name.
+    pub name: String,
+    /// The node's region.
+    pub region: String,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// Where its `EdgeService` listens.
+    pub address: String,
+    /// Invocations it runs at once.
+    pub slots: u32,
+    /// Guest memory it offers, in bytes.
+    pub memory_bytes: u64,
+    /// What compiled code it can share.
+    pub engine: String,
+    /// When it registered.
+    pub registered_at: SystemTime,
+    /// Its `EdgeService`.
+    pub client: EdgeClient,
+    /// Invocations this coordinator has running on it now.
+    in_flight: AtomicU32,
+    status: Mutex<Status>,
+    /// Deployments whose record the node has been sent.
+    known: Mutex<HashSet<FunctionVersionId>>,
+}
+
+impl Node {
+    fn status(&self) -> std::sync::MutexGuard<'_, Status> {
+        self.status
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether work may go to the node now.
+    pub fn schedulable(&self, now: Instant) -> bool {
+        let status = self.status();
+        status.state == NodeState::Active && now.duration_since(status.last_heartbeat) < LEASE
+    }
+
+    /// The node's state.
+    pub fn state(&self) -> NodeState {
+        self.status().state
+    }
+
+    /// Invocations this coordinator has running on the node.
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Counts an invocation as running on the node until the guard drops.
+    pub fn occupy(self: &Arc<Self>) -> Occupied {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        Occupied(Arc::clone(self))
+    }
+
+    /// Whether the node has every one of `digests` compiled.
+    pub fn is_warm<'a>(&self, mut digests: impl Iterator<Item = &'a Digest>) -> bool {
+        let status = self.status();
+        digests.all(|digest| status.warm.contains(digest))
+    }
+
+    /// Records that the node has `digests` compiled.
+    pub fn add_warm(&self, digests: impl IntoIterator<Item = Digest>) {
+        self.status().warm.extend(digests);
+    }
+
+    /// Whether the node has been sent the record of `version`.
+    pub fn knows(&self, version: FunctionVersionId) -> bool {
+        self.known
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .contains(&version)
+    }
+
+    /// Records that the node has the record of `version`.
+    pub fn learned(&self, version: FunctionVersionId) {
+        self.known
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(version);
+    }
+
+    fn mark(&self, state: NodeState) -> bool {
+        let mut status = self.status();
+        if status.state == state || status.state == NodeState::Lost {
+            return false;
+        }
+        status.state = state;
+        if state == NodeState::Lost {
+            status.lost_at = Some(Instant::now());
+        }
+        true
+    }
+
+    /// The node as the API lists it.
+    pub fn view(&self) -> NodeView {
+        let status = self.status();
+        let mut warm: Vec<String> = status.warm.iter().map(Digest::to_string).collect();
+        warm.sort();
+        NodeView {
+            id: self.id.to_string(),
+            name: self.name.clone(),
+            region: self.region.clone(),
+            labels: self.labels.clone(),
+            address: self.address.clone(),
+            state: status.state,
+            instance_slots: self.slots,
+            memory_bytes: self.memory_bytes,
+            engine: self.engine.clone(),
+            in_flight: self.in_flight(),
+            reported_in_flight: status.reported_in_flight,
+            free_slots: status.free_slots,
+            queued: status.queued,
+            warm_digests: warm,
+            registered_at: rfc3339(self.registered_at),
+            last_heartbeat_at: rfc3339(status.last_heartbeat_at),
+        }
+    }
+}
+
+fn rfc3339(time: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(time).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// An invocation counted against a node until dropped.
+pub struct Occupied(Arc<Node>);
+
+impl Drop for Occupied {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A node as `GET /v1/nodes` shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct NodeView {
+    id: String,
+    name: String,
+    region: String,
+    labels: BTreeMap<String, String>,
+    address: String,
+    state: NodeState,
+    instance_slots: u32,
+    memory_bytes: u64,
+    engine: String,
+    /// Invocations this coordinator has running on the node.
+    in_flight: u32,
+    /// Invocations the node reported running at its last heartbeat.
+    reported_in_flight: u32,
+    free_slots: u32,
+    queued: u32,
+    warm_digests: Vec<String>,
+    registered_at: String,
+    last_heartbeat_at: String,
+}
+
+/// Why a registration was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid registration: {0}")]
+pub struct InvalidRegistration(String);
+
+/// The nodes this coordinator knows.
+#[derive(Default)]
+pub struct NodeRegistry {
+    nodes: RwLock<HashMap<Uuid, Arc<Node>>>,
+}
+
+impl NodeRegistry {
+    /// Adds a node; it holds a lease from now until [`LEASE`] passes without a heartbeat.
+    pub fn register(
+        &self,
+        request: RegisterRequest,
+        token: &AddToken,
+    ) -> Result<Arc<Node>, InvalidRegistration> {
+        let invalid = |what: &str| InvalidRegistration(what.to_owned());
+        if request.name.is_empty() || request.name.len() > 253 {
+            return Err(invalid("the name must have 1 to 253 characters"));
+        }
+        if request.region.len() > 63 {
+            return Err(invalid("the region must have at most 63 characters"));
+        }
+        if request.labels.len() > 64
+            || request
+                .labels
+                .iter()
+                .any(|(key, value)| key.is_empty() || key.len() > 253 || value.len() > 253)
+        {
+            return Err(invalid(
+                "at most 64 labels, keys 1 to 253 and values up to 253 characters",
+            ));
+        }
+        if request.warm_digests.len() > 100_000 {
+            return Err(invalid("too many warm digests"));
+        }
+        let capacity = request.capacity.unwrap_or_default();
+        if capacity.instance_slots == 0 {
+            return Err(invalid("a node needs at least one instance slot"));
+        }
+        let endpoint = Endpoint::from_shared(request.address.clone())
+            .map_err(|error| InvalidRegistration(format!("address: {error}")))?;
+        if !request.address.starts_with("http://") && !request.address.starts_with("https://") {
+            return Err(invalid("the address must be an http:// or https:// URL"));
+        }
+        let channel = endpoint
+            .connect_timeout(Duration::from_secs(1))
+            .http2_keep_alive_interval(Duration::from_secs(1))
+            .keep_alive_timeout(Duration::from_secs(2))
+            .tcp_nodelay(true)
+            .connect_lazy();
+        let warm = request
+            .warm_digests
+            .iter()
+            .filter_map(|digest| digest.parse().ok())
+            .collect();
+        let now = SystemTime::now();
+        let node = Arc::new(Node {
+            id: Uuid::now_v7(),
+            name: request.name,
+            region: request.region,
+            labels: request.labels.into_iter().collect(),
+            address: request.address,
+            slots: capacity.instance_slots,
+            memory_bytes: capacity.memory_bytes,
+            engine: request.engine,
+            registered_at: now,
+            client: EdgeServiceClient::with_interceptor(channel, token.clone())
+                .max_decoding_message_size(super::MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(super::MAX_MESSAGE_BYTES),
+            in_flight: AtomicU32::new(0),
+            status: Mutex::new(Status {
+                state: NodeState::Active,
+                last_heartbeat: Instant::now(),
+                last_heartbeat_at: now,
+                reported_in_flight: 0,
+                free_slots: capacity.instance_slots,
+                queued: 0,
+                warm,
+                lost_at: None,
+            }),
+            known: Mutex::default(),
+        });
+        tracing::info!(node = %node.id, name = node.name, address = node.address, slots = node.slots, "node joined");
+        self.nodes
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(node.id, Arc::clone(&node));
+        Ok(node)
+    }
+
+    /// The node with `id`.
+    pub fn get(&self, id: Uuid) -> Option<Arc<Node>> {
+        self.nodes
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&id)
+            .cloned()
+    }
+
+    /// Records a heartbeat and answers with the node's state. A lost node stays lost.
+    pub fn heartbeat(&self, node: &Node, heartbeat: Heartbeat) -> NodeState {
+        let mut status = node.status();
+        if status.state == NodeState::Lost {
+            return NodeState::Lost;
+        }
+        status.last_heartbeat = Instant::now();
+        status.last_heartbeat_at = SystemTime::now();
+        if let Some(load) = heartbeat.load {
+            status.reported_in_flight = load.in_flight;
+            status.free_slots = load.free_slots;
+            status.queued = load.queued;
+        }
+        if heartbeat.warm_digests_changed {
+            status.warm = heartbeat
+                .warm_digests
+                .iter()
+                .filter_map(|digest| digest.parse().ok())
+                .collect();
+        }
+        status.state
+    }
+
+    /// Marks `node` lost: its lease lapsed, its lease stream ended or a call to it failed.
+    pub fn lose(&self, node: &Node, reason: &str) {
+        if node.mark(NodeState::Lost) {
+            tracing::warn!(node = %node.id, name = node.name, reason, "node lost");
+        }
+    }
+
+    /// Stops scheduling to the node with `id`.
+    pub fn drain(&self, id: Uuid) -> Option<Arc<Node>> {
+        let node = self.get(id)?;
+        if node.mark(NodeState::Draining) {
+            tracing::info!(node = %node.id, name = node.name, "node draining");
+        }
+        Some(node)
+    }
+
+    /// Nodes work may go to now.
+    pub fn schedulable(&self) -> Vec<Arc<Node>> {
+        let now = Instant::now();
+        self.nodes
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .values()
+            .filter(|node| node.schedulable(now))
+            .cloned()
+            .collect()
+    }
+
+    /// Every node, oldest registration first.
+    pub fn list(&self) -> Vec<NodeView> {
+        let mut nodes: Vec<Arc<Node>> = self
+            .nodes
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        nodes.sort_by_key(|node| node.id);
+        nodes.iter().map(|node| node.view()).collect()
+    }
+
+    /// Marks nodes whose lease lapsed lost and forgets nodes lost long ago.
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        let mut nodes = self
+            .nodes
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for node in nodes.values() {
+            let lapsed = now.duration_since(node.status().last_heartbeat) >= LEASE;
+            if lapsed {
+                self.lose(node, "lease lapsed");
+            }
+        }
+        nodes.retain(|_, node| {
+            node.status()
+                .lost_at
+                .is_none_or(|lost| now.duration_since(lost) < FORGET_LOST_AFTER)
+        });
+    }
+}

@@ -1,0 +1,362 @@
+//! The node's `EdgeService`: invocations from the coordinator, run on the [`AppHost`] with
+//! streamed bodies both ways; drain; prefetch.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt as _};
+use http_body_util::{BodyExt as _, StreamBody};
+use hyper::body::Frame;
+use nexus_proto::Digest;
+use nexus_proto::node::v1::edge_service_server::EdgeService;
+use nexus_proto::node::v1::{
+    BodyEnd, DrainRequest, DrainResponse, InvokeError, InvokeHead, InvokeRequest, InvokeResponse,
+    PrefetchRequest, PrefetchResponse, ResponseHead, invoke_request, invoke_response,
+};
+use nexus_proto::{ResolvedApp, wire};
+use tokio::sync::Notify;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::CoordinatorClient;
+use super::artifacts::ArtifactStore;
+use crate::errors::EdgeError;
+use crate::hosting::{AppHost, Deployment};
+
+/// What a node is doing, for its heartbeats and for drain.
+#[derive(Debug, Default)]
+pub struct NodeLoad {
+    in_flight: AtomicU32,
+    finished: AtomicU64,
+    draining: AtomicBool,
+    idle: Notify,
+}
+
+impl NodeLoad {
+    /// Invocations running now.
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Whether the node has stopped taking invocations.
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// Counts an invocation in until the guard drops; `None` while draining.
+    fn enter(self: &Arc<Self>) -> Option<InFlight> {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        if self.draining() {
+            drop(InFlight(Arc::clone(self)));
+            return None;
+        }
+        Some(InFlight(Arc::clone(self)))
+    }
+
+    /// Stops taking invocations and waits until none runs.
+    pub async fn drain(&self) -> u64 {
+        let before = self.finished.load(Ordering::Acquire);
+        self.draining.store(true, Ordering::Release);
+        loop {
+            let idle = self.idle.notified();
+            if self.in_flight() == 0 {
+                break;
+            }
+            idle.await;
+        }
+        self.finished.load(Ordering::Acquire) - before
+    }
+}
+
+/// One invocation in flight, until its response body has been sent or dropped.
+struct InFlight(Arc<NodeLoad>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.finished.fetch_add(1, Ordering::AcqRel);
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// The components this node has compiled, reported in heartbeats.
+#[derive(Debug, Default)]
+pub struct WarmSet {
+    digests: Mutex<(BTreeSet<Digest>, bool)>,
+}
+
+impl WarmSet {
+    fn add(&self, app: &ResolvedApp) {
+        let mut warm = self
+            .digests
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for component in app.components.values() {
+            if warm.0.insert(component.source) {
+                warm.1 = true;
+            }
+        }
+    }
+
+    /// Every warm digest, and whether the set changed since the last call.
+    pub fn take_changes(&self) -> (Vec<String>, bool) {
+        let mut warm = self
+            .digests
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let changed = std::mem::take(&mut warm.1);
+        (warm.0.iter().map(Digest::to_string).collect(), changed)
+    }
+}
+
+/// Serves `EdgeService`.
+pub struct EdgeServer {
+    host: Arc<AppHost>,
+    artifacts: Arc<ArtifactStore>,
+    coordinator: CoordinatorClient,
+    deployments: Mutex<HashMap<Arc<str>, Arc<Deployment>>>,
+    load: Arc<NodeLoad>,
+    warm: Arc<WarmSet>,
+}
+
+type ResponseStream = Pin<Box<dyn Stream<Item = Result<InvokeResponse, Status>> + Send>>;
+
+impl EdgeServer {
+    /// Runs apps on `host`, with components from `artifacts` (fetched from `coordinator`).
+    pub fn new(
+        host: Arc<AppHost>,
+        artifacts: Arc<ArtifactStore>,
+        coordinator: CoordinatorClient,
+        load: Arc<NodeLoad>,
+        warm: Arc<WarmSet>,
+    ) -> Self {
+        Self {
+            host,
+            artifacts,
+            coordinator,
+            deployments: Mutex::default(),
+            load,
+            warm,
+        }
+    }
+
+    /// The deployment a message names: known already, or described by it.
+    fn deployment(
+        &self,
+        message: Option<nexus_proto::node::v1::Deployment>,
+    ) -> Result<Arc<Deployment>, EdgeError> {
+        let message = message.ok_or_else(|| EdgeError::bad_request("no deployment named"))?;
+        let mut deployments = self
+            .deployments
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(known) = deployments.get(message.id.as_str()) {
+            return Ok(Arc::clone(known));
+        }
+        if message.app.is_empty() {
+            return Err(EdgeError::load_failed(&format_args!(
+                "deployment {} is unknown to this node",
+                message.id
+            )));
+        }
+        let app: ResolvedApp = serde_json::from_slice(&message.app).map_err(|error| {
+            EdgeError::load_failed(&format_args!("deployment {}: {error}", message.id))
+        })?;
+        let deployment = Arc::new(Deployment {
+            id: message.id.as_str().into(),
+            namespace: message.namespace.into(),
+            app: Arc::new(app),
+        });
+        deployments.insert(Arc::clone(&deployment.id), Arc::clone(&deployment));
+        Ok(deployment)
+    }
+
+    /// Fetches what the deployment's components need and loads the app.
+    async fn ready(&self, deployment: &Deployment) -> Result<(), EdgeError> {
+        for component in deployment.app.components.values() {
+            self.artifacts
+                .ensure(&component.source, &self.coordinator)
+                .await
+                .map_err(|error| EdgeError::artifact_unavailable(&error))?;
+        }
+        self.host.app(deployment).await?;
+        self.warm.add(&deployment.app);
+        Ok(())
+    }
+
+    async fn run(
+        &self,
+        head: InvokeHead,
+        body: Streaming<InvokeRequest>,
+    ) -> Result<ResponseStream, EdgeError> {
+        let in_flight = self.load.enter().ok_or_else(EdgeError::draining)?;
+        let deployment = self.deployment(head.deployment)?;
+        self.ready(&deployment).await?;
+        let (method, uri) = wire::request_line(&head.method, &head.uri)
+            .map_err(|e| EdgeError::bad_request(e.to_string()))?;
+        let headers = wire::headers_from_wire(head.headers)
+            .map_err(|e| EdgeError::bad_request(e.to_string()))?;
+        let mut request = http::Request::new(request_body(body));
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        let client = head
+            .client_address
+            .parse()
+            .unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
+        let response = self
+            .host
+            .invoke(&deployment, &head.prefix, request, client)
+            .await?;
+        Ok(response_stream(response, in_flight))
+    }
+}
+
+#[tonic::async_trait]
+impl EdgeService for EdgeServer {
+    type InvokeStream = ResponseStream;
+
+    async fn invoke(
+        &self,
+        request: Request<Streaming<InvokeRequest>>,
+    ) -> Result<Response<Self::InvokeStream>, Status> {
+        let mut incoming = request.into_inner();
+        let head = match incoming.message().await? {
+            Some(InvokeRequest {
+                part: Some(invoke_request::Part::Head(head)),
+            }) => head,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "an invocation starts with its head",
+                ));
+            }
+        };
+        let stream = match self.run(head, incoming).await {
+            Ok(stream) => stream,
+            Err(error) => Box::pin(futures::stream::once(
+                async move { Ok(error_message(&error)) },
+            )),
+        };
+        Ok(Response::new(stream))
+    }
+
+    async fn drain(&self, _: Request<DrainRequest>) -> Result<Response<DrainResponse>, Status> {
+        let finished = self.load.drain().await;
+        tracing::info!(finished, "drained");
+        Ok(Response::new(DrainResponse { finished }))
+    }
+
+    async fn prefetch(
+        &self,
+        request: Request<PrefetchRequest>,
+    ) -> Result<Response<PrefetchResponse>, Status> {
+        for message in request.into_inner().deployments {
+            let deployment = self
+                .deployment(Some(message))
+                .map_err(|error| Status::invalid_argument(error.message()))?;
+            self.ready(&deployment)
+                .await
+                .map_err(|error| Status::failed_precondition(error.message()))?;
+        }
+        Ok(Response::new(PrefetchResponse {
+            warm_digests: self.warm.take_changes().0,
+        }))
+    }
+}
+
+fn error_message(error: &EdgeError) -> InvokeResponse {
+    InvokeResponse {
+        part: Some(invoke_response::Part::Error(InvokeError {
+            status: u32::from(error.status().as_u16()),
+            code: error.code().to_owned(),
+            message: error.message().to_owned(),
+            retry_after_ms: error.retry_after().map_or(0, |after| {
+                u32::try_from(after.as_millis()).unwrap_or(u32::MAX)
+            }),
+            not_started: error.ran_nothing(),
+        })),
+    }
+}
+
+/// Why a request body from the coordinator stopped.
+#[derive(Debug, thiserror::Error)]
+enum IncomingBodyError {
+    #[error("the request body was cut off")]
+    CutOff,
+    #[error("unexpected message in a request body")]
+    Unexpected,
+    #[error("the request body failed: {0}")]
+    Stream(#[from] Status),
+}
+
+type IncomingBody =
+    StreamBody<Pin<Box<dyn Stream<Item = Result<Frame<Bytes>, IncomingBodyError>> + Send>>>;
+
+/// The request body the rest of the stream carries; it ends at `end`, and a stream that stops
+/// before it fails the body rather than truncate it.
+fn request_body(stream: Streaming<InvokeRequest>) -> IncomingBody {
+    let frames = futures::stream::unfold(Some(stream), |stream| async move {
+        let mut stream = stream?;
+        let frame = match stream.message().await {
+            Ok(Some(InvokeRequest {
+                part: Some(invoke_request::Part::Body(chunk)),
+            })) => Ok(Frame::data(chunk)),
+            Ok(Some(InvokeRequest {
+                part: Some(invoke_request::Part::End(BodyEnd {})),
+            })) => return None,
+            Ok(Some(_)) => Err(IncomingBodyError::Unexpected),
+            Ok(None) => Err(IncomingBodyError::CutOff),
+            Err(status) => Err(IncomingBodyError::Stream(status)),
+        };
+        let next = frame.is_ok().then_some(stream);
+        Some((frame, next))
+    });
+    StreamBody::new(Box::pin(frames))
+}
+
+/// The head, the body's chunks, then `end`; a body that fails midway ends with an error
+/// instead. The invocation counts as in flight until this stream is done or dropped.
+fn response_stream(response: nexus_runtime::GuestResponse, in_flight: InFlight) -> ResponseStream {
+    let (parts, body) = response.into_parts();
+    let head = InvokeResponse {
+        part: Some(invoke_response::Part::Head(ResponseHead {
+            status: u32::from(parts.status.as_u16()),
+            headers: wire::headers_to_wire(&parts.headers),
+        })),
+    };
+    let body = futures::stream::unfold(Some((Box::pin(body), in_flight)), |state| async move {
+        let (mut body, in_flight) = state?;
+        loop {
+            let part = match body.frame().await {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) if data.is_empty() => continue,
+                    Ok(data) => {
+                        let message = invoke_response::Part::Body(data);
+                        return Some((
+                            Ok(InvokeResponse {
+                                part: Some(message),
+                            }),
+                            Some((body, in_flight)),
+                        ));
+                    }
+                    // Trailers are not carried.
+                    Err(_trailers) => continue,
+                },
+                Some(Err(error)) => invoke_response::Part::Error(InvokeError {
+                    status: 502,
+                    code: "guest_body_failed".to_owned(),
+                    message: error.to_string(),
+                    retry_after_ms: 0,
+                    not_started: false,
+                }),
+                None => invoke_response::Part::End(BodyEnd {}),
+            };
+            return Some((Ok(InvokeResponse { part: Some(part) }), None));
+        }
+    });
+    Box::pin(futures::stream::once(async move { Ok(head) }).chain(body))
+}

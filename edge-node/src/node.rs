@@ -1,0 +1,281 @@
+//! A cluster edge node (`nexus-edge`): the runtime, the coordinator's `EdgeService` and the
+//! node's own HTTP endpoints (`/healthz`, `/readyz`, `/metrics`) on one listener, and the lease.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use http::{Response, StatusCode, header};
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use nexus_http::ServerLimits;
+use nexus_proto::node::v1::edge_service_server::EdgeServiceServer;
+use nexus_proto::node::v1::{Capacity, RegisterRequest};
+use nexus_proto::wire::RequireToken;
+use nexus_runtime::{EnvVariables, Limits, Runtime, RuntimeConfig};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tonic::service::interceptor::InterceptedService;
+
+use crate::cluster::artifacts::ArtifactStore;
+use crate::cluster::coordinator_client;
+use crate::cluster::edge_service::{EdgeServer, NodeLoad, WarmSet};
+use crate::cluster::lease::LeaseHolder;
+use crate::hosting::AppHost;
+use crate::kv::{KvBackend, start_runtime};
+
+/// The largest gRPC message the node accepts: a body chunk or an invocation head.
+const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Everything a node needs to start.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// The coordinator's URL: `http://host:port`.
+    pub coordinator: String,
+    /// The cluster's join token, carried by every call in both directions.
+    pub token: String,
+    /// The node's name (the host name by default).
+    pub name: String,
+    /// Where the node runs, for placement by region.
+    pub region: String,
+    /// Labels placement constraints match against.
+    pub labels: BTreeMap<String, String>,
+    /// Where the node listens; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Where the coordinator reaches the node; `http://<listen address>` by default.
+    pub advertise: Option<String>,
+    /// Components (`artifacts/`), compiled code (`compiled/`) and SQLite databases live here.
+    pub state_dir: PathBuf,
+    /// Where Spin key-value data lives: shared (Redis) in a cluster.
+    pub kv: KvBackend,
+    /// Limits applied to every invocation.
+    pub limits: Limits,
+    /// The environment application variables are read from (`SPIN_VARIABLE_*`).
+    pub environment: Vec<(String, String)>,
+    /// The listener's limits.
+    pub server: ServerLimits,
+}
+
+/// A running edge node.
+pub struct EdgeNode {
+    local_addr: SocketAddr,
+    runtime: Arc<Runtime>,
+    node_id: watch::Receiver<String>,
+    stop: watch::Sender<bool>,
+    serving: JoinHandle<std::io::Result<()>>,
+    lease: JoinHandle<()>,
+}
+
+impl EdgeNode {
+    /// Starts the runtime, binds the listener, and starts registering with the coordinator.
+    pub async fn start(config: NodeConfig) -> anyhow::Result<Self> {
+        let runtime = start_runtime(
+            RuntimeConfig {
+                limits: config.limits.clone(),
+                compile_cache: Some(config.state_dir.join("compiled")),
+                state_dir: Some(config.state_dir.clone()),
+                baseline_tier: false,
+            },
+            &config.kv,
+        )
+        .await?;
+        let artifacts = Arc::new(
+            ArtifactStore::open(&config.state_dir.join("artifacts"))
+                .context("failed to open the artifact directory")?,
+        );
+        let variables = Arc::new(EnvVariables::from_env(config.environment.iter().cloned()));
+        let host = Arc::new(AppHost::new(
+            Arc::clone(&runtime),
+            Arc::clone(&artifacts) as _,
+            variables,
+        ));
+        let coordinator = coordinator_client(&config.coordinator, &config.token)?;
+        let (load, warm) = (Arc::new(NodeLoad::default()), Arc::new(WarmSet::default()));
+        let edge = EdgeServer::new(
+            host,
+            artifacts,
+            coordinator.clone(),
+            Arc::clone(&load),
+            Arc::clone(&warm),
+        );
+        let grpc = tonic::service::Routes::new(InterceptedService::new(
+            EdgeServiceServer::new(edge)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            RequireToken::new(&config.token),
+        ))
+        .prepare();
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("failed to listen on {}", config.listen))?;
+        let local_addr = listener.local_addr()?;
+        let (stop, stopped) = watch::channel(false);
+        let (node_id_sender, node_id) = watch::channel(String::new());
+        let endpoints = Arc::new(Endpoints {
+            runtime: Arc::clone(&runtime),
+            load: Arc::clone(&load),
+            node_id: node_id.clone(),
+        });
+        let mut shutdown = stopped.clone();
+        let server_limits = config.server.clone();
+        let serving = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+            };
+            nexus_http::serve(listener, &server_limits, shutdown, move |_client| {
+                let (grpc, endpoints) = (grpc.clone(), Arc::clone(&endpoints));
+                service_fn(move |request: http::Request<Incoming>| {
+                    let (mut grpc, endpoints) = (grpc.clone(), Arc::clone(&endpoints));
+                    async move {
+                        if is_grpc(&request) {
+                            let response =
+                                tonic::codegen::Service::call(&mut grpc, request).await?;
+                            return Ok::<_, Infallible>(response.map(|body| body.boxed_unsync()));
+                        }
+                        Ok(endpoints
+                            .answer(request.uri().path())
+                            .map(|body| body.map_err(|never| match never {}).boxed_unsync()))
+                    }
+                })
+            })
+            .await
+        });
+        let advertise = config
+            .advertise
+            .clone()
+            .unwrap_or_else(|| format!("http://{local_addr}"));
+        let limits = runtime.limits();
+        let registration = RegisterRequest {
+            name: config.name.clone(),
+            region: config.region.clone(),
+            labels: config.labels.clone().into_iter().collect(),
+            address: advertise,
+            capacity: Some(Capacity {
+                instance_slots: limits.max_instances,
+                memory_bytes: u64::from(limits.max_instances)
+                    .saturating_mul(limits.memory_limit_bytes),
+            }),
+            engine: runtime.engine_id().to_owned(),
+            warm_digests: Vec::new(),
+        };
+        let lease = tokio::spawn(
+            LeaseHolder {
+                coordinator,
+                registration,
+                runtime: Arc::clone(&runtime),
+                load,
+                warm,
+                node_id: node_id_sender,
+            }
+            .run(stopped),
+        );
+        Ok(Self {
+            local_addr,
+            runtime,
+            node_id,
+            stop,
+            serving,
+            lease,
+        })
+    }
+
+    /// The address the node listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The runtime, for its compile-cache use.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    /// Waits until the node holds a lease and returns its id.
+    pub async fn registered(&mut self) -> anyhow::Result<String> {
+        let id = self
+            .node_id
+            .wait_for(|id| !id.is_empty())
+            .await
+            .context("the node stopped before registering")?;
+        Ok(id.clone())
+    }
+
+    /// Gives up the lease, stops taking connections and waits for invocations in flight.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.stop.send_replace(true);
+        self.lease.await.context("the lease task failed")?;
+        self.serving
+            .await
+            .context("the server task failed")?
+            .context("the listener failed")
+    }
+}
+
+fn is_grpc<B>(request: &http::Request<B>) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// `/healthz`, `/readyz` and `/metrics`.
+struct Endpoints {
+    runtime: Arc<Runtime>,
+    load: Arc<NodeLoad>,
+    node_id: watch::Receiver<String>,
+}
+
+impl Endpoints {
+    fn answer(&self, path: &str) -> Response<Full<Bytes>> {
+        let (status, text) = match path {
+            "/healthz" => (StatusCode::OK, "ok\n".to_owned()),
+            "/readyz" if self.load.draining() => {
+                (StatusCode::SERVICE_UNAVAILABLE, "draining\n".to_owned())
+            }
+            "/readyz" if self.node_id.borrow().is_empty() => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not registered with the coordinator\n".to_owned(),
+            ),
+            "/readyz" => (StatusCode::OK, "ok\n".to_owned()),
+            "/metrics" => (StatusCode::OK, self.metrics()),
+            _ => (StatusCode::NOT_FOUND, "not found\n".to_owned()),
+        };
+        let mut response = Response::new(Full::new(Bytes::from(text)));
+        *response.status_mut() = status;
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; version=0.0.4"),
+        );
+        response
+    }
+
+    fn metrics(&self) -> String {
+        let cache = self
+            .runtime
+            .compile_cache_stats()
+            .unwrap_or(nexus_runtime::CompileCacheStats { hits: 0, misses: 0 });
+        format!(
+            "# HELP nexus_edge_compile_cache_hits_total Components whose compiled code was read from disk.\n\
+             # TYPE nexus_edge_compile_cache_hits_total counter\n\
+             nexus_edge_compile_cache_hits_total {}\n\
+             # HELP nexus_edge_compile_cache_misses_total Components compiled and written to disk.\n\
+             # TYPE nexus_edge_compile_cache_misses_total counter\n\
+             nexus_edge_compile_cache_misses_total {}\n\
+             # HELP nexus_edge_invocations_in_flight Invocations running now.\n\
+             # TYPE nexus_edge_invocations_in_flight gauge\n\
+             nexus_edge_invocations_in_flight {}\n\
+             # HELP nexus_edge_instance_slots_free Instance slots free now.\n\
+             # TYPE nexus_edge_instance_slots_free gauge\n\
+             nexus_edge_instance_slots_free {}\n",
+            cache.hits,
+            cache.misses,
+            self.load.in_flight(),
+            self.runtime.free_instance_slots(),
+        )
+    }
+}
