@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{Method, Response, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Method, Response, StatusCode};
 use bytes::Bytes;
 use futures::{Stream, StreamExt as _};
 use http_body::Frame;
@@ -34,6 +34,9 @@ const MAX_ATTEMPTS: usize = 3;
 const PREFETCH_TIMEOUT: Duration = Duration::from_secs(60);
 /// The header that makes a request with a body safe to send again.
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// The response header naming the node that ran the invocation.
+pub const NODE_HEADER: HeaderName = HeaderName::from_static("nexus-node");
 
 /// Runs invocations on the cluster's edge nodes.
 pub struct RemoteDispatch(Arc<Placement>);
@@ -191,7 +194,13 @@ impl Placement {
         match first.part {
             Some(invoke_response::Part::Head(response_head)) => {
                 node.add_warm(target.app.components.values().map(|c| c.source));
-                Attempt::Answered(response(response_head, responses, occupied))
+                let mut answer = response(response_head, responses, occupied);
+                if let (Ok(response), Ok(id)) =
+                    (answer.as_mut(), HeaderValue::from_str(&node.id.to_string()))
+                {
+                    response.headers_mut().insert(NODE_HEADER, id);
+                }
+                Attempt::Answered(answer)
             }
             Some(invoke_response::Part::Error(error)) => {
                 let status = wire::status(error.status).unwrap_or(StatusCode::BAD_GATEWAY);

@@ -1,0 +1,332 @@
+//! A cluster of real processes on loopback: `nexus coordinator --cluster` on Postgres and
+//! `nexus-edge` nodes. Requests spread evenly, survive a node killed with SIGKILL, avoid a
+//! drained node; a restarted node reuses its compiled components.
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test reports failures by panicking"
+)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use http::{Request, StatusCode};
+use http_body_util::Full;
+use nexus_tests::postgres::FreshDatabase;
+use nexus_tests::{HttpClient, TestResponse, component_path};
+use tokio::io::{AsyncBufReadExt as _, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+const STARTUP: Duration = Duration::from_secs(60);
+
+/// `nexus-edge` is built next to `nexus` (`cargo build --workspace`, as `make test` does).
+fn edge_binary() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_nexus")).with_file_name("nexus-edge");
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace (`cargo build --workspace`)",
+        path.display()
+    );
+    path
+}
+
+async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
+    tokio::time::timeout(STARTUP, lines.next_line())
+        .await
+        .expect("timed out waiting for output")
+        .unwrap()
+        .expect("the process exited")
+}
+
+struct Coordinator {
+    _child: Child,
+    base: String,
+    token: String,
+    access_token: String,
+    client: HttpClient,
+}
+
+impl Coordinator {
+    async fn start(database: &FreshDatabase, state: &Path) -> Self {
+        let token_file = state.join("node-token");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nexus"))
+            .args(["coordinator", "--cluster", "--listen", "127.0.0.1:0"])
+            .arg("--database-url")
+            .arg(database.url())
+            .arg("--state-dir")
+            .arg(state)
+            .arg("--signing-key-file")
+            .arg(state.join("signing-key"))
+            .arg("--node-token-file")
+            .arg(&token_file)
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = next_line(&mut lines).await;
+        let base = line
+            .strip_prefix("Coordinator listening on ")
+            .unwrap()
+            .to_owned();
+        let token = std::fs::read_to_string(&token_file).unwrap();
+        let mut coordinator = Self {
+            _child: child,
+            base,
+            token,
+            access_token: String::new(),
+            client: HttpClient::default(),
+        };
+        coordinator.sign_up().await;
+        coordinator
+    }
+
+    async fn sign_up(&mut self) {
+        let credentials = r#"{"email":"ops@example.com","password":"correct horse"}"#;
+        let registered = self.post_json("/v1/auth/register", credentials, None).await;
+        assert_eq!(
+            registered.status,
+            StatusCode::CREATED,
+            "{}",
+            registered.text()
+        );
+        let login = self.post_json("/v1/auth/login", credentials, None).await;
+        self.access_token = login.json()["access_token"].as_str().unwrap().to_owned();
+        let token = self.access_token.clone();
+        let project = self
+            .post_json("/v1/projects", r#"{"name":"shop"}"#, Some(&token))
+            .await;
+        assert_eq!(project.status, StatusCode::CREATED, "{}", project.text());
+    }
+
+    async fn post_json(&self, path: &str, body: &str, bearer: Option<&str>) -> TestResponse {
+        let mut request = Request::post(format!("{}{path}", self.base))
+            .header("content-type", "application/json");
+        if let Some(bearer) = bearer {
+            request = request.header("authorization", format!("Bearer {bearer}"));
+        }
+        self.client
+            .send(request.body(Full::from(body.to_owned())).unwrap())
+            .await
+    }
+
+    /// Deploys the `headers` function as `shop/echo`; deploy prefetches it to every node.
+    async fn deploy(&self) {
+        let bytes = std::fs::read(component_path("headers")).unwrap();
+        let request = Request::post(format!(
+            "{}/v1/projects/shop/functions/echo/versions",
+            self.base
+        ))
+        .header("content-type", "application/wasm")
+        .header("authorization", format!("Bearer {}", self.access_token))
+        .body(Full::from(bytes))
+        .unwrap();
+        let deployed = self.client.send(request).await;
+        assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.text());
+    }
+
+    async fn invoke(&self) -> TestResponse {
+        self.client
+            .get(&format!("{}/shop/echo/hello", self.base))
+            .await
+    }
+
+    async fn nodes(&self, bearer: &str) -> TestResponse {
+        let request = Request::get(format!("{}/v1/nodes", self.base))
+            .header("authorization", format!("Bearer {bearer}"))
+            .body(Full::default())
+            .unwrap();
+        self.client.send(request).await
+    }
+
+    async fn node_states(&self) -> HashMap<String, String> {
+        let nodes = self.nodes(&self.token).await;
+        assert_eq!(nodes.status, StatusCode::OK, "{}", nodes.text());
+        nodes.json()["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|node| {
+                (
+                    node["id"].as_str().unwrap().to_owned(),
+                    node["state"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+struct Edge {
+    child: Child,
+    id: String,
+    base: String,
+}
+
+impl Edge {
+    async fn start(coordinator: &Coordinator, name: &str, state: &Path) -> Self {
+        let mut child = Command::new(edge_binary())
+            .args(["--coordinator", &coordinator.base, "--name", name])
+            .args(["--listen", "127.0.0.1:0", "--kv", "memory"])
+            .arg("--state-dir")
+            .arg(state)
+            .env("NEXUS_NODE_TOKEN", &coordinator.token)
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let listening = next_line(&mut lines).await;
+        let base = listening.strip_prefix("Listening on ").unwrap().to_owned();
+        let registered = next_line(&mut lines).await;
+        let id = registered
+            .strip_prefix("Registered as node ")
+            .unwrap_or_else(|| panic!("unexpected output: {registered}"))
+            .to_owned();
+        Self { child, id, base }
+    }
+
+    async fn metric(&self, client: &HttpClient, name: &str) -> u64 {
+        let metrics = client.get(&format!("{}/metrics", self.base)).await;
+        metrics
+            .text()
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in {}", metrics.text()))
+            .parse()
+            .unwrap()
+    }
+
+    async fn stop(mut self) {
+        let pid = self.child.id().unwrap().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .await
+                .unwrap()
+                .success()
+        );
+        let status = tokio::time::timeout(STARTUP, self.child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success(), "the node exited with {status}");
+    }
+}
+
+fn served_by(response: &TestResponse) -> String {
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    response.headers["nexus-node"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_spread_evenly_and_survive_a_node_killed_mid_run() {
+    let database = FreshDatabase::create().await;
+    let state = tempfile::tempdir().unwrap();
+    let coordinator = Coordinator::start(&database, &state.path().join("coordinator")).await;
+    let mut edges = Vec::new();
+    for name in ["a", "b", "c"] {
+        edges.push(Edge::start(&coordinator, name, &state.path().join(name)).await);
+    }
+    coordinator.deploy().await;
+
+    let mut counts: HashMap<String, u32> = HashMap::new();
+    for _ in 0..300 {
+        *counts
+            .entry(served_by(&coordinator.invoke().await))
+            .or_default() += 1;
+    }
+    assert_eq!(counts.len(), 3, "{counts:?}");
+    for (node, count) in &counts {
+        assert!(
+            (90..=110).contains(count),
+            "node {node} served {count} of 300: {counts:?}"
+        );
+    }
+
+    let mut victim = edges.remove(0);
+    victim.child.start_kill().unwrap();
+    victim.child.wait().await.unwrap();
+    let mut survivors = HashMap::<String, u32>::new();
+    for _ in 0..100 {
+        let response = coordinator.invoke().await;
+        *survivors.entry(served_by(&response)).or_default() += 1;
+    }
+    assert!(!survivors.contains_key(&victim.id), "{survivors:?}");
+    assert_eq!(survivors.len(), 2, "{survivors:?}");
+    // A request that is not idempotent succeeds as well once the node is known lost.
+    let post = Request::post(format!("{}/shop/echo/order", coordinator.base))
+        .body(Full::from("one order"))
+        .unwrap();
+    let ordered = coordinator.client.send(post).await;
+    assert_eq!(ordered.status, StatusCode::OK, "{}", ordered.text());
+    assert_eq!(coordinator.node_states().await[&victim.id], "lost");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_node_finishes_and_takes_no_more_work() {
+    let database = FreshDatabase::create().await;
+    let state = tempfile::tempdir().unwrap();
+    let coordinator = Coordinator::start(&database, &state.path().join("coordinator")).await;
+    let a = Edge::start(&coordinator, "a", &state.path().join("a")).await;
+    let b = Edge::start(&coordinator, "b", &state.path().join("b")).await;
+    coordinator.deploy().await;
+
+    let refused = coordinator.nodes("not-the-token").await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        refused.text()
+    );
+    let token = coordinator.token.clone();
+    let drained = coordinator
+        .post_json(&format!("/v1/nodes/{}/drain", a.id), "", Some(&token))
+        .await;
+    assert_eq!(drained.status, StatusCode::OK, "{}", drained.text());
+    assert_eq!(drained.json()["node"]["state"], "draining");
+    for _ in 0..20 {
+        assert_eq!(served_by(&coordinator.invoke().await), b.id);
+    }
+    let states = coordinator.node_states().await;
+    assert_eq!(states[&a.id], "draining");
+    assert_eq!(states[&b.id], "active");
+    let ready = coordinator.client.get(&format!("{}/readyz", a.base)).await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_reuses_its_components_and_compiled_code() {
+    let database = FreshDatabase::create().await;
+    let state = tempfile::tempdir().unwrap();
+    let coordinator = Coordinator::start(&database, &state.path().join("coordinator")).await;
+    let node_state = state.path().join("node");
+    let edge = Edge::start(&coordinator, "a", &node_state).await;
+    coordinator.deploy().await;
+    served_by(&coordinator.invoke().await);
+    let client = HttpClient::default();
+    assert!(
+        edge.metric(&client, "nexus_edge_compile_cache_misses_total")
+            .await
+            >= 1
+    );
+    edge.stop().await;
+
+    let edge = Edge::start(&coordinator, "a", &node_state).await;
+    let response = coordinator.invoke().await;
+    assert_eq!(served_by(&response), edge.id);
+    assert!(
+        edge.metric(&client, "nexus_edge_compile_cache_hits_total")
+            .await
+            >= 1
+    );
+    assert_eq!(
+        edge.metric(&client, "nexus_edge_compile_cache_misses_total")
+            .await,
+        0,
+        "the restarted node compiled again"
+    );
+}
