@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use nexus_coordinator::cluster::{Cluster, join_token};
+use nexus_coordinator::cluster::{Cluster, SchedulerConfig, join_token};
 use nexus_coordinator::server::{Coordinator, CoordinatorConfig};
 use nexus_runtime::Validator;
 
@@ -23,6 +23,8 @@ pub struct ClusterConfig {
     pub token_file: PathBuf,
     /// Nodes in this region are preferred when all else is equal.
     pub region: Option<String>,
+    /// Admission: queue sizes per priority class, longest wait.
+    pub scheduler: SchedulerConfig,
 }
 
 /// A running cluster coordinator.
@@ -46,7 +48,7 @@ impl ClusterCoordinator {
         let validator = Validator::new().context("failed to start the component validator")?;
         let coordinator = Coordinator::open(
             config.coordinator,
-            Arc::new(cluster.dispatch(config.region)),
+            Arc::new(cluster.dispatch(config.region, config.scheduler)),
         )
         .await
         .context("failed to start the coordinator")?

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 mod audit;
 mod coordinator;
+mod nodes;
 mod runtime_args;
 mod serve;
 mod up;
@@ -24,8 +25,11 @@ enum Command {
     Serve(serve::ServeCommand),
     /// Inspect the coordinator's audit log.
     Audit(audit::AuditCommand),
-    /// Run the coordinator: its API and the HTTP trigger, with the runtime in process.
+    /// Run the coordinator: its API and the HTTP trigger, with the runtime in process or
+    /// edge nodes (`--cluster`).
     Coordinator(coordinator::CoordinatorCommand),
+    /// List the cluster's edge nodes, or drain one.
+    Nodes(nodes::NodesCommand),
 }
 
 impl Cli {
@@ -36,6 +40,7 @@ impl Cli {
             Command::Serve(command) => command.run().await,
             Command::Audit(command) => command.run().await,
             Command::Coordinator(command) => command.run().await,
+            Command::Nodes(command) => command.run().await,
         }
     }
 }

@@ -17,9 +17,11 @@ use crate::functions::BlobStore;
 pub mod dispatch;
 pub mod node_service;
 pub mod registry;
+pub mod scheduler;
 
 pub use dispatch::RemoteDispatch;
 pub use registry::{NodeRegistry, NodeState, NodeView};
+pub use scheduler::{Priority, SchedulerConfig};
 
 /// The largest gRPC message between coordinator and nodes: a body chunk or an invocation head.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
@@ -61,9 +63,9 @@ impl Cluster {
         &self.registry
     }
 
-    /// Dispatch to the nodes, preferring `region`.
-    pub fn dispatch(&self, region: Option<String>) -> RemoteDispatch {
-        RemoteDispatch::new(Arc::clone(&self.registry), region)
+    /// Dispatch to the nodes, preferring `region`, admitting invocations by `scheduler`.
+    pub fn dispatch(&self, region: Option<String>, scheduler: SchedulerConfig) -> RemoteDispatch {
+        RemoteDispatch::new(Arc::clone(&self.registry), region, scheduler)
     }
 
     /// Whether `token` is the join token.

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use clap::Args;
 use nexus::cluster::{ClusterConfig, ClusterCoordinator};
 use nexus::{Embedded, EmbeddedConfig};
+use nexus_coordinator::cluster::SchedulerConfig;
 use nexus_coordinator::functions::DeployLimits;
 use nexus_coordinator::server::CoordinatorConfig;
 
@@ -81,6 +82,7 @@ impl CoordinatorCommand {
                 listen: self.listen,
                 token_file: self.node_token_file.clone(),
                 region: self.region.clone(),
+                scheduler: SchedulerConfig::default(),
             })
             .await?;
             println!("Coordinator listening on {}", coordinator.base_url());

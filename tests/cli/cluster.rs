@@ -282,12 +282,12 @@ async fn a_drained_node_finishes_and_takes_no_more_work() {
         "{}",
         refused.text()
     );
-    let token = coordinator.token.clone();
-    let drained = coordinator
-        .post_json(&format!("/v1/nodes/{}/drain", a.id), "", Some(&token))
-        .await;
-    assert_eq!(drained.status, StatusCode::OK, "{}", drained.text());
-    assert_eq!(drained.json()["node"]["state"], "draining");
+    let listed = nexus_nodes(&coordinator, &[]).await;
+    assert!(listed.contains(&a.id) && listed.contains(&b.id), "{listed}");
+    let drained: serde_json::Value =
+        serde_json::from_str(&nexus_nodes(&coordinator, &["drain", &a.id, "--json"]).await)
+            .unwrap();
+    assert_eq!(drained["node"]["state"], "draining");
     for _ in 0..20 {
         assert_eq!(served_by(&coordinator.invoke().await), b.id);
     }
@@ -296,6 +296,53 @@ async fn a_drained_node_finishes_and_takes_no_more_work() {
     assert_eq!(states[&b.id], "active");
     let ready = coordinator.client.get(&format!("{}/readyz", a.base)).await;
     assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+
+    let bad_priority = Request::get(format!("{}/shop/echo/", coordinator.base))
+        .header("nexus-priority", "urgent")
+        .body(Full::default())
+        .unwrap();
+    let refused = coordinator.client.send(bad_priority).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        refused.text()
+    );
+    let critical = Request::get(format!("{}/shop/echo/", coordinator.base))
+        .header("nexus-priority", "critical")
+        .body(Full::default())
+        .unwrap();
+    assert_eq!(served_by(&coordinator.client.send(critical).await), b.id);
+
+    b.stop().await;
+    let unplaced = coordinator.invoke().await;
+    assert_eq!(
+        unplaced.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        unplaced.text()
+    );
+    assert_eq!(unplaced.json()["error"]["code"], "no_node_available");
+    assert!(unplaced.headers.contains_key("retry-after"));
+}
+
+/// `nexus nodes ARGS` against the coordinator; its standard output.
+async fn nexus_nodes(coordinator: &Coordinator, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_nexus"))
+        .arg("nodes")
+        .args(args)
+        .args(["--coordinator", &coordinator.base])
+        .env("NEXUS_NODE_TOKEN", &coordinator.token)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        output.status.success(),
+        "nexus nodes {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

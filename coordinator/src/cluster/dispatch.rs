@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{HeaderName, HeaderValue, Method, Response, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 use bytes::Bytes;
 use futures::{Stream, StreamExt as _};
 use http_body::Frame;
@@ -23,6 +23,7 @@ use nexus_proto::wire;
 use uuid::Uuid;
 
 use super::registry::{Node, NodeRegistry, Occupied};
+use super::scheduler::{Admission, Priority, Scheduler, SchedulerConfig};
 use crate::dispatch::{Dispatch, DispatchFuture, Invocation, Target};
 use crate::error::ApiError;
 
@@ -43,6 +44,7 @@ pub struct RemoteDispatch(Arc<Placement>);
 
 struct Placement {
     registry: Arc<NodeRegistry>,
+    scheduler: Scheduler,
     /// Nodes in this region are preferred when all else is equal.
     region: Option<String>,
     /// Rotates the choice among equally good nodes.
@@ -51,9 +53,14 @@ struct Placement {
 
 impl RemoteDispatch {
     /// Dispatches to the nodes of `registry`, preferring `region`.
-    pub fn new(registry: Arc<NodeRegistry>, region: Option<String>) -> Self {
+    pub fn new(
+        registry: Arc<NodeRegistry>,
+        region: Option<String>,
+        scheduler: SchedulerConfig,
+    ) -> Self {
         Self(Arc::new(Placement {
             registry,
+            scheduler: Scheduler::new(scheduler),
             region,
             turn: AtomicUsize::new(0),
         }))
@@ -102,6 +109,31 @@ impl Placement {
             request,
         } = invocation;
         let (parts, body) = request.into_parts();
+        let priority = priority_of(&parts.headers)?;
+        let capacity: usize = self
+            .registry
+            .schedulable()
+            .iter()
+            .filter(|node| node.state() == super::NodeState::Active)
+            .map(|node| node.slots as usize)
+            .sum();
+        if capacity == 0 {
+            return Err(no_node_available());
+        }
+        self.scheduler.set_capacity(capacity);
+        let admission = self
+            .scheduler
+            .admit(target.project_id.0, priority)
+            .await
+            .map_err(|rejected| {
+                ApiError::from_runtime(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "overloaded",
+                    format!("every edge node is busy: {rejected}"),
+                    Some(rejected.retry_after()),
+                )
+            })?;
+        let admission = Arc::new(admission);
         let safe_to_repeat = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
             || parts.headers.contains_key(IDEMPOTENCY_KEY);
         let mut body = Some(replayable(body).await?);
@@ -115,7 +147,7 @@ impl Placement {
                 .path_and_query()
                 .map_or_else(|| parts.uri.path().to_owned(), ToString::to_string),
             headers: wire::headers_to_wire(&parts.headers),
-            priority: 0,
+            priority: nexus_proto::node::v1::Priority::from(priority) as i32,
         };
         let mut tried = Vec::new();
         let mut last_error = None;
@@ -131,8 +163,12 @@ impl Placement {
                     None => break,
                 },
             };
+            let held = Held {
+                _node: node.occupy(),
+                _admission: Arc::clone(&admission),
+            };
             match self
-                .attempt(Arc::clone(&node), &target, head.clone(), this_body)
+                .attempt(Arc::clone(&node), &target, head.clone(), this_body, held)
                 .await
             {
                 Attempt::Answered(answer) => return answer,
@@ -147,14 +183,7 @@ impl Placement {
                 }
             }
         }
-        Err(last_error.unwrap_or_else(|| {
-            ApiError::from_runtime(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "no_node_available",
-                "no edge node can take the invocation now".to_owned(),
-                Some(Duration::from_secs(1)),
-            )
-        }))
+        Err(last_error.unwrap_or_else(no_node_available))
     }
 
     async fn attempt(
@@ -163,8 +192,8 @@ impl Placement {
         target: &Target,
         mut head: InvokeHead,
         body: Replayable,
+        held: Held,
     ) -> Attempt {
-        let occupied = node.occupy();
         let sends_record = !node.knows(target.version_id);
         head.deployment = Some(deployment_message(target, sends_record));
         let requests = RequestMessages::new(head, body);
@@ -194,7 +223,7 @@ impl Placement {
         match first.part {
             Some(invoke_response::Part::Head(response_head)) => {
                 node.add_warm(target.app.components.values().map(|c| c.source));
-                let mut answer = response(response_head, responses, occupied);
+                let mut answer = response(response_head, responses, held);
                 if let (Ok(response), Ok(id)) =
                     (answer.as_mut(), HeaderValue::from_str(&node.id.to_string()))
                 {
@@ -217,6 +246,41 @@ impl Placement {
             }
             _ => failed(tonic::Status::internal("the node answered out of order")),
         }
+    }
+}
+
+fn no_node_available() -> ApiError {
+    ApiError::from_runtime(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no_node_available",
+        "no edge node can take the invocation now".to_owned(),
+        Some(Duration::from_secs(1)),
+    )
+}
+
+/// What an invocation holds while it runs on a node: the node's slot as this coordinator
+/// counts it and the scheduler's admission. Both are released when the response body has been
+/// sent or dropped.
+struct Held {
+    _node: Occupied,
+    _admission: Arc<Admission>,
+}
+
+/// The header that sets a request's priority class: `critical`, `high`, `normal` or `low`.
+pub const PRIORITY_HEADER: &str = "nexus-priority";
+
+fn priority_of(headers: &HeaderMap) -> Result<Priority, ApiError> {
+    match headers.get(PRIORITY_HEADER) {
+        None => Ok(Priority::default()),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|text| text.parse().ok())
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "{PRIORITY_HEADER} must be critical, high, normal or low"
+                ))
+            }),
     }
 }
 
@@ -372,7 +436,7 @@ enum ResponseBodyError {
 fn response(
     head: nexus_proto::node::v1::ResponseHead,
     messages: tonic::Streaming<InvokeResponse>,
-    occupied: Occupied,
+    held: Held,
 ) -> Result<Response<Body>, ApiError> {
     let invalid = |error: wire::InvalidHead| {
         ApiError::from_runtime(
@@ -384,8 +448,8 @@ fn response(
     };
     let status = wire::status(head.status).map_err(invalid)?;
     let headers = wire::headers_from_wire(head.headers).map_err(invalid)?;
-    let frames = futures::stream::unfold(Some((messages, occupied)), |state| async move {
-        let (mut messages, occupied) = state?;
+    let frames = futures::stream::unfold(Some((messages, held)), |state| async move {
+        let (mut messages, held) = state?;
         let frame = match messages.message().await {
             Ok(Some(InvokeResponse {
                 part: Some(invoke_response::Part::Body(data)),
@@ -398,7 +462,7 @@ fn response(
             })) => Err(ResponseBodyError::Failed(error.message)),
             Ok(Some(_) | None) | Err(_) => Err(ResponseBodyError::CutOff),
         };
-        let next = frame.is_ok().then_some((messages, occupied));
+        let next = frame.is_ok().then_some((messages, held));
         Some((frame, next))
     });
     let mut response = Response::new(Body::new(StreamBody::new(frames)));
