@@ -3,7 +3,9 @@
 # directly (`nexus serve`), the whole platform through the coordinator's HTTP trigger
 # (`nexus up`: alias → version → dispatch → runtime) and `wasmtime serve` (same wasmtime
 # version). `nexus up` runs with `--baseline-tier false` so that it is ready only once every
-# component has its optimized code: steady state, as the other two. Then instantiate latency, and the control plane (login, deploy → first 200).
+# component has its optimized code: steady state, as the other two. Then the cluster: the same
+# component on one remote `nexus-edge` through `nexus coordinator --cluster`, against the runtime
+# direct. Then instantiate latency, and the control plane (login, deploy → first 200).
 # Prints req/s, p50/p99 and the ratios.
 #
 # On a 2-core machine the server gets core 0 and the load generator core 1 (taskset), so the two
@@ -38,10 +40,11 @@ if ! [ -x "$WASMTIME" ] || ! "$WASMTIME" --version | grep -q "$WASMTIME_VERSION"
   cargo install wasmtime-cli@"$WASMTIME_VERSION" --locked --root "$TOOLS"
 fi
 
-echo "building nexus (release)…"
-cargo build --release --locked --bin nexus
+echo "building nexus and nexus-edge (release)…"
+cargo build --release --locked -p nexus -p nexus-edge --bins
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 NEXUS="$TARGET_DIR/release/nexus"
+NEXUS_EDGE="$TARGET_DIR/release/nexus-edge"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_ready() {
@@ -101,6 +104,45 @@ for c in $CONNECTIONS; do
   printf '%-6s %-16s %12s %10s %10s\n' "$c" "wasmtime serve" "$w_rps" "$w_p50" "$w_p99"
   awk -v c="$c" -v d="$d_rps" -v t="$t_rps" -v w="$w_rps" 'BEGIN {
     printf "%-6s ratio trigger/direct req/s = %.2f (target >= 0.8), direct/wasmtime = %.2f, trigger/wasmtime = %.2f\n", c, t/d, d/w, t/w }'
+done
+
+# The cluster: `nexus coordinator --cluster` and one `nexus-edge`, both on the server's core,
+# against the edge runtime serving the same component directly (`nexus serve`, as above).
+CLUSTER_STATE=$(mktemp -d)
+trap 'cleanup; rm -rf "$UP_STATE" "$CLUSTER_STATE"' EXIT
+COORD_PORT=$(free_port)
+RUST_LOG=error taskset -c "$SERVER_CPU" "$NEXUS" coordinator --cluster --listen "127.0.0.1:$COORD_PORT" \
+  --database-url "sqlite://$CLUSTER_STATE/nexus.db" --state-dir "$CLUSTER_STATE" \
+  --signing-key-file "$CLUSTER_STATE/signing-key" --node-token-file "$CLUSTER_STATE/node-token" >/dev/null 2>&1 &
+PIDS+=($!)
+COORD="http://127.0.0.1:$COORD_PORT"
+wait_ready "$COORD/readyz"
+EDGE_PORT=$(free_port)
+RUST_LOG=error NEXUS_NODE_TOKEN=$(cat "$CLUSTER_STATE/node-token") taskset -c "$SERVER_CPU" "$NEXUS_EDGE" \
+  --coordinator "$COORD" --name bench --listen "127.0.0.1:$EDGE_PORT" --kv memory \
+  --state-dir "$CLUSTER_STATE/edge" >/dev/null 2>&1 &
+PIDS+=($!)
+wait_ready "http://127.0.0.1:$EDGE_PORT/readyz"
+JSON='content-type: application/json'
+ACCOUNT='{"email":"bench@example.com","password":"correct horse"}'
+curl -sf -X POST "$COORD/v1/auth/register" -H "$JSON" -d "$ACCOUNT" >/dev/null
+ACCESS=$(curl -sf -X POST "$COORD/v1/auth/login" -H "$JSON" -d "$ACCOUNT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+curl -sf -X POST "$COORD/v1/projects" -H "$JSON" -H "authorization: Bearer $ACCESS" -d '{"name":"bench"}' >/dev/null
+curl -sf -X POST "$COORD/v1/projects/bench/functions/hello/versions" -H 'content-type: application/wasm' \
+  -H "authorization: Bearer $ACCESS" --data-binary @"$HELLO" >/dev/null
+CLUSTER_URL="$COORD/bench/hello/"
+wait_ready "$CLUSTER_URL"
+
+echo
+echo "hello: one remote edge node through the coordinator (gRPC, streamed) vs the runtime direct (nexus serve)"
+printf '%-6s %-24s %12s %10s %10s\n' conns server req/s p50_us p99_us
+for c in $CONNECTIONS; do
+  read -r d_rps d_p50 d_p99 < <(run_wrk "$DIRECT_URL" "$c")
+  read -r r_rps r_p50 r_p99 < <(run_wrk "$CLUSTER_URL" "$c")
+  printf '%-6s %-24s %12s %10s %10s\n' "$c" "nexus serve" "$d_rps" "$d_p50" "$d_p99"
+  printf '%-6s %-24s %12s %10s %10s\n' "$c" "coordinator → nexus-edge" "$r_rps" "$r_p50" "$r_p99"
+  awk -v c="$c" -v d="$d_rps" -v r="$r_rps" -v dp="$d_p99" -v rp="$r_p99" 'BEGIN {
+    printf "%-6s ratio remote/direct req/s = %.2f (target >= 0.7), p99 overhead = %.0f us (target < 1000 at 32)\n", c, r/d, rp-dp }'
 done
 
 echo

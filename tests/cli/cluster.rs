@@ -115,9 +115,13 @@ impl Coordinator {
 
     /// Deploys the `headers` function as `shop/echo`; deploy prefetches it to every node.
     async fn deploy(&self) {
-        let bytes = std::fs::read(component_path("headers")).unwrap();
+        self.deploy_component("headers", "echo").await;
+    }
+
+    async fn deploy_component(&self, component: &str, function: &str) {
+        let bytes = std::fs::read(component_path(component)).unwrap();
         let request = Request::post(format!(
-            "{}/v1/projects/shop/functions/echo/versions",
+            "{}/v1/projects/shop/functions/{function}/versions",
             self.base
         ))
         .header("content-type", "application/wasm")
@@ -167,8 +171,18 @@ struct Edge {
 
 impl Edge {
     async fn start(coordinator: &Coordinator, name: &str, state: &Path) -> Self {
+        Self::start_with(coordinator, name, state, &[]).await
+    }
+
+    async fn start_with(
+        coordinator: &Coordinator,
+        name: &str,
+        state: &Path,
+        args: &[&str],
+    ) -> Self {
         let mut child = Command::new(edge_binary())
             .args(["--coordinator", &coordinator.base, "--name", name])
+            .args(args)
             .args(["--listen", "127.0.0.1:0", "--kv", "memory"])
             .arg("--state-dir")
             .arg(state)
@@ -375,5 +389,80 @@ async fn a_restarted_node_reuses_its_components_and_compiled_code() {
             .await,
         0,
         "the restarted node compiled again"
+    );
+}
+
+/// The 99th percentile of `latencies`.
+fn p99(mut latencies: Vec<Duration>) -> Duration {
+    latencies.sort();
+    latencies[(latencies.len() * 99 / 100).min(latencies.len() - 1)]
+}
+
+async fn critical_latencies(coordinator: &Coordinator, count: usize) -> Vec<Duration> {
+    let mut latencies = Vec::with_capacity(count);
+    for _ in 0..count {
+        let request = Request::get(format!("{}/shop/slow/?ms=50", coordinator.base))
+            .header("nexus-priority", "critical")
+            .body(Full::default())
+            .unwrap();
+        let started = std::time::Instant::now();
+        let response = coordinator.client.send(request).await;
+        latencies.push(started.elapsed());
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    }
+    latencies
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_low_priority_work_does_not_delay_critical_work() {
+    let database = FreshDatabase::create().await;
+    let state = tempfile::tempdir().unwrap();
+    let coordinator = Coordinator::start(&database, &state.path().join("coordinator")).await;
+    let _edge = Edge::start_with(
+        &coordinator,
+        "a",
+        &state.path().join("a"),
+        &["--instance-slots", "4"],
+    )
+    .await;
+    coordinator.deploy_component("sleep", "slow").await;
+    let quiet = p99(critical_latencies(&coordinator, 40).await);
+
+    let flooding = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let mut flood = Vec::new();
+    for _ in 0..24 {
+        let (client, url, flooding) = (
+            coordinator.client.clone(),
+            format!("{}/shop/slow/?ms=50", coordinator.base),
+            std::sync::Arc::clone(&flooding),
+        );
+        flood.push(tokio::spawn(async move {
+            let mut served = 0u32;
+            while flooding.load(std::sync::atomic::Ordering::Relaxed) {
+                let request = Request::get(&url)
+                    .header("nexus-priority", "low")
+                    .body(Full::default())
+                    .unwrap();
+                if client.send(request).await.status == StatusCode::OK {
+                    served += 1;
+                }
+            }
+            served
+        }));
+    }
+    let loaded = p99(critical_latencies(&coordinator, 40).await);
+    flooding.store(false, std::sync::atomic::Ordering::Relaxed);
+    let mut low_served = 0;
+    for task in flood {
+        low_served += task.await.unwrap();
+    }
+    // 24 callers on the 3 slots low work may fill: the low queue was never empty.
+    assert!(
+        low_served >= 40,
+        "only {low_served} low requests ran: no flood"
+    );
+    assert!(
+        loaded <= quiet * 2,
+        "critical p99 {loaded:?} under a low-priority flood, {quiet:?} without"
     );
 }

@@ -11,6 +11,9 @@
 //!   tag `max(class virtual time, project's last tag) + 1 / weight`, the smallest tag is admitted
 //!   next (FIFO within a project), and the class's virtual time becomes the admitted tag. A
 //!   project that floods a class therefore takes turns with the others instead of starving them.
+//! - **Room for the urgent**: each class may fill only its share of the slots (every slot for
+//!   critical, 95 % high, 90 % normal, 75 % low), so a flood of low-priority work never leaves
+//!   critical work waiting for a slot.
 //! - **Bounded**: each class queue holds at most [`SchedulerConfig::queue_capacity`] waiters and
 //!   nobody waits longer than [`SchedulerConfig::max_wait`]; beyond either the caller gets
 //!   [`Rejected`], which the API turns into `429 Too Many Requests` with `Retry-After`.
@@ -151,6 +154,11 @@ impl From<Priority> for proto::Priority {
     }
 }
 
+/// The share of the slots each class may fill (critical, high, normal, low), in percent. A
+/// flood of low-priority work leaves a quarter of the slots to the rest; critical work can
+/// take every slot.
+const CLASS_SHARE_PERCENT: [usize; CLASSES] = [100, 95, 90, 75];
+
 /// Bounds on waiting.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SchedulerConfig {
@@ -281,7 +289,7 @@ impl Scheduler {
         // `admit_waiters` runs after every change to capacity or in-flight count, so waiters
         // exist only while every slot is taken; the `waiting` check keeps newcomers from
         // overtaking them all the same.
-        if state.in_flight < state.capacity && state.waiting() == 0 {
+        if state.in_flight < state.limit(class) && state.waiting_at_or_above(class) == 0 {
             state.in_flight += 1;
             drop(state);
             return Ok(Entry::Admitted(Admission {
@@ -363,11 +371,30 @@ impl State {
         self.classes.iter().map(|class| class.len).sum()
     }
 
+    /// Waiters in `class` and the classes more urgent than it.
+    fn waiting_at_or_above(&self, class: usize) -> usize {
+        self.classes[..=class].iter().map(|queue| queue.len).sum()
+    }
+
+    /// The slots `class` may fill: all of them for critical work, fewer for each class below,
+    /// so that a flood of less urgent work always leaves room for more urgent work.
+    fn limit(&self, class: usize) -> usize {
+        (self.capacity * CLASS_SHARE_PERCENT[class]).div_ceil(100)
+    }
+
     /// Grants free slots to waiters: the most urgent class first, the smallest tag within it.
     /// A waiter that has gone away is skipped and its slot goes to the next.
     fn admit_waiters(&mut self) {
-        while self.in_flight < self.capacity {
-            let Some(waiter) = self.classes.iter_mut().find_map(ClassQueue::pop) else {
+        loop {
+            // Limits fall with urgency, so when the most urgent waiting class has no room,
+            // no class after it has any.
+            let Some(class) = (0..CLASSES).find(|class| self.classes[*class].len > 0) else {
+                return;
+            };
+            if self.in_flight >= self.limit(class) {
+                return;
+            }
+            let Some(waiter) = self.classes[class].pop() else {
                 return;
             };
             // The slot is counted before the waiter sees it, so a waiter that goes away after
@@ -654,6 +681,31 @@ mod tests {
             .now_or_never()
             .context("admission was not immediate")?
             .context("admission was rejected")
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_low_priority_work_leaves_room_for_urgent_work() -> Result<()> {
+        let scheduler = scheduler(8);
+        let (flooder, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let lows = (0..6)
+            .map(|_| admit_now(&scheduler, flooder, Priority::Low))
+            .collect::<Result<Vec<_>>>()?;
+        let mut seventh_low = start(&scheduler, "low", flooder, Priority::Low)?;
+        let normal = admit_now(&scheduler, other, Priority::Normal)?;
+        let critical = admit_now(&scheduler, other, Priority::Critical)?;
+        assert_eq!(scheduler.in_flight(), 8);
+        drop(critical);
+        assert!(
+            poll_once(&mut seventh_low.admit).is_none(),
+            "low work filled more than its share"
+        );
+        drop(normal);
+        drop(lows);
+        let admitted =
+            poll_once(&mut seventh_low.admit).context("the low caller still waits")??;
+        assert_eq!(scheduler.in_flight(), 1);
+        drop(admitted);
+        Ok(())
     }
 
     #[tokio::test]
