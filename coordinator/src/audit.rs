@@ -31,7 +31,7 @@ impl ActorSlot {
 }
 
 /// How a call ended, as the log spells it.
-fn result(status: StatusCode) -> &'static str {
+pub(crate) fn result(status: StatusCode) -> &'static str {
     match status.as_u16() {
         200..=399 => "ok",
         401 | 403 | 404 => "denied",
@@ -73,8 +73,13 @@ pub(crate) async fn record(
         request_id,
         project_id: None,
     };
-    let appended = state
-        .store
+    append(&state.store, entry).await;
+    response
+}
+
+/// Appends `entry`; a failure is logged, never the caller's.
+pub(crate) async fn append(store: &nexus_store::Store, entry: NewAuditEntry) {
+    let appended = store
         .with_retry(|tx| {
             let entry = entry.clone();
             Box::pin(async move { tx.append_audit(&entry).await })
@@ -83,5 +88,4 @@ pub(crate) async fn record(
     if let Err(error) = appended {
         tracing::error!(%error, action = %entry.action, "could not record an audit entry");
     }
-    response
 }

@@ -13,9 +13,10 @@ use axum::http::{Request, Response};
 use nexus_proto::ResolvedApp;
 use nexus_store::{FunctionVersion, FunctionVersionId, ProjectId};
 
+use crate::cluster::Priority;
 use crate::error::ApiError;
 
-/// One immutable function version, as a runtime needs it.
+/// One immutable function version, as a runtime needs it, with its function's priority class.
 #[derive(Debug, Clone)]
 pub struct Target {
     /// The version's id: the same id always means the same record and component bytes.
@@ -28,13 +29,18 @@ pub struct Target {
     pub version: i64,
     /// The resolved app the version runs.
     pub app: Arc<ResolvedApp>,
+    /// The function's priority class, for requests that name none. A property of the function,
+    /// not of the version: it changes without a new version.
+    pub priority: Priority,
 }
 
 impl Target {
-    /// The target of a stored version of `function` in `project_id`.
+    /// The target of a stored version of `function` in `project_id`, whose priority class is
+    /// `priority`.
     pub fn of_version(
         project_id: ProjectId,
         function: &str,
+        priority: Priority,
         version: FunctionVersion,
     ) -> Result<Self, ApiError> {
         let app: ResolvedApp =
@@ -45,6 +51,7 @@ impl Target {
             function: function.to_owned(),
             version: version.version,
             app: Arc::new(app),
+            priority,
         })
     }
 }

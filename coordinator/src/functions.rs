@@ -6,7 +6,8 @@
 //! supported, an HTTP handler exported), stores the bytes content-addressed in a
 //! [`BlobStore`], and records the version with its resolved app. Nothing about a version
 //! changes afterwards; aliases move, and rollback moves an alias back to where it pointed
-//! before.
+//! before. A function's priority class (the scheduling class of requests that name none) is
+//! a setting of the function, not of a version.
 
 pub mod blobs;
 mod bundle;
@@ -25,6 +26,7 @@ pub use blobs::{BlobStore, DirectoryBlobStore};
 pub use bundle::{MANIFEST, Upload};
 
 use crate::auth::service::Caller;
+use crate::cluster::Priority;
 use crate::dispatch::Target;
 use crate::error::ApiError;
 use crate::projects::{Permission, ProjectService};
@@ -244,12 +246,12 @@ impl FunctionService {
                                 .await?,
                         );
                     }
-                    Ok((version, aliases))
+                    Ok((function, version, aliases))
                 })
             })
             .await?;
         self.changes.bump();
-        let (version, aliases) = deployed;
+        let (function, version, aliases) = deployed;
         let deployed = Deployed {
             target: Arc::new(Target {
                 version_id: version.id,
@@ -257,6 +259,7 @@ impl FunctionService {
                 function: name.to_owned(),
                 version: version.version,
                 app,
+                priority: priority_of(&function),
             }),
             version,
             aliases,
@@ -460,6 +463,40 @@ impl FunctionService {
         Ok(alias)
     }
 
+    /// Puts the function in priority class `priority`, and returns it with its versions
+    /// (oldest first) and aliases. Takes effect on the trigger's next request.
+    pub async fn set_priority(
+        &self,
+        caller: Caller,
+        slug: &str,
+        name: &str,
+        priority: Priority,
+    ) -> Result<(Function, Vec<FunctionVersion>, Vec<Alias>), ApiError> {
+        let (project, _) = self
+            .projects
+            .authorize(caller, slug, Permission::Deploy)
+            .await?;
+        let name = name.to_owned();
+        let updated = self
+            .store
+            .with_retry(|tx| {
+                let name = name.clone();
+                Box::pin(async move {
+                    let function = tx.get_function(project.id, &name).await?;
+                    let function = tx
+                        .set_function_priority(function.id, priority.as_str())
+                        .await?;
+                    let versions = tx.list_function_versions(function.id).await?;
+                    let aliases = tx.list_aliases(function.id).await?;
+                    Ok((function, versions, aliases))
+                })
+            })
+            .await?;
+        self.changes.bump();
+        tracing::info!(project = %slug, function = %name, %priority, "priority set");
+        Ok(updated)
+    }
+
     /// Moves `alias` back to where it pointed before it last moved.
     pub async fn rollback(
         &self,
@@ -486,6 +523,20 @@ impl FunctionService {
         self.changes.bump();
         Ok(alias)
     }
+}
+
+/// The function's priority class. Only the API writes it, and only names of classes, so a
+/// name this coordinator does not know (a row edited by hand, or written by a newer release)
+/// runs in the default class rather than failing the function's requests.
+pub(crate) fn priority_of(function: &Function) -> Priority {
+    function.priority.parse().unwrap_or_else(|error| {
+        tracing::warn!(
+            %error,
+            function_id = %function.id,
+            "stored priority unknown, using the default"
+        );
+        Priority::default()
+    })
 }
 
 /// Function and alias names appear in URLs: 1 to 63 lowercase letters, digits and `-`,
@@ -528,5 +579,22 @@ mod tests {
         ] {
             assert!(validate_name("function", bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn stored_priorities_are_read_and_unknown_ones_are_the_default() {
+        let function = |priority: &str| Function {
+            id: nexus_store::FunctionId::new(),
+            project_id: nexus_store::ProjectId::new(),
+            name: "f".to_owned(),
+            priority: priority.to_owned(),
+            created_at: chrono::Utc::now(),
+        };
+        for priority in Priority::ALL {
+            assert_eq!(priority_of(&function(priority.as_str())), priority);
+        }
+        // The migrations' default is the default class.
+        assert_eq!(priority_of(&function("normal")), Priority::default());
+        assert_eq!(priority_of(&function("urgent")), Priority::default());
     }
 }

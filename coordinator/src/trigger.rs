@@ -3,10 +3,11 @@
 //! [`Dispatch`].
 //!
 //! Resolving a name to a version reads the database, so resolutions are cached. A change made
-//! through this process (deploy, alias move, rollback, project deletion) bumps
-//! [`CatalogChanges`] and takes effect on the next request; a change made by another replica
-//! takes effect within [`RESOLUTION_TTL`]. Versions are immutable, so a version's parsed record
-//! is kept for as long as anything points at it.
+//! through this process (deploy, alias move, rollback, priority change, project deletion)
+//! bumps [`CatalogChanges`] and takes effect on the next request; a change made by another
+//! replica takes effect within [`RESOLUTION_TTL`]. Versions are immutable, so a version's
+//! parsed record is kept for as long as anything points at it; the function's priority class
+//! is not part of it, and is read again with every resolution.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,9 +21,10 @@ use axum::response::Response;
 use nexus_store::{FunctionId, Store};
 
 use crate::api::{AppState, REQUEST_ID, request_id_of};
+use crate::cluster::Priority;
 use crate::dispatch::{Invocation, Target};
 use crate::error::ApiError;
-use crate::functions::LIVE;
+use crate::functions::{LIVE, priority_of};
 
 /// How long a resolution is trusted without asking the database again.
 pub const RESOLUTION_TTL: Duration = Duration::from_secs(1);
@@ -58,6 +60,11 @@ pub struct Resolution {
 }
 
 impl Resolution {
+    /// The version the alias sends every request to that does not go to its canary.
+    pub fn main(&self) -> &Arc<Target> {
+        &self.main
+    }
+
     /// The version for one request: the canary for its share of requests, else the main.
     fn pick(&self) -> &Arc<Target> {
         match &self.canary {
@@ -162,10 +169,13 @@ impl Resolver {
             Err(nexus_store::Error::NotFound { .. }) => return Ok(None),
             Err(error) => return Err(error.into()),
         };
-        let main = self.target(&project, &function, alias.version_a).await?;
+        let priority = priority_of(&function);
+        let main = self
+            .target(&project, &function, priority, alias.version_a)
+            .await?;
         let canary = match alias.version_b {
             Some(version) => Some((
-                self.target(&project, &function, version).await?,
+                self.target(&project, &function, priority, version).await?,
                 u32::try_from(alias.weight_b.clamp(0, 100)).unwrap_or(0),
             )),
             None => None,
@@ -173,30 +183,44 @@ impl Resolver {
         Ok(Some(Resolution { main, canary }))
     }
 
-    /// The version's target, read and parsed once.
+    /// The version's target in the function's current priority class, read and parsed once.
     async fn target(
         &self,
         project: &nexus_store::Project,
         function: &nexus_store::Function,
+        priority: Priority,
         version: i64,
     ) -> Result<Arc<Target>, ApiError> {
         let key = (function.id, version);
-        if let Some(target) = self
+        let cached = self
             .targets
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .get(&key)
-        {
-            return Ok(Arc::clone(target));
-        }
-        let function_id = function.id;
-        let stored = self
-            .store
-            .with_retry(|tx| {
-                Box::pin(async move { tx.get_function_version(function_id, version).await })
-            })
-            .await?;
-        let target = Arc::new(Target::of_version(project.id, &function.name, stored)?);
+            .cloned();
+        let target = match cached {
+            Some(target) if target.priority == priority => return Ok(target),
+            // The function changed class since the version was parsed: the record is the same.
+            Some(target) => Arc::new(Target {
+                priority,
+                ..Target::clone(&target)
+            }),
+            None => {
+                let function_id = function.id;
+                let stored = self
+                    .store
+                    .with_retry(|tx| {
+                        Box::pin(async move { tx.get_function_version(function_id, version).await })
+                    })
+                    .await?;
+                Arc::new(Target::of_version(
+                    project.id,
+                    &function.name,
+                    priority,
+                    stored,
+                )?)
+            }
+        };
         self.targets
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

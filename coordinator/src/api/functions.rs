@@ -1,5 +1,5 @@
-//! `/v1/projects/{p}/functions`: deploy versions, list functions, versions and aliases, move
-//! and roll back aliases.
+//! `/v1/projects/{p}/functions`: deploy versions, list functions, versions and aliases, set a
+//! function's priority class, move and roll back aliases.
 //!
 //! `POST …/functions/{name}/versions` takes the app in one of three forms, by `Content-Type`:
 //! `application/x-tar` (a tar with `spin.toml` at its root and the files it references),
@@ -24,6 +24,7 @@ use utoipa_axum::routes;
 
 use super::{AppState, ErrorResponse, JsonBody};
 use crate::auth::service::Caller;
+use crate::cluster::Priority;
 use crate::error::ApiError;
 use crate::functions::{AliasTarget, DeployLimits, LIVE, MoveAlias, Upload};
 
@@ -33,7 +34,7 @@ pub(super) fn routes(limits: &DeployLimits) -> OpenApiRouter<AppState> {
         .layer(DefaultBodyLimit::max(limits.max_upload_bytes));
     OpenApiRouter::new()
         .routes(routes!(list))
-        .routes(routes!(show))
+        .routes(routes!(show, update))
         .routes(routes!(version))
         .routes(routes!(set_alias))
         .routes(routes!(rollback))
@@ -105,6 +106,9 @@ fn version_view(version: FunctionVersion, with_app: bool) -> VersionView {
 #[derive(Serialize, ToSchema)]
 struct FunctionView {
     name: String,
+    /// The priority class of its requests that name none in `nexus-priority`: `critical`,
+    /// `high`, `normal` or `low`.
+    priority: String,
     created_at: String,
     aliases: Vec<AliasView>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -118,6 +122,7 @@ fn function_view(
 ) -> FunctionView {
     FunctionView {
         name: function.name,
+        priority: function.priority,
         created_at: function.created_at.to_rfc3339(),
         aliases: aliases.into_iter().map(alias_view).collect(),
         versions: versions.map(|versions| {
@@ -270,6 +275,36 @@ async fn show(
     Path((project, function)): Path<(String, String)>,
 ) -> Result<Json<FunctionView>, ApiError> {
     let (function, versions, aliases) = state.functions.show(caller, &project, &function).await?;
+    Ok(Json(function_view(function, aliases, Some(versions))))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct FunctionChange {
+    /// The priority class of the function's requests that name none in `nexus-priority`:
+    /// `critical`, `high`, `normal` or `low`.
+    #[schema(example = "high")]
+    priority: String,
+}
+
+/// Sets a function's priority class; it applies to the next request (developer and up).
+#[utoipa::path(patch, path = "/v1/projects/{project}/functions/{function}", tag = "functions", security(("bearer" = [])),
+    params(("project" = String, Path, description = "The project name"), ("function" = String, Path, description = "The function name")), request_body = FunctionChange,
+    responses((status = 200, body = FunctionView), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, function)): Path<(String, String)>,
+    JsonBody(body): JsonBody<FunctionChange>,
+) -> Result<Json<FunctionView>, ApiError> {
+    let priority = body
+        .priority
+        .parse::<Priority>()
+        .map_err(|error| ApiError::bad_request(error.to_string()))?;
+    let (function, versions, aliases) = state
+        .functions
+        .set_priority(caller, &project, &function, priority)
+        .await?;
     Ok(Json(function_view(function, aliases, Some(versions))))
 }
 

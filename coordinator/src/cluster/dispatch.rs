@@ -109,7 +109,7 @@ impl Placement {
             request,
         } = invocation;
         let (parts, body) = request.into_parts();
-        let priority = priority_of(&parts.headers)?;
+        let priority = priority_of(&parts.headers, target.priority)?;
         let capacity: usize = self
             .registry
             .schedulable()
@@ -269,9 +269,10 @@ struct Held {
 /// The header that sets a request's priority class: `critical`, `high`, `normal` or `low`.
 pub const PRIORITY_HEADER: &str = "nexus-priority";
 
-fn priority_of(headers: &HeaderMap) -> Result<Priority, ApiError> {
+/// The request's priority class: its `nexus-priority` header, else the function's.
+fn priority_of(headers: &HeaderMap, function: Priority) -> Result<Priority, ApiError> {
     match headers.get(PRIORITY_HEADER) {
-        None => Ok(Priority::default()),
+        None => Ok(function),
         Some(value) => value
             .to_str()
             .ok()

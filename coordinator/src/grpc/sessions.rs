@@ -96,17 +96,7 @@ impl Sessions {
             request_id: Some(request_id.to_owned()),
             project_id: None,
         };
-        let appended = self
-            .state
-            .store
-            .with_retry(|tx| {
-                let entry = entry.clone();
-                Box::pin(async move { tx.append_audit(&entry).await })
-            })
-            .await;
-        if let Err(error) = appended {
-            tracing::error!(%error, action = %entry.action, "could not record an audit entry");
-        }
+        crate::audit::append(&self.state.store, entry).await;
     }
 }
 
@@ -191,11 +181,7 @@ fn answer<T>(outcome: Result<T, ApiError>, request_id: &str) -> Result<Response<
 fn audit_result(outcome: Result<(), &ApiError>) -> &'static str {
     match outcome {
         Ok(()) => "ok",
-        Err(error) => match error.status.as_u16() {
-            401 | 403 | 404 => "denied",
-            400..=499 => "refused",
-            _ => "error",
-        },
+        Err(error) => crate::audit::result(error.status),
     }
 }
 

@@ -15,6 +15,9 @@ pub struct Function {
     pub project_id: ProjectId,
     /// Unique in the project.
     pub name: String,
+    /// The priority class of its invocations that name none (`normal` until set). The store
+    /// keeps what it is given; the coordinator decides which names are classes.
+    pub priority: String,
     /// When it was created.
     pub created_at: DateTime<Utc>,
 }
@@ -68,6 +71,13 @@ pub struct Alias {
     pub updated_at: DateTime<Utc>,
 }
 
+/// The columns of [`Function`], in its field order.
+macro_rules! function_columns {
+    () => {
+        "id, project_id, name, priority, created_at"
+    };
+}
+
 /// The columns of [`Alias`], in its field order.
 macro_rules! alias_columns {
     () => {
@@ -87,35 +97,51 @@ macro_rules! select_versions {
 }
 
 impl Tx<'_> {
-    /// Creates a function. [`Error::Conflict`] if the project already has one by that name.
+    /// Creates a function, in the default priority class. [`Error::Conflict`] if the project
+    /// already has one by that name.
     pub async fn create_function(&mut self, project_id: ProjectId, name: &str) -> Result<Function> {
-        let function = Function {
-            id: FunctionId::new(),
-            project_id,
-            name: name.to_owned(),
-            created_at: now(),
-        };
-        on_tx!(self, conn => sqlx::query(
-            "INSERT INTO functions (id, project_id, name, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(function.id)
-        .bind(function.project_id)
-        .bind(&function.name)
-        .bind(function.created_at)
-        .execute(conn)
-        .await
-        .map(drop))?;
+        // RETURNING: the priority is the column's default, which the migrations own.
+        let function: Function = on_tx!(self, conn => sqlx::query_as(concat!(
+            "INSERT INTO functions (id, project_id, name, created_at) VALUES ($1, $2, $3, $4) \
+             RETURNING ",
+            function_columns!()
+        ))
+        .bind(FunctionId::new())
+        .bind(project_id)
+        .bind(name)
+        .bind(now())
+        .fetch_one(conn)
+        .await)?;
         Ok(function)
     }
 
     /// The project's function by that name.
     pub async fn get_function(&mut self, project_id: ProjectId, name: &str) -> Result<Function> {
-        let function: Option<Function> = on_tx!(self, conn => sqlx::query_as(
-            "SELECT id, project_id, name, created_at FROM functions \
-             WHERE project_id = $1 AND name = $2",
-        )
+        let function: Option<Function> = on_tx!(self, conn => sqlx::query_as(concat!(
+            "SELECT ",
+            function_columns!(),
+            " FROM functions WHERE project_id = $1 AND name = $2"
+        ))
         .bind(project_id)
         .bind(name)
+        .fetch_optional(conn)
+        .await)?;
+        function.ok_or_else(|| Error::not_found("function"))
+    }
+
+    /// Sets the function's priority class, as named by the caller (who checks the name), and
+    /// returns the function as it now is.
+    pub async fn set_function_priority(
+        &mut self,
+        function_id: FunctionId,
+        priority: &str,
+    ) -> Result<Function> {
+        let function: Option<Function> = on_tx!(self, conn => sqlx::query_as(concat!(
+            "UPDATE functions SET priority = $2 WHERE id = $1 RETURNING ",
+            function_columns!()
+        ))
+        .bind(function_id)
+        .bind(priority)
         .fetch_optional(conn)
         .await)?;
         function.ok_or_else(|| Error::not_found("function"))
@@ -277,10 +303,11 @@ impl Tx<'_> {
 
     /// The project's functions, by name.
     pub async fn list_functions(&mut self, project_id: ProjectId) -> Result<Vec<Function>> {
-        let functions = on_tx!(self, conn => sqlx::query_as(
-            "SELECT id, project_id, name, created_at FROM functions \
-             WHERE project_id = $1 ORDER BY name",
-        )
+        let functions = on_tx!(self, conn => sqlx::query_as(concat!(
+            "SELECT ",
+            function_columns!(),
+            " FROM functions WHERE project_id = $1 ORDER BY name"
+        ))
         .bind(project_id)
         .fetch_all(conn)
         .await)?;

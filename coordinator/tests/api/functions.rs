@@ -1,7 +1,8 @@
 //! Functions: deploys in each body form, validation at deploy, content-addressed blobs,
-//! immutable versions, aliases with canaries, rollback, and who may do what.
+//! immutable versions, aliases with canaries, rollback, priority classes, and who may do what.
 
 use http::StatusCode;
+use nexus_coordinator::cluster::Priority;
 use nexus_coordinator::functions::DeployLimits;
 use nexus_tests::TestResponse;
 use serde_json::{Value, json};
@@ -476,6 +477,156 @@ async fn developers_deploy_viewers_read_outsiders_see_nothing() {
             &api.call("GET", path, Some(outsider), None).await,
             StatusCode::NOT_FOUND,
             "not_found",
+        );
+    }
+}
+
+/// Adds `email` to `demo` with `role`; its access token.
+async fn member(api: &Api, owner: &str, email: &str, role: &str) -> String {
+    let token = api.user(email).await;
+    let added = api
+        .call(
+            "POST",
+            "/v1/projects/demo/members",
+            Some(owner),
+            Some(json!({"email": email, "role": role})),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.text());
+    token
+}
+
+#[tokio::test]
+async fn a_function_priority_is_set_shown_and_checked() {
+    let api = Api::start().await;
+    let owner = owner_with_project(&api).await;
+    let viewer = member(&api, &owner, "viewer@example.com", "viewer").await;
+    let developer = member(&api, &owner, "developer@example.com", "developer").await;
+    for function in ["app", "other"] {
+        let deployed = deploy_wasm(&api, &owner, function, "").await;
+        assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.text());
+    }
+    let path = "/v1/projects/demo/functions/app";
+    let shown = api.call("GET", path, Some(&viewer), None).await.json();
+    assert_eq!(shown["priority"], "normal");
+
+    // A developer may set it; the answer is the function's view.
+    let updated = api
+        .call(
+            "PATCH",
+            path,
+            Some(&developer),
+            Some(json!({"priority": "high"})),
+        )
+        .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.text());
+    let updated = updated.json();
+    assert_eq!(updated["name"], "app");
+    assert_eq!(updated["priority"], "high");
+    assert_eq!(live(&updated)["version"], 1);
+    assert_eq!(updated["versions"].as_array().unwrap().len(), 1);
+    let shown = api.call("GET", path, Some(&viewer), None).await.json();
+    assert_eq!(shown, updated);
+    let listed = api
+        .call("GET", "/v1/projects/demo/functions", Some(&viewer), None)
+        .await
+        .json();
+    let priorities: Vec<(&str, &str)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|function| {
+            (
+                function["name"].as_str().unwrap(),
+                function["priority"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(priorities, [("app", "high"), ("other", "normal")]);
+
+    // Only the four classes, named in the answer.
+    let refused = api
+        .call(
+            "PATCH",
+            path,
+            Some(&owner),
+            Some(json!({"priority": "urgent"})),
+        )
+        .await;
+    assert_error(&refused, StatusCode::BAD_REQUEST, "bad_request");
+    let message = refused.json()["error"]["message"].to_string();
+    assert!(message.contains("urgent"), "{message}");
+    assert!(
+        message.contains("critical, high, normal or low"),
+        "{message}"
+    );
+    for body in [
+        json!({}),
+        json!({"priority": 1}),
+        json!({"priority": "low", "weight": 2}),
+    ] {
+        let refused = api.call("PATCH", path, Some(&owner), Some(body)).await;
+        assert_error(&refused, StatusCode::BAD_REQUEST, "bad_request");
+    }
+
+    // A viewer reads but may not change it; an unknown function is not found.
+    let forbidden = api
+        .call(
+            "PATCH",
+            path,
+            Some(&viewer),
+            Some(json!({"priority": "low"})),
+        )
+        .await;
+    assert_error(&forbidden, StatusCode::FORBIDDEN, "forbidden");
+    let missing = api
+        .call(
+            "PATCH",
+            "/v1/projects/demo/functions/nothing",
+            Some(&owner),
+            Some(json!({"priority": "low"})),
+        )
+        .await;
+    assert_error(&missing, StatusCode::NOT_FOUND, "not_found");
+    let shown = api.call("GET", path, Some(&viewer), None).await.json();
+    assert_eq!(shown["priority"], "high");
+}
+
+#[tokio::test]
+async fn a_priority_change_reaches_the_trigger_on_the_next_request() {
+    let api = Api::start().await;
+    let owner = owner_with_project(&api).await;
+    let deployed = deploy_wasm(&api, &owner, "app", "").await;
+    assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.text());
+    let triggers = &api.platform.state().triggers;
+    let main_target = || async {
+        let resolution = triggers
+            .resolve("demo", "app", "live")
+            .await
+            .unwrap()
+            .expect("live resolves");
+        std::sync::Arc::clone(resolution.main())
+    };
+    // Resolved (and its version parsed and cached) before the change.
+    let before = main_target().await;
+    assert_eq!(before.priority, Priority::Normal);
+
+    for (name, priority) in [("critical", Priority::Critical), ("low", Priority::Low)] {
+        let updated = api
+            .call(
+                "PATCH",
+                "/v1/projects/demo/functions/app",
+                Some(&owner),
+                Some(json!({"priority": name})),
+            )
+            .await;
+        assert_eq!(updated.status, StatusCode::OK, "{}", updated.text());
+        // At once, not after the resolution cache expires: the same version in the new class.
+        let after = main_target().await;
+        assert_eq!(after.priority, priority);
+        assert_eq!(
+            (after.version_id, after.version),
+            (before.version_id, before.version)
         );
     }
 }

@@ -90,6 +90,7 @@ async fn every_route_in_the_spec_is_served_and_answers_as_documented() {
         "DELETE /v1/projects/{project}/api-keys/{key}",
         "GET /v1/projects/{project}/functions",
         "GET /v1/projects/{project}/functions/{function}",
+        "PATCH /v1/projects/{project}/functions/{function}",
         "POST /v1/projects/{project}/functions/{function}/versions",
         "GET /v1/projects/{project}/functions/{function}/versions/{version}",
         "PUT /v1/projects/{project}/functions/{function}/aliases/{alias}",

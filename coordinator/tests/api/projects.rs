@@ -205,6 +205,12 @@ async fn every_project_endpoint_answers_every_role_as_the_rbac_table_says() {
             expected: [200, 200, 200, 200, 404],
         },
         Case {
+            method: "PATCH",
+            path: "/v1/projects/{p}/functions/f",
+            body: Send::Json(json!({"priority": "high"})),
+            expected: [200, 200, 200, 403, 404],
+        },
+        Case {
             method: "GET",
             path: "/v1/projects/{p}/functions/f/versions/1",
             body: Send::Nothing,

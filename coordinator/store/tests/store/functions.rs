@@ -211,3 +211,65 @@ pub async fn rollback_returns_to_the_previous_target(db: TestDb) {
         ["another", "app"]
     );
 }
+
+pub async fn priority_is_set_per_function(db: TestDb) {
+    let store = &db.store;
+    let owner = create_user(store, "owner@example.com").await;
+    let project_id = create_project(store, "prio", owner.id).await.id;
+    let mut created = Vec::new();
+    for name in ["busy", "quiet"] {
+        created.push(
+            store
+                .with_retry(|tx| {
+                    Box::pin(async move { tx.create_function(project_id, name).await })
+                })
+                .await
+                .unwrap(),
+        );
+    }
+    // A new function is in the column's default class.
+    assert_eq!(created[0].priority, "normal");
+    assert_eq!(created[1].priority, "normal");
+
+    let busy_id = created[0].id;
+    let updated = store
+        .with_retry(|tx| Box::pin(async move { tx.set_function_priority(busy_id, "high").await }))
+        .await
+        .unwrap();
+    assert_eq!(
+        updated,
+        nexus_store::Function {
+            priority: "high".to_owned(),
+            ..created[0].clone()
+        }
+    );
+    let fetched = store
+        .with_retry(|tx| Box::pin(async move { tx.get_function(project_id, "busy").await }))
+        .await
+        .unwrap();
+    assert_eq!(fetched, updated);
+    // Only that function changed.
+    let listed = store
+        .with_retry(|tx| Box::pin(async move { tx.list_functions(project_id).await }))
+        .await
+        .unwrap();
+    assert_eq!(listed, [updated, created[1].clone()]);
+
+    // Setting it again replaces it.
+    let lowered = store
+        .with_retry(|tx| Box::pin(async move { tx.set_function_priority(busy_id, "low").await }))
+        .await
+        .unwrap();
+    assert_eq!(lowered.priority, "low");
+
+    let missing_id = nexus_store::FunctionId::new();
+    let missing = store
+        .with_retry(|tx| {
+            Box::pin(async move { tx.set_function_priority(missing_id, "high").await })
+        })
+        .await;
+    assert!(
+        matches!(missing, Err(Error::NotFound { what: "function" })),
+        "{missing:?}"
+    );
+}
