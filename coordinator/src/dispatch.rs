@@ -3,6 +3,7 @@
 //! the version in process; a cluster's sends it to an edge node. Both take the same
 //! [`Invocation`] and answer with the function's response or an [`ApiError`].
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -16,7 +17,8 @@ use nexus_store::{FunctionVersion, FunctionVersionId, ProjectId};
 use crate::cluster::Priority;
 use crate::error::ApiError;
 
-/// One immutable function version, as a runtime needs it, with its function's priority class.
+/// One immutable function version, as a runtime needs it, with its function's priority class
+/// and node selector.
 #[derive(Debug, Clone)]
 pub struct Target {
     /// The version's id: the same id always means the same record and component bytes.
@@ -32,15 +34,20 @@ pub struct Target {
     /// The function's priority class, for requests that name none. A property of the function,
     /// not of the version: it changes without a new version.
     pub priority: Priority,
+    /// The labels a node must carry, each with exactly this value, to run the function (empty:
+    /// any node). Like the priority class, a property of the function that changes without a
+    /// new version; shared, so that a target stays cheap to clone.
+    pub node_selector: Arc<BTreeMap<String, String>>,
 }
 
 impl Target {
     /// The target of a stored version of `function` in `project_id`, whose priority class is
-    /// `priority`.
+    /// `priority` and node selector `node_selector`.
     pub fn of_version(
         project_id: ProjectId,
         function: &str,
         priority: Priority,
+        node_selector: Arc<BTreeMap<String, String>>,
         version: FunctionVersion,
     ) -> Result<Self, ApiError> {
         let app: ResolvedApp =
@@ -52,6 +59,7 @@ impl Target {
             version: version.version,
             app: Arc::new(app),
             priority,
+            node_selector,
         })
     }
 }

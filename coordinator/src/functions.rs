@@ -6,8 +6,9 @@
 //! supported, an HTTP handler exported), stores the bytes content-addressed in a
 //! [`BlobStore`], and records the version with its resolved app. Nothing about a version
 //! changes afterwards; aliases move, and rollback moves an alias back to where it pointed
-//! before. A function's priority class (the scheduling class of requests that name none) is
-//! a setting of the function, not of a version.
+//! before. A function's priority class (the scheduling class of requests that name none) and
+//! its node selector (the labels a node must carry to run it) are settings of the function,
+//! not of a version.
 
 pub mod blobs;
 mod bundle;
@@ -34,6 +35,19 @@ use crate::trigger::CatalogChanges;
 
 /// The alias every function gets on its first deploy, and that deploys move by default.
 pub const LIVE: &str = "live";
+
+/// A change to a function's settings; `None` keeps the current value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FunctionUpdate {
+    /// The priority class of its requests that name none.
+    pub priority: Option<Priority>,
+    /// The labels a node must carry, each with exactly this value, to run the function; an
+    /// empty map lets any node run it. Checked by [`FunctionService::update`].
+    pub node_selector: Option<BTreeMap<String, String>>,
+}
+
+/// Entries a node selector may have at most.
+pub const MAX_NODE_SELECTOR_ENTRIES: usize = 16;
 
 /// Caps on what a deploy may upload and cost.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -260,6 +274,7 @@ impl FunctionService {
                 version: version.version,
                 app,
                 priority: priority_of(&function),
+                node_selector: Arc::new(function.node_selector),
             }),
             version,
             aliases,
@@ -463,29 +478,40 @@ impl FunctionService {
         Ok(alias)
     }
 
-    /// Puts the function in priority class `priority`, and returns it with its versions
-    /// (oldest first) and aliases. Takes effect on the trigger's next request.
-    pub async fn set_priority(
+    /// Changes the function's settings (its priority class, its node selector or both, in one
+    /// transaction), and returns it with its versions (oldest first) and aliases. Takes effect
+    /// on the trigger's next request.
+    pub async fn update(
         &self,
         caller: Caller,
         slug: &str,
         name: &str,
-        priority: Priority,
+        change: FunctionUpdate,
     ) -> Result<(Function, Vec<FunctionVersion>, Vec<Alias>), ApiError> {
         let (project, _) = self
             .projects
             .authorize(caller, slug, Permission::Deploy)
             .await?;
+        if let Some(node_selector) = &change.node_selector {
+            validate_node_selector(node_selector)?;
+        }
         let name = name.to_owned();
         let updated = self
             .store
             .with_retry(|tx| {
-                let name = name.clone();
+                let (name, change) = (name.clone(), change.clone());
                 Box::pin(async move {
-                    let function = tx.get_function(project.id, &name).await?;
-                    let function = tx
-                        .set_function_priority(function.id, priority.as_str())
-                        .await?;
+                    let mut function = tx.get_function(project.id, &name).await?;
+                    if let Some(priority) = change.priority {
+                        function = tx
+                            .set_function_priority(function.id, priority.as_str())
+                            .await?;
+                    }
+                    if let Some(node_selector) = &change.node_selector {
+                        function = tx
+                            .set_function_node_selector(function.id, node_selector)
+                            .await?;
+                    }
                     let versions = tx.list_function_versions(function.id).await?;
                     let aliases = tx.list_aliases(function.id).await?;
                     Ok((function, versions, aliases))
@@ -493,7 +519,13 @@ impl FunctionService {
             })
             .await?;
         self.changes.bump();
-        tracing::info!(project = %slug, function = %name, %priority, "priority set");
+        tracing::info!(
+            project = %slug,
+            function = %name,
+            priority = ?change.priority,
+            node_selector = ?change.node_selector,
+            "function settings changed"
+        );
         Ok(updated)
     }
 
@@ -560,6 +592,83 @@ fn validate_name(kind: &str, name: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Checks a node selector as Kubernetes checks label selectors: at most
+/// [`MAX_NODE_SELECTOR_ENTRIES`] entries; each key an optional DNS-subdomain prefix and `/`,
+/// then a name of 1 to 63 characters, 253 at most in all; each value empty or a name. The
+/// error names the first bad entry.
+fn validate_node_selector(node_selector: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    if node_selector.len() > MAX_NODE_SELECTOR_ENTRIES {
+        return Err(ApiError::bad_request(format!(
+            "node_selector has {} entries; at most {MAX_NODE_SELECTOR_ENTRIES} are allowed",
+            node_selector.len()
+        )));
+    }
+    for (key, value) in node_selector {
+        let problem = label_key_problem(key).or_else(|| {
+            (!value.is_empty())
+                .then(|| label_name_problem("value", value))
+                .flatten()
+        });
+        if let Some(problem) = problem {
+            return Err(ApiError::bad_request(format!(
+                "invalid node_selector entry {key:?}: {value:?}: {problem}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What is wrong with a label key, if anything: `[prefix/]name`, 253 characters at most.
+fn label_key_problem(key: &str) -> Option<String> {
+    if key.len() > 253 {
+        return Some(format!(
+            "the key is {} characters long; at most 253 are allowed",
+            key.len()
+        ));
+    }
+    match key.split_once('/') {
+        None => label_name_problem("key", key),
+        Some((prefix, name)) => {
+            let prefix_is_subdomain = !prefix.is_empty()
+                && prefix.split('.').all(|part| {
+                    !part.is_empty()
+                        && !part.starts_with('-')
+                        && !part.ends_with('-')
+                        && part.bytes().all(|byte| {
+                            byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-'
+                        })
+                });
+            if prefix_is_subdomain {
+                label_name_problem("key's name", name)
+            } else {
+                Some(
+                    "the key's prefix must be a DNS subdomain: dot-separated parts of lowercase \
+                     letters, digits and '-', each starting and ending with a letter or digit"
+                        .to_owned(),
+                )
+            }
+        }
+    }
+}
+
+/// What is wrong with a label name or non-empty value, if anything: 1 to 63 letters, digits,
+/// `-`, `_` and `.`, starting and ending with a letter or digit.
+fn label_name_problem(what: &str, name: &str) -> Option<String> {
+    let alphanumeric = |byte: u8| byte.is_ascii_alphanumeric();
+    let valid = (1..=63).contains(&name.len())
+        && name.bytes().next().is_some_and(alphanumeric)
+        && name.bytes().last().is_some_and(alphanumeric)
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'));
+    (!valid).then(|| {
+        format!(
+            "the {what} must be 1 to 63 letters, digits, '-', '_' or '.', starting and ending \
+             with a letter or digit"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -588,6 +697,7 @@ mod tests {
             project_id: nexus_store::ProjectId::new(),
             name: "f".to_owned(),
             priority: priority.to_owned(),
+            node_selector: BTreeMap::new(),
             created_at: chrono::Utc::now(),
         };
         for priority in Priority::ALL {
@@ -596,5 +706,71 @@ mod tests {
         // The migrations' default is the default class.
         assert_eq!(priority_of(&function("normal")), Priority::default());
         assert_eq!(priority_of(&function("urgent")), Priority::default());
+    }
+
+    fn selector(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
+        entries
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn node_selectors_follow_kubernetes_label_syntax() {
+        let longest_prefix = format!("{}.com", "a".repeat(253 - 4 - 1 - 63));
+        let longest_key = format!("{longest_prefix}/{}", "n".repeat(63));
+        assert_eq!(longest_key.len(), 253);
+        for good in [
+            selector(&[]),
+            selector(&[("gpu", "true")]),
+            selector(&[("tier", "")]),
+            selector(&[
+                ("kubernetes.io/arch", "amd64"),
+                ("Zone_1.a-b", "EU_west.1-a"),
+            ]),
+            selector(&[("example.com/x", "1"), ("a", &"v".repeat(63))]),
+            selector(&[(&longest_key, "y")]),
+            (0..MAX_NODE_SELECTOR_ENTRIES)
+                .map(|index| (format!("label-{index}"), "on".to_owned()))
+                .collect(),
+        ] {
+            assert!(validate_node_selector(&good).is_ok(), "{good:?}");
+        }
+
+        for (bad, named) in [
+            (selector(&[("", "x")]), "\"\": \"x\""),
+            (selector(&[("gpu!", "true")]), "\"gpu!\""),
+            (selector(&[("-gpu", "true")]), "\"-gpu\""),
+            (selector(&[("gpu-", "true")]), "\"gpu-\""),
+            (selector(&[(&"k".repeat(64), "v")]), "kkkk"),
+            (selector(&[("gpu", "yes please")]), "\"yes please\""),
+            (selector(&[("gpu", "-true")]), "\"-true\""),
+            (selector(&[("gpu", &"v".repeat(64))]), "vvvv"),
+            (selector(&[("Example.com/gpu", "x")]), "Example.com/gpu"),
+            (selector(&[("/gpu", "x")]), "\"/gpu\""),
+            (selector(&[("example.com/", "x")]), "example.com/"),
+            (selector(&[("a..b/gpu", "x")]), "a..b/gpu"),
+            (selector(&[("a/b/c", "x")]), "a/b/c"),
+            (selector(&[(&format!("x{longest_key}"), "y")]), "253"),
+            (selector(&[("ok", "1"), ("zone", "eu west")]), "\"zone\""),
+        ] {
+            let refused = validate_node_selector(&bad).unwrap_err();
+            assert_eq!(refused.code, "bad_request");
+            assert!(
+                refused.message.contains(named),
+                "{named}: {}",
+                refused.message
+            );
+        }
+
+        let too_many: BTreeMap<String, String> = (0..=MAX_NODE_SELECTOR_ENTRIES)
+            .map(|index| (format!("label-{index}"), "on".to_owned()))
+            .collect();
+        let refused = validate_node_selector(&too_many).unwrap_err();
+        assert!(
+            refused.message.contains("at most 16"),
+            "{}",
+            refused.message
+        );
     }
 }

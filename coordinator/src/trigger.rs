@@ -3,13 +3,14 @@
 //! [`Dispatch`].
 //!
 //! Resolving a name to a version reads the database, so resolutions are cached. A change made
-//! through this process (deploy, alias move, rollback, priority change, project deletion)
-//! bumps [`CatalogChanges`] and takes effect on the next request; a change made by another
-//! replica takes effect within [`RESOLUTION_TTL`]. Versions are immutable, so a version's
-//! parsed record is kept for as long as anything points at it; the function's priority class
-//! is not part of it, and is read again with every resolution.
+//! through this process (deploy, alias move, rollback, change of a function's settings,
+//! project deletion) bumps [`CatalogChanges`] and takes effect on the next request; a change
+//! made by another replica takes effect within [`RESOLUTION_TTL`]. Versions are immutable, so
+//! a version's parsed record is kept for as long as anything points at it; the function's
+//! settings (its priority class and node selector) are not part of it, and are read again
+//! with every resolution.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -169,13 +170,16 @@ impl Resolver {
             Err(nexus_store::Error::NotFound { .. }) => return Ok(None),
             Err(error) => return Err(error.into()),
         };
-        let priority = priority_of(&function);
+        let settings = FunctionSettings {
+            priority: priority_of(&function),
+            node_selector: Arc::new(function.node_selector.clone()),
+        };
         let main = self
-            .target(&project, &function, priority, alias.version_a)
+            .target(&project, &function, &settings, alias.version_a)
             .await?;
         let canary = match alias.version_b {
             Some(version) => Some((
-                self.target(&project, &function, priority, version).await?,
+                self.target(&project, &function, &settings, version).await?,
                 u32::try_from(alias.weight_b.clamp(0, 100)).unwrap_or(0),
             )),
             None => None,
@@ -183,12 +187,12 @@ impl Resolver {
         Ok(Some(Resolution { main, canary }))
     }
 
-    /// The version's target in the function's current priority class, read and parsed once.
+    /// The version's target with the function's current settings, read and parsed once.
     async fn target(
         &self,
         project: &nexus_store::Project,
         function: &nexus_store::Function,
-        priority: Priority,
+        settings: &FunctionSettings,
         version: i64,
     ) -> Result<Arc<Target>, ApiError> {
         let key = (function.id, version);
@@ -199,10 +203,17 @@ impl Resolver {
             .get(&key)
             .cloned();
         let target = match cached {
-            Some(target) if target.priority == priority => return Ok(target),
-            // The function changed class since the version was parsed: the record is the same.
+            Some(target)
+                if target.priority == settings.priority
+                    && target.node_selector == settings.node_selector =>
+            {
+                return Ok(target);
+            }
+            // The function's settings changed since the version was parsed: the record is the
+            // same.
             Some(target) => Arc::new(Target {
-                priority,
+                priority: settings.priority,
+                node_selector: Arc::clone(&settings.node_selector),
                 ..Target::clone(&target)
             }),
             None => {
@@ -216,7 +227,8 @@ impl Resolver {
                 Arc::new(Target::of_version(
                     project.id,
                     &function.name,
-                    priority,
+                    settings.priority,
+                    Arc::clone(&settings.node_selector),
                     stored,
                 )?)
             }
@@ -227,6 +239,12 @@ impl Resolver {
             .insert(key, Arc::clone(&target));
         Ok(target)
     }
+}
+
+/// What a [`Target`] carries of its function rather than of its version.
+struct FunctionSettings {
+    priority: Priority,
+    node_selector: Arc<BTreeMap<String, String>>,
 }
 
 /// `/{project}/{function}[@{alias}][/rest]`, split without decoding (names never need it).

@@ -103,7 +103,19 @@ impl Coordinator {
     }
 
     async fn post_json(&self, path: &str, body: &str, bearer: Option<&str>) -> TestResponse {
-        let mut request = Request::post(format!("{}{path}", self.base))
+        self.send_json(http::Method::POST, path, body, bearer).await
+    }
+
+    async fn send_json(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: &str,
+        bearer: Option<&str>,
+    ) -> TestResponse {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
             .header("content-type", "application/json");
         if let Some(bearer) = bearer {
             request = request.header("authorization", format!("Bearer {bearer}"));
@@ -465,4 +477,49 @@ async fn a_flood_of_low_priority_work_does_not_delay_critical_work() {
         loaded <= quiet * 2,
         "critical p99 {loaded:?} under a low-priority flood, {quiet:?} without"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_selector_keeps_a_function_on_nodes_with_its_labels() {
+    let database = FreshDatabase::create().await;
+    let state = tempfile::tempdir().unwrap();
+    let coordinator = Coordinator::start(&database, &state.path().join("coordinator")).await;
+    let gpu = Edge::start_with(
+        &coordinator,
+        "gpu",
+        &state.path().join("gpu"),
+        &["--label", "gpu=true"],
+    )
+    .await;
+    let _plain = Edge::start(&coordinator, "plain", &state.path().join("plain")).await;
+    coordinator.deploy().await;
+    let select = |selector: &'static str| {
+        let token = coordinator.access_token.clone();
+        let coordinator = &coordinator;
+        async move {
+            let body = format!(r#"{{"node_selector":{selector}}}"#);
+            let changed = coordinator
+                .send_json(
+                    http::Method::PATCH,
+                    "/v1/projects/shop/functions/echo",
+                    &body,
+                    Some(&token),
+                )
+                .await;
+            assert_eq!(changed.status, StatusCode::OK, "{}", changed.text());
+        }
+    };
+    select(r#"{"gpu":"true"}"#).await;
+    for _ in 0..20 {
+        assert_eq!(served_by(&coordinator.invoke().await), gpu.id);
+    }
+    select(r#"{"gpu":"false"}"#).await;
+    let unplaced = coordinator.invoke().await;
+    assert_eq!(
+        unplaced.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        unplaced.text()
+    );
+    assert_eq!(unplaced.json()["error"]["code"], "no_matching_node");
 }

@@ -1,5 +1,5 @@
 //! `/v1/projects/{p}/functions`: deploy versions, list functions, versions and aliases, set a
-//! function's priority class, move and roll back aliases.
+//! function's priority class and node selector, move and roll back aliases.
 //!
 //! `POST …/functions/{name}/versions` takes the app in one of three forms, by `Content-Type`:
 //! `application/x-tar` (a tar with `spin.toml` at its root and the files it references),
@@ -9,6 +9,7 @@
 //! moves no alias, except that a function's first version always becomes `live`. No route
 //! changes a version.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -26,7 +27,7 @@ use super::{AppState, ErrorResponse, JsonBody};
 use crate::auth::service::Caller;
 use crate::cluster::Priority;
 use crate::error::ApiError;
-use crate::functions::{AliasTarget, DeployLimits, LIVE, MoveAlias, Upload};
+use crate::functions::{AliasTarget, DeployLimits, FunctionUpdate, LIVE, MoveAlias, Upload};
 
 pub(super) fn routes(limits: &DeployLimits) -> OpenApiRouter<AppState> {
     let uploads = OpenApiRouter::new()
@@ -109,6 +110,10 @@ struct FunctionView {
     /// The priority class of its requests that name none in `nexus-priority`: `critical`,
     /// `high`, `normal` or `low`.
     priority: String,
+    /// The labels an edge node must carry, each with exactly this value, to run the function;
+    /// empty when any node may.
+    #[schema(example = json!({"gpu": "true"}))]
+    node_selector: BTreeMap<String, String>,
     created_at: String,
     aliases: Vec<AliasView>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -123,6 +128,7 @@ fn function_view(
     FunctionView {
         name: function.name,
         priority: function.priority,
+        node_selector: function.node_selector,
         created_at: function.created_at.to_rfc3339(),
         aliases: aliases.into_iter().map(alias_view).collect(),
         versions: versions.map(|versions| {
@@ -278,16 +284,26 @@ async fn show(
     Ok(Json(function_view(function, aliases, Some(versions))))
 }
 
+/// A change to a function's settings: `priority`, `node_selector` or both. A field left out
+/// keeps its value.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct FunctionChange {
     /// The priority class of the function's requests that name none in `nexus-priority`:
     /// `critical`, `high`, `normal` or `low`.
     #[schema(example = "high")]
-    priority: String,
+    priority: Option<String>,
+    /// The labels an edge node must carry, each with exactly this value, to run the function
+    /// (like a Kubernetes `nodeSelector`); `{}` lets any node run it. At most 16 entries; keys
+    /// are `[prefix/]name` (253 characters at most, the prefix a DNS subdomain), names and
+    /// values 1 to 63 letters, digits, `-`, `_` and `.` starting and ending with a letter or
+    /// digit (a value may be empty).
+    #[schema(example = json!({"gpu": "true"}))]
+    node_selector: Option<BTreeMap<String, String>>,
 }
 
-/// Sets a function's priority class; it applies to the next request (developer and up).
+/// Sets a function's priority class, node selector or both; the change applies to the next
+/// request (developer and up).
 #[utoipa::path(patch, path = "/v1/projects/{project}/functions/{function}", tag = "functions", security(("bearer" = [])),
     params(("project" = String, Path, description = "The project name"), ("function" = String, Path, description = "The function name")), request_body = FunctionChange,
     responses((status = 200, body = FunctionView), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
@@ -297,13 +313,23 @@ async fn update(
     Path((project, function)): Path<(String, String)>,
     JsonBody(body): JsonBody<FunctionChange>,
 ) -> Result<Json<FunctionView>, ApiError> {
+    if body.priority.is_none() && body.node_selector.is_none() {
+        return Err(ApiError::bad_request(
+            "the change is empty: give priority, node_selector or both",
+        ));
+    }
     let priority = body
         .priority
-        .parse::<Priority>()
+        .map(|priority| priority.parse::<Priority>())
+        .transpose()
         .map_err(|error| ApiError::bad_request(error.to_string()))?;
+    let change = FunctionUpdate {
+        priority,
+        node_selector: body.node_selector,
+    };
     let (function, versions, aliases) = state
         .functions
-        .set_priority(caller, &project, &function, priority)
+        .update(caller, &project, &function, change)
         .await?;
     Ok(Json(function_view(function, aliases, Some(versions))))
 }

@@ -1,8 +1,9 @@
-//! Dispatch to edge nodes: place each invocation on a node (warm components first, then least
-//! load, then the preferred region), stream it there over `EdgeService.Invoke`, and fail over
+//! Dispatch to edge nodes: place each invocation on a node whose labels match the function's
+//! node selector (warm components first, then least load, then the preferred region), stream it
+//! there over `EdgeService.Invoke`, and fail over
 //! when a node cannot take it.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -68,13 +69,22 @@ impl RemoteDispatch {
 }
 
 impl Placement {
-    /// The node for `target`, skipping `tried`: among nodes with a free slot, one with the
-    /// components compiled; then the least loaded; then one in the preferred region. Equal
-    /// nodes take turns.
-    fn place(&self, target: &Target, tried: &[Uuid]) -> Option<Arc<Node>> {
-        let candidates: Vec<(Arc<Node>, (bool, u64, bool))> = self
+    /// The node for `target`, skipping `tried`: among the nodes whose labels match the
+    /// function's node selector, those with a free slot and the components compiled; then the
+    /// least loaded; then one in the preferred region. Equal nodes take turns. When no
+    /// schedulable node matches the selector at all, `no_matching_node`; when every match has
+    /// been tried, `no_node_available`.
+    fn place(&self, target: &Target, tried: &[Uuid]) -> Result<Arc<Node>, ApiError> {
+        let matching: Vec<Arc<Node>> = self
             .registry
             .schedulable()
+            .into_iter()
+            .filter(|node| matches(&node.labels, &target.node_selector))
+            .collect();
+        if matching.is_empty() && !target.node_selector.is_empty() {
+            return Err(no_matching_node(&target.node_selector));
+        }
+        let candidates: Vec<(Arc<Node>, (bool, u64, bool))> = matching
             .into_iter()
             .filter(|node| !tried.contains(&node.id))
             .map(|node| {
@@ -90,7 +100,11 @@ impl Placement {
                 (node, (!(free && warm), load, elsewhere))
             })
             .collect();
-        let best = candidates.iter().map(|(_, key)| *key).min()?;
+        let best = candidates
+            .iter()
+            .map(|(_, key)| *key)
+            .min()
+            .ok_or_else(no_node_available)?;
         let mut equal: Vec<&Arc<Node>> = candidates
             .iter()
             .filter(|(_, key)| *key == best)
@@ -98,7 +112,10 @@ impl Placement {
             .collect();
         equal.sort_by_key(|node| node.id);
         let turn = self.turn.fetch_add(1, Ordering::Relaxed);
-        equal.get(turn % equal.len()).map(|node| Arc::clone(node))
+        equal
+            .get(turn % equal.len())
+            .map(|node| Arc::clone(node))
+            .ok_or_else(no_node_available)
     }
 
     async fn run(&self, invocation: Invocation) -> Result<Response<Body>, ApiError> {
@@ -110,15 +127,17 @@ impl Placement {
         } = invocation;
         let (parts, body) = request.into_parts();
         let priority = priority_of(&parts.headers, target.priority)?;
-        let capacity: usize = self
-            .registry
-            .schedulable()
-            .iter()
-            .filter(|node| node.state() == super::NodeState::Active)
-            .map(|node| node.slots as usize)
-            .sum();
+        let schedulable = self.registry.schedulable();
+        let capacity: usize = schedulable.iter().map(|node| node.slots as usize).sum();
         if capacity == 0 {
             return Err(no_node_available());
+        }
+        // Refused before admission: waiting would not make a matching node appear.
+        if !schedulable
+            .iter()
+            .any(|node| matches(&node.labels, &target.node_selector))
+        {
+            return Err(no_matching_node(&target.node_selector));
         }
         self.scheduler.set_capacity(capacity);
         let admission = self
@@ -152,8 +171,13 @@ impl Placement {
         let mut tried = Vec::new();
         let mut last_error = None;
         while tried.len() < MAX_ATTEMPTS {
-            let Some(node) = self.place(&target, &tried) else {
-                break;
+            let node = match self.place(&target, &tried) {
+                Ok(node) => node,
+                // After a failed attempt, that failure says more than "no other node".
+                Err(unplaced) => {
+                    last_error.get_or_insert(unplaced);
+                    break;
+                }
             };
             tried.push(node.id);
             let this_body = match &body {
@@ -255,6 +279,32 @@ fn no_node_available() -> ApiError {
         "no_node_available",
         "no edge node can take the invocation now".to_owned(),
         Some(Duration::from_secs(1)),
+    )
+}
+
+/// Whether a node with `labels` may run a function with `selector`: every entry of the
+/// selector is a label of the node with the same value (an empty selector matches any node).
+fn matches(labels: &BTreeMap<String, String>, selector: &BTreeMap<String, String>) -> bool {
+    selector
+        .iter()
+        .all(|(key, value)| labels.get(key) == Some(value))
+}
+
+/// No schedulable node carries the labels the function selects. Not worth retrying at once:
+/// it lasts until such a node registers (or stops draining) or the selector changes.
+fn no_matching_node(selector: &BTreeMap<String, String>) -> ApiError {
+    let entries: Vec<String> = selector
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    ApiError::from_runtime(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no_matching_node",
+        format!(
+            "no edge node matches the function's node selector {}",
+            entries.join(",")
+        ),
+        None,
     )
 }
 
@@ -478,10 +528,17 @@ impl Dispatch for RemoteDispatch {
         Box::pin(async move { placement.run(invocation).await })
     }
 
-    /// Sends the version to every node now taking work, which fetches and compiles its
-    /// components (the warm pool). A node that fails is logged; its first request loads it.
+    /// Sends the version to every node now taking work that its node selector allows, which
+    /// fetches and compiles its components (the warm pool). A node that fails is logged; its
+    /// first request loads it.
     fn prepare(&self, target: Arc<Target>) -> DispatchFuture<()> {
-        let nodes = self.0.registry.schedulable();
+        let nodes: Vec<Arc<Node>> = self
+            .0
+            .registry
+            .schedulable()
+            .into_iter()
+            .filter(|node| matches(&node.labels, &target.node_selector))
+            .collect();
         Box::pin(async move {
             let prefetches = nodes.into_iter().map(|node| {
                 let target = Arc::clone(&target);
@@ -515,5 +572,56 @@ impl Dispatch for RemoteDispatch {
             futures::future::join_all(prefetches).await;
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
+        entries
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_node_matches_when_it_has_every_selected_label_with_that_value() {
+        let node = labels(&[("gpu", "true"), ("zone", "eu-1"), ("tier", "")]);
+        for selector in [
+            labels(&[]),
+            labels(&[("gpu", "true")]),
+            labels(&[("gpu", "true"), ("zone", "eu-1")]),
+            labels(&[("tier", "")]),
+            node.clone(),
+        ] {
+            assert!(matches(&node, &selector), "{selector:?}");
+        }
+        for selector in [
+            labels(&[("gpu", "false")]),
+            labels(&[("gpu", "TRUE")]),
+            labels(&[("gpu", "true"), ("zone", "us-1")]),
+            labels(&[("arch", "arm64")]),
+            labels(&[("zone", "")]),
+            labels(&[("tier", "gold")]),
+        ] {
+            assert!(!matches(&node, &selector), "{selector:?}");
+        }
+        // A node without labels runs only functions that select none.
+        assert!(matches(&labels(&[]), &labels(&[])));
+        assert!(!matches(&labels(&[]), &labels(&[("gpu", "true")])));
+    }
+
+    #[test]
+    fn no_matching_node_names_the_selector_and_is_not_no_node_available() {
+        let error = no_matching_node(&labels(&[("gpu", "true"), ("zone", "eu-1")]));
+        assert_eq!(error.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(error.code, "no_matching_node");
+        assert_eq!(
+            error.message,
+            "no edge node matches the function's node selector gpu=true,zone=eu-1"
+        );
+        assert_ne!(error.code, no_node_available().code);
     }
 }

@@ -1,5 +1,7 @@
 //! Functions, their immutable versions, and aliases.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 
 use crate::store::on_tx;
@@ -7,7 +9,7 @@ use crate::time::now;
 use crate::{Error, FunctionId, FunctionVersionId, ProjectId, Result, Tx};
 
 /// A function: a name in a project.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Function {
     /// The function's id.
     pub id: FunctionId,
@@ -18,8 +20,51 @@ pub struct Function {
     /// The priority class of its invocations that name none (`normal` until set). The store
     /// keeps what it is given; the coordinator decides which names are classes.
     pub priority: String,
+    /// The labels a node must carry, each with exactly this value, to run the function (none
+    /// until set: any node). The store keeps what it is given; the coordinator checks the
+    /// entries.
+    pub node_selector: BTreeMap<String, String>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
+}
+
+/// A `functions` row as stored: the node selector is a JSON object in a text column.
+#[derive(sqlx::FromRow)]
+struct FunctionRow {
+    id: FunctionId,
+    project_id: ProjectId,
+    name: String,
+    priority: String,
+    node_selector: String,
+    created_at: DateTime<Utc>,
+}
+
+/// A selector that does not parse is [`Error::Corrupt`], not an empty selector: it is a
+/// constraint on where the function may run (hardware, a jurisdiction), and reading it as "no
+/// constraint" would let the function run on any node. Only the store writes the column, from
+/// a map, so this takes a row edited by hand or written by an incompatible release.
+impl TryFrom<FunctionRow> for Function {
+    type Error = Error;
+
+    fn try_from(row: FunctionRow) -> Result<Self> {
+        let node_selector = serde_json::from_str(&row.node_selector).map_err(|error| {
+            Error::corrupt(
+                "functions",
+                format!(
+                    "node_selector of function {} is not a JSON object of strings: {error}",
+                    row.id
+                ),
+            )
+        })?;
+        Ok(Self {
+            id: row.id,
+            project_id: row.project_id,
+            name: row.name,
+            priority: row.priority,
+            node_selector,
+            created_at: row.created_at,
+        })
+    }
 }
 
 /// One version of a function. Versions are never updated.
@@ -71,10 +116,10 @@ pub struct Alias {
     pub updated_at: DateTime<Utc>,
 }
 
-/// The columns of [`Function`], in its field order.
+/// The columns of [`FunctionRow`], in its field order.
 macro_rules! function_columns {
     () => {
-        "id, project_id, name, priority, created_at"
+        "id, project_id, name, priority, node_selector, created_at"
     };
 }
 
@@ -97,11 +142,12 @@ macro_rules! select_versions {
 }
 
 impl Tx<'_> {
-    /// Creates a function, in the default priority class. [`Error::Conflict`] if the project
-    /// already has one by that name.
+    /// Creates a function, in the default priority class and with no node selector.
+    /// [`Error::Conflict`] if the project already has one by that name.
     pub async fn create_function(&mut self, project_id: ProjectId, name: &str) -> Result<Function> {
-        // RETURNING: the priority is the column's default, which the migrations own.
-        let function: Function = on_tx!(self, conn => sqlx::query_as(concat!(
+        // RETURNING: the priority and node selector are the columns' defaults, which the
+        // migrations own.
+        let row: FunctionRow = on_tx!(self, conn => sqlx::query_as(concat!(
             "INSERT INTO functions (id, project_id, name, created_at) VALUES ($1, $2, $3, $4) \
              RETURNING ",
             function_columns!()
@@ -112,12 +158,12 @@ impl Tx<'_> {
         .bind(now())
         .fetch_one(conn)
         .await)?;
-        Ok(function)
+        row.try_into()
     }
 
     /// The project's function by that name.
     pub async fn get_function(&mut self, project_id: ProjectId, name: &str) -> Result<Function> {
-        let function: Option<Function> = on_tx!(self, conn => sqlx::query_as(concat!(
+        let row: Option<FunctionRow> = on_tx!(self, conn => sqlx::query_as(concat!(
             "SELECT ",
             function_columns!(),
             " FROM functions WHERE project_id = $1 AND name = $2"
@@ -126,7 +172,7 @@ impl Tx<'_> {
         .bind(name)
         .fetch_optional(conn)
         .await)?;
-        function.ok_or_else(|| Error::not_found("function"))
+        row.ok_or_else(|| Error::not_found("function"))?.try_into()
     }
 
     /// Sets the function's priority class, as named by the caller (who checks the name), and
@@ -136,7 +182,7 @@ impl Tx<'_> {
         function_id: FunctionId,
         priority: &str,
     ) -> Result<Function> {
-        let function: Option<Function> = on_tx!(self, conn => sqlx::query_as(concat!(
+        let row: Option<FunctionRow> = on_tx!(self, conn => sqlx::query_as(concat!(
             "UPDATE functions SET priority = $2 WHERE id = $1 RETURNING ",
             function_columns!()
         ))
@@ -144,7 +190,29 @@ impl Tx<'_> {
         .bind(priority)
         .fetch_optional(conn)
         .await)?;
-        function.ok_or_else(|| Error::not_found("function"))
+        row.ok_or_else(|| Error::not_found("function"))?.try_into()
+    }
+
+    /// Sets the function's node selector (an empty map selects any node), as checked by the
+    /// caller, and returns the function as it now is.
+    pub async fn set_function_node_selector(
+        &mut self,
+        function_id: FunctionId,
+        node_selector: &BTreeMap<String, String>,
+    ) -> Result<Function> {
+        let text = serde_json::to_string(node_selector).map_err(|error| Error::Invalid {
+            what: "node selector",
+            reason: error.to_string(),
+        })?;
+        let row: Option<FunctionRow> = on_tx!(self, conn => sqlx::query_as(concat!(
+            "UPDATE functions SET node_selector = $2 WHERE id = $1 RETURNING ",
+            function_columns!()
+        ))
+        .bind(function_id)
+        .bind(text)
+        .fetch_optional(conn)
+        .await)?;
+        row.ok_or_else(|| Error::not_found("function"))?.try_into()
     }
 
     /// Adds the next version (the highest so far + 1) of the function.
@@ -303,7 +371,7 @@ impl Tx<'_> {
 
     /// The project's functions, by name.
     pub async fn list_functions(&mut self, project_id: ProjectId) -> Result<Vec<Function>> {
-        let functions = on_tx!(self, conn => sqlx::query_as(concat!(
+        let rows: Vec<FunctionRow> = on_tx!(self, conn => sqlx::query_as(concat!(
             "SELECT ",
             function_columns!(),
             " FROM functions WHERE project_id = $1 ORDER BY name"
@@ -311,6 +379,6 @@ impl Tx<'_> {
         .bind(project_id)
         .fetch_all(conn)
         .await)?;
-        Ok(functions)
+        rows.into_iter().map(Function::try_from).collect()
     }
 }

@@ -1,5 +1,6 @@
 //! Functions: deploys in each body form, validation at deploy, content-addressed blobs,
-//! immutable versions, aliases with canaries, rollback, priority classes, and who may do what.
+//! immutable versions, aliases with canaries, rollback, priority classes, node selectors, and
+//! who may do what.
 
 use http::StatusCode;
 use nexus_coordinator::cluster::Priority;
@@ -629,4 +630,264 @@ async fn a_priority_change_reaches_the_trigger_on_the_next_request() {
             (before.version_id, before.version)
         );
     }
+}
+
+#[tokio::test]
+async fn a_function_node_selector_is_set_shown_and_checked() {
+    let api = Api::start().await;
+    let owner = owner_with_project(&api).await;
+    let viewer = member(&api, &owner, "viewer@example.com", "viewer").await;
+    let developer = member(&api, &owner, "developer@example.com", "developer").await;
+    for function in ["app", "other"] {
+        let deployed = deploy_wasm(&api, &owner, function, "").await;
+        assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.text());
+    }
+    let path = "/v1/projects/demo/functions/app";
+    let shown = api.call("GET", path, Some(&viewer), None).await.json();
+    assert_eq!(shown["node_selector"], json!({}));
+
+    // A developer may set it; the answer is the function's view, its priority untouched.
+    let selector = json!({"gpu": "true", "example.com/zone": "eu-west-1a", "tier": ""});
+    let updated = api
+        .call(
+            "PATCH",
+            path,
+            Some(&developer),
+            Some(json!({"node_selector": selector})),
+        )
+        .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.text());
+    let updated = updated.json();
+    assert_eq!(updated["name"], "app");
+    assert_eq!(updated["node_selector"], selector);
+    assert_eq!(updated["priority"], "normal");
+    assert_eq!(live(&updated)["version"], 1);
+    let shown = api.call("GET", path, Some(&viewer), None).await.json();
+    assert_eq!(shown, updated);
+    let listed = api
+        .call("GET", "/v1/projects/demo/functions", Some(&viewer), None)
+        .await
+        .json();
+    let selectors: Vec<(&str, &Value)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|function| {
+            (
+                function["name"].as_str().unwrap(),
+                &function["node_selector"],
+            )
+        })
+        .collect();
+    assert_eq!(selectors, [("app", &selector), ("other", &json!({}))]);
+
+    // Both at once; a selector replaces the previous one rather than merging with it.
+    let both = api
+        .call(
+            "PATCH",
+            path,
+            Some(&owner),
+            Some(json!({"priority": "high", "node_selector": {"gpu": "false"}})),
+        )
+        .await;
+    assert_eq!(both.status, StatusCode::OK, "{}", both.text());
+    let both = both.json();
+    assert_eq!(both["priority"], "high");
+    assert_eq!(both["node_selector"], json!({"gpu": "false"}));
+    // Only a priority: the selector stays.
+    let priority_only = api
+        .call(
+            "PATCH",
+            path,
+            Some(&owner),
+            Some(json!({"priority": "low"})),
+        )
+        .await
+        .json();
+    assert_eq!(priority_only["priority"], "low");
+    assert_eq!(priority_only["node_selector"], json!({"gpu": "false"}));
+
+    // Refused, each naming the bad entry; nothing changes, not even a valid half.
+    let too_many: serde_json::Map<String, Value> = (0..17)
+        .map(|index| (format!("label-{index}"), json!("on")))
+        .collect();
+    for (body, named) in [
+        (json!({"node_selector": too_many}), "at most 16"),
+        (json!({"node_selector": {"gpu!": "true"}}), "gpu!"),
+        (
+            json!({"node_selector": {"Example.com/gpu": "true"}}),
+            "Example.com/gpu",
+        ),
+        (json!({"node_selector": {"k".repeat(64): "v"}}), "kkkk"),
+        (
+            json!({"node_selector": {"gpu": "yes please"}}),
+            "yes please",
+        ),
+        (json!({"node_selector": {"gpu": "v".repeat(64)}}), "vvvv"),
+        (json!({"node_selector": {"ok": "1", "zone": "-eu"}}), "-eu"),
+        (
+            json!({"priority": "urgent", "node_selector": {"gpu": "true"}}),
+            "urgent",
+        ),
+        (
+            json!({"priority": "high", "node_selector": {"gpu": "-"}}),
+            "\"gpu\"",
+        ),
+        (json!({}), "priority, node_selector or both"),
+        (
+            json!({"node_selector": null}),
+            "priority, node_selector or both",
+        ),
+    ] {
+        let refused = api
+            .call("PATCH", path, Some(&owner), Some(body.clone()))
+            .await;
+        assert_error(&refused, StatusCode::BAD_REQUEST, "bad_request");
+        let message = refused.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(message.contains(named), "{body}: {message}");
+    }
+    for body in [
+        json!({"node_selector": {"gpu": true}}),
+        json!({"node_selector": ["gpu"]}),
+        json!({"node_selector": "gpu=true"}),
+        json!({"node_selector": {"gpu": "true"}, "labels": {}}),
+    ] {
+        let refused = api
+            .call("PATCH", path, Some(&owner), Some(body.clone()))
+            .await;
+        assert_error(&refused, StatusCode::BAD_REQUEST, "bad_request");
+    }
+
+    // A viewer reads but may not change it; an unknown function is not found.
+    let forbidden = api
+        .call(
+            "PATCH",
+            path,
+            Some(&viewer),
+            Some(json!({"node_selector": {}})),
+        )
+        .await;
+    assert_error(&forbidden, StatusCode::FORBIDDEN, "forbidden");
+    let missing = api
+        .call(
+            "PATCH",
+            "/v1/projects/demo/functions/nothing",
+            Some(&owner),
+            Some(json!({"node_selector": {"gpu": "true"}})),
+        )
+        .await;
+    assert_error(&missing, StatusCode::NOT_FOUND, "not_found");
+    let shown = api.call("GET", path, Some(&viewer), None).await.json();
+    assert_eq!(shown, priority_only);
+
+    // `{}` lets any node run it again.
+    let cleared = api
+        .call(
+            "PATCH",
+            path,
+            Some(&developer),
+            Some(json!({"node_selector": {}})),
+        )
+        .await
+        .json();
+    assert_eq!(cleared["node_selector"], json!({}));
+    assert_eq!(cleared["priority"], "low");
+
+    // Every change is audited, refused and denied ones included.
+    let entries = api
+        .store
+        .with_retry(|tx| Box::pin(async move { tx.list_audit(0, 1000).await }))
+        .await
+        .unwrap();
+    let results: Vec<&str> = entries
+        .iter()
+        .filter(|entry| entry.action == "PATCH /v1/projects/{project}/functions/{function}")
+        .map(|entry| entry.result.as_str())
+        .collect();
+    let expected: Vec<&str> = std::iter::repeat_n("ok", 3)
+        .chain(std::iter::repeat_n("refused", 15))
+        .chain(["denied", "denied", "ok"])
+        .collect();
+    assert_eq!(results, expected);
+}
+
+#[tokio::test]
+async fn a_node_selector_change_reaches_the_trigger_on_the_next_request() {
+    let api = Api::start().await;
+    let owner = owner_with_project(&api).await;
+    let deployed = deploy_wasm(&api, &owner, "app", "").await;
+    assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.text());
+    let triggers = &api.platform.state().triggers;
+    let main_target = || async {
+        let resolution = triggers
+            .resolve("demo", "app", "live")
+            .await
+            .unwrap()
+            .expect("live resolves");
+        std::sync::Arc::clone(resolution.main())
+    };
+    // Resolved (and its version parsed and cached) before the change.
+    let before = main_target().await;
+    assert!(before.node_selector.is_empty());
+
+    let selector = |entries: &[(&str, &str)]| {
+        entries
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    for wanted in [
+        selector(&[("gpu", "true")]),
+        selector(&[("gpu", "true"), ("zone", "eu-1")]),
+        selector(&[]),
+    ] {
+        let updated = api
+            .call(
+                "PATCH",
+                "/v1/projects/demo/functions/app",
+                Some(&owner),
+                Some(json!({"node_selector": wanted})),
+            )
+            .await;
+        assert_eq!(updated.status, StatusCode::OK, "{}", updated.text());
+        // At once, not after the resolution cache expires: the same version, new selector.
+        let after = main_target().await;
+        assert_eq!(*after.node_selector, wanted);
+        assert_eq!(
+            (after.version_id, after.version),
+            (before.version_id, before.version)
+        );
+    }
+
+    // A change of priority alone keeps the selector, and a new version carries both.
+    for body in [
+        json!({"node_selector": {"gpu": "true"}}),
+        json!({"priority": "high"}),
+    ] {
+        let updated = api
+            .call(
+                "PATCH",
+                "/v1/projects/demo/functions/app",
+                Some(&owner),
+                Some(body),
+            )
+            .await;
+        assert_eq!(updated.status, StatusCode::OK, "{}", updated.text());
+    }
+    let after = main_target().await;
+    assert_eq!((after.priority, after.version), (Priority::High, 1));
+    assert_eq!(*after.node_selector, selector(&[("gpu", "true")]));
+    let redeployed = deploy_wasm(&api, &owner, "app", "").await;
+    assert_eq!(
+        redeployed.status,
+        StatusCode::CREATED,
+        "{}",
+        redeployed.text()
+    );
+    let after = main_target().await;
+    assert_eq!((after.priority, after.version), (Priority::High, 2));
+    assert_eq!(*after.node_selector, selector(&[("gpu", "true")]));
 }

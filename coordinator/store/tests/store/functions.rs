@@ -1,5 +1,7 @@
 //! Functions, versions and aliases.
 
+use std::collections::BTreeMap;
+
 use nexus_store::{Error, NewFunctionVersion};
 use serde_json::json;
 
@@ -272,4 +274,126 @@ pub async fn priority_is_set_per_function(db: TestDb) {
         matches!(missing, Err(Error::NotFound { what: "function" })),
         "{missing:?}"
     );
+}
+
+pub async fn node_selector_is_set_per_function(db: TestDb) {
+    let store = &db.store;
+    let owner = create_user(store, "owner@example.com").await;
+    let project_id = create_project(store, "placed", owner.id).await.id;
+    let mut created = Vec::new();
+    for name in ["gpu", "anywhere"] {
+        created.push(
+            store
+                .with_retry(|tx| {
+                    Box::pin(async move { tx.create_function(project_id, name).await })
+                })
+                .await
+                .unwrap(),
+        );
+    }
+    // A new function selects no labels: any node may run it.
+    assert!(created[0].node_selector.is_empty());
+    assert!(created[1].node_selector.is_empty());
+
+    let gpu_id = created[0].id;
+    let selector: BTreeMap<String, String> = [
+        ("gpu", "true"),
+        ("example.com/zone", "eu-west-1a"),
+        ("tier", ""),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_owned(), value.to_owned()))
+    .collect();
+    let updated = store
+        .with_retry(|tx| {
+            let selector = selector.clone();
+            Box::pin(async move { tx.set_function_node_selector(gpu_id, &selector).await })
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        updated,
+        nexus_store::Function {
+            node_selector: selector.clone(),
+            ..created[0].clone()
+        }
+    );
+    // Read back the same by every query that selects functions.
+    let fetched = store
+        .with_retry(|tx| Box::pin(async move { tx.get_function(project_id, "gpu").await }))
+        .await
+        .unwrap();
+    assert_eq!(fetched, updated);
+    let listed = store
+        .with_retry(|tx| Box::pin(async move { tx.list_functions(project_id).await }))
+        .await
+        .unwrap();
+    assert_eq!(listed, [created[1].clone(), updated.clone()]);
+    // The priority is a separate setting: changing it keeps the selector.
+    let prioritised = store
+        .with_retry(|tx| Box::pin(async move { tx.set_function_priority(gpu_id, "high").await }))
+        .await
+        .unwrap();
+    assert_eq!(prioritised.node_selector, selector);
+
+    // An empty selector clears it.
+    let cleared = store
+        .with_retry(|tx| {
+            Box::pin(async move {
+                tx.set_function_node_selector(gpu_id, &BTreeMap::new())
+                    .await
+            })
+        })
+        .await
+        .unwrap();
+    assert!(cleared.node_selector.is_empty());
+    assert_eq!(cleared.priority, "high");
+
+    let missing_id = nexus_store::FunctionId::new();
+    let missing = store
+        .with_retry(|tx| {
+            let selector = selector.clone();
+            Box::pin(async move { tx.set_function_node_selector(missing_id, &selector).await })
+        })
+        .await;
+    assert!(
+        matches!(missing, Err(Error::NotFound { what: "function" })),
+        "{missing:?}"
+    );
+
+    // A stored selector that is not an object of strings is a corrupt row, not "no labels".
+    for corrupt in ["[\"gpu\"]", "{\"gpu\": true}", "not json"] {
+        let edited = db
+            .execute(&format!(
+                "UPDATE functions SET node_selector = '{corrupt}' WHERE name = 'gpu'"
+            ))
+            .await;
+        assert_eq!(edited, 1);
+        let read = store
+            .with_retry(|tx| Box::pin(async move { tx.get_function(project_id, "gpu").await }))
+            .await;
+        assert!(
+            matches!(
+                read,
+                Err(Error::Corrupt {
+                    table: "functions",
+                    ..
+                })
+            ),
+            "{corrupt}: {read:?}"
+        );
+        let listed = store
+            .with_retry(|tx| Box::pin(async move { tx.list_functions(project_id).await }))
+            .await;
+        assert!(
+            matches!(
+                listed,
+                Err(Error::Corrupt {
+                    table: "functions",
+                    ..
+                })
+            ),
+            "{corrupt}: {listed:?}"
+        );
+    }
 }

@@ -43,6 +43,7 @@ macro_rules! store_test_suite {
                 functions::functions_versions_and_aliases,
                 functions::rollback_returns_to_the_previous_target,
                 functions::priority_is_set_per_function,
+                functions::node_selector_is_set_per_function,
                 audit::appends_form_a_verified_chain,
                 audit::an_edited_row_is_reported,
                 audit::a_removed_row_is_reported,
