@@ -13,8 +13,10 @@ PGPORT ?= 5432
 demo: toolchain functions
 	cargo run --locked --bin nexus -- up -f functions/spin.toml
 
-## test: formatting, lints and every test, against the real Postgres and Redis.
+## test: formatting, lints and every test, against the real Postgres and Redis. The binaries are
+## built first: the cluster tests run `nexus-edge`, which no test of its own package builds.
 test: toolchain services lint
+	cargo build --workspace --locked --bins
 	cargo nextest run --workspace --locked --no-fail-fast
 
 ## lint: rustfmt and clippy for the workspace and for the guest functions.
