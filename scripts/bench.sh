@@ -35,7 +35,9 @@ if ! need wrk; then
   else sudo apt-get install -y wrk >/dev/null; fi
 fi
 WASMTIME="$TOOLS/bin/wasmtime"
-if ! [ -x "$WASMTIME" ] || ! "$WASMTIME" --version | grep -q "$WASMTIME_VERSION"; then
+# BENCH_WASMTIME=0 leaves the wasmtime serve peer out (it needs a one-time 25-minute build).
+WITH_WASMTIME="${BENCH_WASMTIME:-1}"
+if [ "$WITH_WASMTIME" = 1 ] && { ! [ -x "$WASMTIME" ] || ! "$WASMTIME" --version | grep -q "$WASMTIME_VERSION"; }; then
   echo "installing wasmtime-cli $WASMTIME_VERSION into $TOOLS (a one-time build, ~25 min on 2 cores)…"
   cargo install wasmtime-cli@"$WASMTIME_VERSION" --locked --root "$TOOLS"
 fi
@@ -68,13 +70,15 @@ trap 'cleanup; rm -rf "$UP_STATE"' EXIT
 RUST_LOG=error taskset -c "$SERVER_CPU" "$NEXUS" up -f functions/spin.toml --kv memory --baseline-tier false --state-dir "$UP_STATE" --listen "127.0.0.1:$UP_PORT" >/dev/null 2>&1 &
 PIDS+=($!)
 WASMTIME_PORT=$(free_port)
-taskset -c "$SERVER_CPU" "$WASMTIME" serve -Scli --addr "127.0.0.1:$WASMTIME_PORT" "$HELLO" >/dev/null 2>&1 &
-PIDS+=($!)
+if [ "$WITH_WASMTIME" = 1 ]; then
+  taskset -c "$SERVER_CPU" "$WASMTIME" serve -Scli --addr "127.0.0.1:$WASMTIME_PORT" "$HELLO" >/dev/null 2>&1 &
+  PIDS+=($!)
+fi
 DIRECT_URL="http://127.0.0.1:$SERVE_PORT/hello"
 TRIGGER_URL="http://127.0.0.1:$UP_PORT/dev/nexus-examples/hello"
 wait_ready "$DIRECT_URL"
 wait_ready "$TRIGGER_URL"
-wait_ready "http://127.0.0.1:$WASMTIME_PORT/"
+[ "$WITH_WASMTIME" = 1 ] && wait_ready "http://127.0.0.1:$WASMTIME_PORT/"
 
 # wrk --latency prints e.g. "    50%  212.00us"; normalise to microseconds.
 to_us() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); print v} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v*1000} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000000} else print v}'; }
@@ -98,12 +102,15 @@ printf '%-6s %-16s %12s %10s %10s\n' conns server req/s p50_us p99_us
 for c in $CONNECTIONS; do
   read -r d_rps d_p50 d_p99 < <(run_wrk "$DIRECT_URL" "$c")
   read -r t_rps t_p50 t_p99 < <(run_wrk "$TRIGGER_URL" "$c")
-  read -r w_rps w_p50 w_p99 < <(run_wrk "http://127.0.0.1:$WASMTIME_PORT/" "$c")
+  w_rps=0 w_p50=- w_p99=-
+  [ "$WITH_WASMTIME" = 1 ] && read -r w_rps w_p50 w_p99 < <(run_wrk "http://127.0.0.1:$WASMTIME_PORT/" "$c")
   printf '%-6s %-16s %12s %10s %10s\n' "$c" "nexus serve" "$d_rps" "$d_p50" "$d_p99"
   printf '%-6s %-16s %12s %10s %10s\n' "$c" "nexus up" "$t_rps" "$t_p50" "$t_p99"
-  printf '%-6s %-16s %12s %10s %10s\n' "$c" "wasmtime serve" "$w_rps" "$w_p50" "$w_p99"
+  [ "$WITH_WASMTIME" = 1 ] && printf '%-6s %-16s %12s %10s %10s\n' "$c" "wasmtime serve" "$w_rps" "$w_p50" "$w_p99"
   awk -v c="$c" -v d="$d_rps" -v t="$t_rps" -v w="$w_rps" 'BEGIN {
-    printf "%-6s ratio trigger/direct req/s = %.2f (target >= 0.8), direct/wasmtime = %.2f, trigger/wasmtime = %.2f\n", c, t/d, d/w, t/w }'
+    printf "%-6s ratio trigger/direct req/s = %.2f (target >= 0.8)", c, t/d
+    if (w > 0) printf ", direct/wasmtime = %.2f, trigger/wasmtime = %.2f", d/w, t/w
+    printf "\n" }'
 done
 
 # The cluster: `nexus coordinator --cluster` and one `nexus-edge`, both on the server's core,
