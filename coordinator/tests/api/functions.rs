@@ -593,21 +593,26 @@ async fn a_function_priority_is_set_shown_and_checked() {
     assert_eq!(shown["priority"], "high");
 }
 
+/// The version `demo/app@live` resolves to now, as the trigger would dispatch it.
+async fn live_target(api: &Api) -> std::sync::Arc<nexus_coordinator::dispatch::Target> {
+    let resolution = api
+        .platform
+        .state()
+        .triggers
+        .resolve("demo", "app", "live")
+        .await
+        .unwrap()
+        .unwrap();
+    std::sync::Arc::clone(resolution.main())
+}
+
 #[tokio::test]
 async fn a_priority_change_reaches_the_trigger_on_the_next_request() {
     let api = Api::start().await;
     let owner = owner_with_project(&api).await;
     let deployed = deploy_wasm(&api, &owner, "app", "").await;
     assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.text());
-    let triggers = &api.platform.state().triggers;
-    let main_target = || async {
-        let resolution = triggers
-            .resolve("demo", "app", "live")
-            .await
-            .unwrap()
-            .expect("live resolves");
-        std::sync::Arc::clone(resolution.main())
-    };
+    let main_target = || live_target(&api);
     // Resolved (and its version parsed and cached) before the change.
     let before = main_target().await;
     assert_eq!(before.priority, Priority::Normal);
@@ -820,15 +825,7 @@ async fn a_node_selector_change_reaches_the_trigger_on_the_next_request() {
     let owner = owner_with_project(&api).await;
     let deployed = deploy_wasm(&api, &owner, "app", "").await;
     assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.text());
-    let triggers = &api.platform.state().triggers;
-    let main_target = || async {
-        let resolution = triggers
-            .resolve("demo", "app", "live")
-            .await
-            .unwrap()
-            .expect("live resolves");
-        std::sync::Arc::clone(resolution.main())
-    };
+    let main_target = || live_target(&api);
     // Resolved (and its version parsed and cached) before the change.
     let before = main_target().await;
     assert!(before.node_selector.is_empty());
