@@ -413,7 +413,7 @@ fn p99(mut latencies: Vec<Duration>) -> Duration {
 async fn critical_latencies(coordinator: &Coordinator, count: usize) -> Vec<Duration> {
     let mut latencies = Vec::with_capacity(count);
     for _ in 0..count {
-        let request = Request::get(format!("{}/shop/slow/?ms=50", coordinator.base))
+        let request = Request::get(format!("{}/shop/slow/?ms=100", coordinator.base))
             .header("nexus-priority", "critical")
             .body(Full::default())
             .unwrap();
@@ -425,12 +425,33 @@ async fn critical_latencies(coordinator: &Coordinator, count: usize) -> Vec<Dura
     latencies
 }
 
+/// Waits until the node reports `expected` invocations running.
+async fn until_in_flight(edge: &Edge, client: &HttpClient, expected: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let running = edge
+            .metric(client, "nexus_edge_invocations_in_flight")
+            .await;
+        if running == expected {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{running} invocations running, waited for {expected}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Low calls are slow (1 s) and few per second, so the flood holds every slot `low` may take
+/// without loading the CPU: what it could delay is admission, which is what this measures.
+/// Without a share kept back for higher classes a critical call waits up to a second for a slot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_low_priority_work_does_not_delay_critical_work() {
     let database = FreshDatabase::create().await;
     let state = tempfile::tempdir().unwrap();
     let coordinator = Coordinator::start(&database, &state.path().join("coordinator")).await;
-    let _edge = Edge::start_with(
+    let edge = Edge::start_with(
         &coordinator,
         "a",
         &state.path().join("a"),
@@ -438,14 +459,14 @@ async fn a_flood_of_low_priority_work_does_not_delay_critical_work() {
     )
     .await;
     coordinator.deploy_component("sleep", "slow").await;
-    let quiet = p99(critical_latencies(&coordinator, 40).await);
+    let quiet = p99(critical_latencies(&coordinator, 30).await);
 
     let flooding = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let mut flood = Vec::new();
-    for _ in 0..24 {
+    for _ in 0..12 {
         let (client, url, flooding) = (
             coordinator.client.clone(),
-            format!("{}/shop/slow/?ms=50", coordinator.base),
+            format!("{}/shop/slow/?ms=1000", coordinator.base),
             std::sync::Arc::clone(&flooding),
         );
         flood.push(tokio::spawn(async move {
@@ -462,15 +483,17 @@ async fn a_flood_of_low_priority_work_does_not_delay_critical_work() {
             served
         }));
     }
-    let loaded = p99(critical_latencies(&coordinator, 40).await);
+    // 12 callers on the 3 slots low work may fill: 9 always wait in the low queue.
+    until_in_flight(&edge, &coordinator.client, 3).await;
+    let loaded = p99(critical_latencies(&coordinator, 30).await);
     flooding.store(false, std::sync::atomic::Ordering::Relaxed);
     let mut low_served = 0;
     for task in flood {
         low_served += task.await.unwrap();
     }
-    // 24 callers on the 3 slots low work may fill: the low queue was never empty.
+    eprintln!("critical p99 {quiet:?} quiet, {loaded:?} under {low_served} low calls");
     assert!(
-        low_served >= 40,
+        low_served >= 6,
         "only {low_served} low requests ran: no flood"
     );
     assert!(
