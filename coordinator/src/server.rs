@@ -123,16 +123,21 @@ impl Coordinator {
             let grpc = grpc.clone();
             service_fn(move |request: Request<Incoming>| {
                 let (api, state, mut grpc) = (api.clone(), Arc::clone(&state), grpc.clone());
+                // Each kind of request is boxed: hyper moves this future as it runs it, and
+                // unboxed it would be as large as the largest of the three.
                 async move {
                     if grpc::is_grpc(&request) {
-                        let response = tonic::codegen::Service::call(&mut grpc, request).await?;
+                        let response =
+                            Box::pin(tonic::codegen::Service::call(&mut grpc, request)).await?;
                         return Ok(response.map(Body::new));
                     }
                     if trigger::is_trigger_path(request.uri().path()) {
                         let request = request.map(Body::new);
-                        return Ok::<_, Infallible>(trigger::serve(&state, request, client).await);
+                        return Ok::<_, Infallible>(
+                            Box::pin(trigger::serve(&state, request, client)).await,
+                        );
                     }
-                    api.call(request).await
+                    Box::pin(api.call(request)).await
                 }
             })
         })

@@ -122,7 +122,10 @@ impl Resolver {
         {
             return Ok(cached.resolution.clone());
         }
-        let resolution = self.load(project, function, alias).await?.map(Arc::new);
+        // Boxed: the database queries would otherwise make every request's future their size.
+        let resolution = Box::pin(self.load(project, function, alias))
+            .await?
+            .map(Arc::new);
         let mut resolutions = self
             .resolutions
             .write()
