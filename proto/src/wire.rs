@@ -6,6 +6,20 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 
 use crate::node::v1::Header;
 
+/// How long [`finish`] waits for the peer to end a stream whose last message has arrived.
+const FINISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Reads `stream` to its end once its last message has arrived. Dropped earlier, it would be
+/// reset, and a late frame from the peer makes h2 reset it again on its own account; after
+/// 1,024 such resets in a connection's life h2 closes the connection (`ENHANCE_YOUR_CALM`),
+/// failing every invocation on it.
+pub async fn finish<T>(stream: &mut tonic::Streaming<T>) {
+    let _ = tokio::time::timeout(FINISH_TIMEOUT, async {
+        while let Ok(Some(_)) = stream.message().await {}
+    })
+    .await;
+}
+
 /// A head the other end sent that is not valid HTTP.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {what} in an invocation: {detail}")]

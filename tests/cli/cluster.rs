@@ -292,6 +292,45 @@ async fn requests_spread_evenly_and_survive_a_node_killed_mid_run() {
     assert_eq!(coordinator.node_states().await[&victim.id], "lost");
 }
 
+/// Thousands of invocations, with and without request bodies, over the one connection to the
+/// node: none fails and the node is never lost. (h2 closes a connection after resetting 1,024
+/// streams on its own account, as it does when a frame arrives for a stream already dropped;
+/// both sides read each invocation stream to its end so that none is.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_invocations_keep_the_connection_to_the_node() {
+    let database = FreshDatabase::create().await;
+    let state = tempfile::tempdir().unwrap();
+    let coordinator = Coordinator::start(&database, &state.path().join("coordinator")).await;
+    let edge = Edge::start(&coordinator, "a", &state.path().join("a")).await;
+    coordinator.deploy().await;
+    let callers: Vec<_> = (0..32)
+        .map(|caller| {
+            let (client, base, node) = (
+                coordinator.client.clone(),
+                coordinator.base.clone(),
+                edge.id.clone(),
+            );
+            tokio::spawn(async move {
+                for call in 0..100 {
+                    let request = if (caller + call) % 2 == 0 {
+                        Request::get(format!("{base}/shop/echo/hello")).body(Full::default())
+                    } else {
+                        Request::post(format!("{base}/shop/echo/order"))
+                            .header("idempotency-key", format!("{caller}-{call}"))
+                            .body(Full::from("one order"))
+                    };
+                    let response = client.send(request.unwrap()).await;
+                    assert_eq!(served_by(&response), node, "call {call} of caller {caller}");
+                }
+            })
+        })
+        .collect();
+    for caller in callers {
+        caller.await.unwrap();
+    }
+    assert_eq!(coordinator.node_states().await[&edge.id], "active");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drained_node_finishes_and_takes_no_more_work() {
     let database = FreshDatabase::create().await;

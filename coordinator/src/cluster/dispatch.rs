@@ -256,6 +256,7 @@ impl Placement {
                 Attempt::Answered(answer)
             }
             Some(invoke_response::Part::Error(error)) => {
+                wire::finish(&mut responses).await;
                 let status = wire::status(error.status).unwrap_or(StatusCode::BAD_GATEWAY);
                 let retry_after = (error.retry_after_ms > 0)
                     .then(|| Duration::from_millis(u64::from(error.retry_after_ms)));
@@ -507,7 +508,10 @@ fn response(
             })) => Ok(Frame::data(data)),
             Ok(Some(InvokeResponse {
                 part: Some(invoke_response::Part::End(BodyEnd {})),
-            })) => return None,
+            })) => {
+                wire::finish(&mut messages).await;
+                return None;
+            }
             Ok(Some(InvokeResponse {
                 part: Some(invoke_response::Part::Error(error)),
             })) => Err(ResponseBodyError::Failed(error.message)),

@@ -188,11 +188,7 @@ impl EdgeServer {
         Ok(())
     }
 
-    async fn run(
-        &self,
-        head: InvokeHead,
-        body: Streaming<InvokeRequest>,
-    ) -> Result<ResponseStream, EdgeError> {
+    async fn run(&self, head: InvokeHead, body: &RequestSlot) -> Result<ResponseStream, EdgeError> {
         let in_flight = self.load.enter().ok_or_else(EdgeError::draining)?;
         let deployment = self.deployment(head.deployment)?;
         self.ready(&deployment).await?;
@@ -200,7 +196,7 @@ impl EdgeServer {
             .map_err(|e| EdgeError::bad_request(e.to_string()))?;
         let headers = wire::headers_from_wire(head.headers)
             .map_err(|e| EdgeError::bad_request(e.to_string()))?;
-        let mut request = http::Request::new(request_body(body));
+        let mut request = http::Request::new(request_body(Arc::clone(body)));
         *request.method_mut() = method;
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
@@ -235,13 +231,25 @@ impl EdgeService for EdgeServer {
                 ));
             }
         };
-        let stream = match self.run(head, incoming).await {
+        let incoming: RequestSlot = Arc::new(Mutex::new(Some(incoming)));
+        let stream = match self.run(head, &incoming).await {
             Ok(stream) => stream,
             Err(error) => Box::pin(futures::stream::once(
                 async move { Ok(error_message(&error)) },
             )),
         };
-        Ok(Response::new(stream))
+        // The response ends only after the request has: see `wire::finish`.
+        let finished = futures::stream::once(async move {
+            let unread = incoming
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .take();
+            if let Some(mut unread) = unread {
+                wire::finish(&mut unread).await;
+            }
+        })
+        .filter_map(|()| std::future::ready(None));
+        Ok(Response::new(Box::pin(stream.chain(finished))))
     }
 
     async fn drain(&self, _: Request<DrainRequest>) -> Result<Response<DrainResponse>, Status> {
@@ -296,26 +304,43 @@ enum IncomingBodyError {
 type IncomingBody =
     StreamBody<Pin<Box<dyn Stream<Item = Result<Frame<Bytes>, IncomingBodyError>> + Send>>>;
 
+/// The rest of an invocation's request stream, shared by the guest's request body and the
+/// response, which reads what the guest left once it is done.
+type RequestSlot = Arc<Mutex<Option<Streaming<InvokeRequest>>>>;
+
 /// The request body the rest of the stream carries; it ends at `end`, and a stream that stops
-/// before it fails the body rather than truncate it.
-fn request_body(stream: Streaming<InvokeRequest>) -> IncomingBody {
-    let frames = futures::stream::unfold(Some(stream), |stream| async move {
-        let mut stream = stream?;
+/// before it fails the body rather than truncate it. Complete, the stream goes back to `slot`.
+fn request_body(slot: RequestSlot) -> IncomingBody {
+    let frames = futures::stream::unfold(slot, |slot| async move {
+        let taken = slot
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        let mut stream = taken?;
         let frame = match stream.message().await {
             Ok(Some(InvokeRequest {
                 part: Some(invoke_request::Part::Body(chunk)),
             })) => Ok(Frame::data(chunk)),
             Ok(Some(InvokeRequest {
                 part: Some(invoke_request::Part::End(BodyEnd {})),
-            })) => return None,
+            })) => {
+                put_back(&slot, stream);
+                return None;
+            }
             Ok(Some(_)) => Err(IncomingBodyError::Unexpected),
             Ok(None) => Err(IncomingBodyError::CutOff),
             Err(status) => Err(IncomingBodyError::Stream(status)),
         };
-        let next = frame.is_ok().then_some(stream);
-        Some((frame, next))
+        if frame.is_ok() {
+            put_back(&slot, stream);
+        }
+        Some((frame, slot))
     });
     StreamBody::new(Box::pin(frames))
+}
+
+fn put_back(slot: &RequestSlot, stream: Streaming<InvokeRequest>) {
+    *slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(stream);
 }
 
 /// The head, the body's chunks, then `end`; a body that fails midway ends with an error
