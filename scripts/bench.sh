@@ -42,6 +42,16 @@ if [ "$WITH_WASMTIME" = 1 ] && { ! [ -x "$WASMTIME" ] || ! "$WASMTIME" --version
   cargo install wasmtime-cli@"$WASMTIME_VERSION" --locked --root "$TOOLS"
 fi
 
+# The cluster's latency is also measured open loop (a fixed rate, latency counted from when
+# each request was due), which wrk cannot do. BENCH_OHA=0 leaves it out.
+OHA_VERSION=1.16.0
+OHA="$TOOLS/bin/oha"
+WITH_OHA="${BENCH_OHA:-1}"
+if [ "$WITH_OHA" = 1 ] && { ! [ -x "$OHA" ] || ! "$OHA" --version | grep -q "$OHA_VERSION"; }; then
+  echo "installing oha $OHA_VERSION into $TOOLS (a one-time build, ~10 min on 2 cores)…"
+  cargo install oha@"$OHA_VERSION" --locked --root "$TOOLS"
+fi
+
 echo "building nexus and nexus-edge (release)…"
 cargo build --release --locked -p nexus -p nexus-edge --bins
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
@@ -93,6 +103,16 @@ run_wrk() { # url connections -> "rps p50_us p99_us"
   errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out")
   [ -z "$errors" ] || echo "  wrk reported: $errors" >&2
   echo "$rps $p50 $p99"
+}
+run_oha() { # url rate -> "p50_us p99_us" at 32 connections, corrected for coordinated omission
+  taskset -c "$LOAD_CPU" "$OHA" -c 32 -q "$2" -z "$DURATION" --latency-correction --no-tui \
+    --output-format json "$1" | python3 -c 'import json, sys
+report = json.load(sys.stdin)
+codes = report.get("statusCodeDistribution", {})
+if set(codes) - {"200"}:
+    print("  oha saw", codes, file=sys.stderr)
+latency = report["latencyPercentiles"]
+print(round(latency["p50"] * 1e6), round(latency["p99"] * 1e6))'
 }
 row() { printf '%-6s %-24s %12s %10s %10s\n' "$@"; } # conns server req/s p50 p99
 
@@ -168,6 +188,16 @@ for layout in remote shared; do
       if (layout == "remote") printf " (targets at 32: >= 0.7, < 1000 us)"
       printf "\n" }'
   done
+  if [ "$WITH_OHA" = 1 ]; then
+    # Half of what the runtime direct served at 32 connections: latency below saturation.
+    rate=$(awk -v d="$d_rps" 'BEGIN { printf "%d", d / 2 }')
+    read -r d_p50 d_p99 < <(run_oha "$DIRECT_URL" "$rate")
+    read -r r_p50 r_p99 < <(run_oha "$CLUSTER_URL" "$rate")
+    echo "open loop, $rate req/s over 32 connections (oha, latency from when each request was due):"
+    row 32 "nexus serve" "$rate" "$d_p50" "$d_p99"
+    row 32 "coordinator → nexus-edge" "$rate" "$r_p50" "$r_p99"
+    awk -v dp="$d_p99" -v rp="$r_p99" 'BEGIN { printf "32     p99 overhead at a fixed rate = %.0f us\n", rp-dp }'
+  fi
 done
 
 echo
