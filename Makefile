@@ -59,6 +59,6 @@ services:
 	  echo '  mosquitto -d'; \
 	  exit 1; }
 
-## bench: runtime direct vs through the trigger vs wasmtime serve on hello, instantiate latency, login and deploy → first 200.
+## bench: on hello, the runtime direct vs through the trigger vs wasmtime serve; the cluster (coordinator → nexus-edge, closed and open loop); instantiate latency; login and deploy → first 200.
 bench: toolchain functions
 	scripts/bench.sh
