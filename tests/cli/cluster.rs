@@ -11,7 +11,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use http::{Request, StatusCode};
 use http_body_util::Full;
@@ -449,14 +451,19 @@ fn p99(mut latencies: Vec<Duration>) -> Duration {
     latencies[(latencies.len() * 99 / 100).min(latencies.len() - 1)]
 }
 
+/// A call to `shop/slow` that sleeps `ms` at `priority`.
+fn slow_call(base: &str, ms: u32, priority: &str) -> Request<Full<bytes::Bytes>> {
+    Request::get(format!("{base}/shop/slow/?ms={ms}"))
+        .header("nexus-priority", priority)
+        .body(Full::default())
+        .unwrap()
+}
+
 async fn critical_latencies(coordinator: &Coordinator, count: usize) -> Vec<Duration> {
     let mut latencies = Vec::with_capacity(count);
     for _ in 0..count {
-        let request = Request::get(format!("{}/shop/slow/?ms=100", coordinator.base))
-            .header("nexus-priority", "critical")
-            .body(Full::default())
-            .unwrap();
-        let started = std::time::Instant::now();
+        let request = slow_call(&coordinator.base, 100, "critical");
+        let started = Instant::now();
         let response = coordinator.client.send(request).await;
         latencies.push(started.elapsed());
         assert_eq!(response.status, StatusCode::OK, "{}", response.text());
@@ -466,7 +473,7 @@ async fn critical_latencies(coordinator: &Coordinator, count: usize) -> Vec<Dura
 
 /// Waits until the node reports `expected` invocations running.
 async fn until_in_flight(edge: &Edge, client: &HttpClient, expected: u64) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let running = edge
             .metric(client, "nexus_edge_invocations_in_flight")
@@ -475,7 +482,7 @@ async fn until_in_flight(edge: &Edge, client: &HttpClient, expected: u64) {
             return;
         }
         assert!(
-            std::time::Instant::now() < deadline,
+            Instant::now() < deadline,
             "{running} invocations running, waited for {expected}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -500,21 +507,18 @@ async fn a_flood_of_low_priority_work_does_not_delay_critical_work() {
     coordinator.deploy_component("sleep", "slow").await;
     let quiet = p99(critical_latencies(&coordinator, 30).await);
 
-    let flooding = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flooding = Arc::new(AtomicBool::new(true));
     let mut flood = Vec::new();
     for _ in 0..12 {
-        let (client, url, flooding) = (
+        let (client, base, flooding) = (
             coordinator.client.clone(),
-            format!("{}/shop/slow/?ms=1000", coordinator.base),
-            std::sync::Arc::clone(&flooding),
+            coordinator.base.clone(),
+            Arc::clone(&flooding),
         );
         flood.push(tokio::spawn(async move {
             let mut served = 0u32;
-            while flooding.load(std::sync::atomic::Ordering::Relaxed) {
-                let request = Request::get(&url)
-                    .header("nexus-priority", "low")
-                    .body(Full::default())
-                    .unwrap();
+            while flooding.load(Ordering::Relaxed) {
+                let request = slow_call(&base, 1000, "low");
                 if client.send(request).await.status == StatusCode::OK {
                     served += 1;
                 }
@@ -525,7 +529,7 @@ async fn a_flood_of_low_priority_work_does_not_delay_critical_work() {
     // 12 callers on the 3 slots low work may fill: 9 always wait in the low queue.
     until_in_flight(&edge, &coordinator.client, 3).await;
     let loaded = p99(critical_latencies(&coordinator, 30).await);
-    flooding.store(false, std::sync::atomic::Ordering::Relaxed);
+    flooding.store(false, Ordering::Relaxed);
     let mut low_served = 0;
     for task in flood {
         low_served += task.await.unwrap();
