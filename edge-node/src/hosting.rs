@@ -68,6 +68,15 @@ impl AppHost {
         &self.runtime
     }
 
+    /// Whether the app of deployment `id` is loaded (not merely loading).
+    pub fn is_loaded(&self, id: &str) -> bool {
+        self.apps
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(id)
+            .is_some_and(|cell| cell.initialized())
+    }
+
     /// The app of `deployment`, loading it (reading, checking and compiling its components)
     /// on first use. Concurrent first requests wait for one load; a failed load is tried again
     /// by the next request.

@@ -412,14 +412,21 @@ async fn nexus_nodes(coordinator: &Coordinator, args: &[&str]) -> String {
     stdout
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restarted_node_reuses_its_components_and_compiled_code() {
+/// A coordinator with `hello` deployed and one node, `a`, whose state is under `node/` of the
+/// returned directory.
+async fn one_node_with_hello() -> (FreshDatabase, tempfile::TempDir, Coordinator, Edge) {
     let database = FreshDatabase::create().await;
     let state = tempfile::tempdir().unwrap();
     let coordinator = Coordinator::start(&database, &state.path().join("coordinator")).await;
-    let node_state = state.path().join("node");
-    let edge = Edge::start(&coordinator, "a", &node_state).await;
+    let edge = Edge::start(&coordinator, "a", &state.path().join("node")).await;
     coordinator.deploy().await;
+    (database, state, coordinator, edge)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_reuses_its_components_and_compiled_code() {
+    let (_database, state, coordinator, edge) = one_node_with_hello().await;
+    let node_state = state.path().join("node");
     served_by(&coordinator.invoke().await);
     let client = HttpClient::default();
     assert!(
@@ -442,6 +449,31 @@ async fn a_restarted_node_reuses_its_components_and_compiled_code() {
             .await,
         0,
         "the restarted node compiled again"
+    );
+}
+
+/// Once a node has loaded a function, its invocations need nothing from disk: the component
+/// bytes are compiled into memory, so the hot path does no file-system call per invocation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loaded_function_runs_without_reading_its_artifacts_again() {
+    let (_database, state, coordinator, edge) = one_node_with_hello().await;
+    let node_state = state.path().join("node");
+    assert_eq!(served_by(&coordinator.invoke().await), edge.id);
+    let artifacts = node_state.join("artifacts");
+    let mut removed = 0;
+    for entry in std::fs::read_dir(&artifacts).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+        removed += 1;
+    }
+    assert!(removed >= 1, "the node kept no artifact in {artifacts:?}");
+    for _ in 0..3 {
+        assert_eq!(served_by(&coordinator.invoke().await), edge.id);
+    }
+    // A node that looked for the bytes again would have fetched and stored them again.
+    assert_eq!(
+        std::fs::read_dir(&artifacts).unwrap().count(),
+        0,
+        "the node went back to its artifacts"
     );
 }
 

@@ -69,8 +69,10 @@ impl ArtifactStore {
     }
 
     /// Whether the bytes of `digest` are on disk.
-    pub fn contains(&self, digest: &Digest) -> bool {
-        self.path(digest).is_file()
+    pub async fn contains(&self, digest: &Digest) -> bool {
+        tokio::fs::metadata(self.path(digest))
+            .await
+            .is_ok_and(|metadata| metadata.is_file())
     }
 
     /// Makes sure the bytes of `digest` are on disk, fetching them from `coordinator` if not.
@@ -79,7 +81,7 @@ impl ArtifactStore {
         digest: &Digest,
         coordinator: &CoordinatorClient,
     ) -> Result<(), FetchError> {
-        if self.contains(digest) {
+        if self.contains(digest).await {
             return Ok(());
         }
         let lock = Arc::clone(
@@ -90,7 +92,7 @@ impl ArtifactStore {
                 .or_default(),
         );
         let _fetching = lock.lock().await;
-        if !self.contains(digest) {
+        if !self.contains(digest).await {
             let bytes = fetch(digest, coordinator).await?;
             self.store(digest, &bytes).await?;
         }

@@ -175,8 +175,12 @@ impl EdgeServer {
         Ok(deployment)
     }
 
-    /// Fetches what the deployment's components need and loads the app.
+    /// Fetches what the deployment's components need and loads the app. Once it is loaded,
+    /// invocations need nothing from disk, so they skip the checks (a `stat` per component).
     async fn ready(&self, deployment: &Deployment) -> Result<(), EdgeError> {
+        if self.host.is_loaded(&deployment.id) {
+            return Ok(());
+        }
         for component in deployment.app.components.values() {
             self.artifacts
                 .ensure(&component.source, &self.coordinator)
