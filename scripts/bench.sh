@@ -195,8 +195,8 @@ for layout in remote shared; do
       printf "\n" }'
   done
   if [ "$WITH_OHA" = 1 ]; then
-    # Half of what the runtime direct served at 32 connections: latency below saturation.
-    rate=$(awk -v d="$d_rps" 'BEGIN { printf "%d", d / 2 }')
+    # Half of what the slower of the two served at 32 connections: latency below saturation.
+    rate=$(awk -v d="$d_rps" -v r="$r_rps" 'BEGIN { printf "%d", (d < r ? d : r) / 2 }')
     # One run's p99 swings by milliseconds on a small VM (host and kernel stalls land on
     # either core), so the two alternate for OHA_ROUNDS rounds and the medians are compared.
     d_runs=() r_runs=()
