@@ -21,11 +21,10 @@ use tokio::sync::Semaphore;
 
 /// The multi-threaded runtime every SirsiNexus server runs on (a worker per core it may use).
 ///
-/// Tokio's LIFO slot runs a task woken by the running task next, ahead of the queue; on an
-/// invocation's path (guest, body channels, connection) that keeps a few tasks ping-ponging
-/// while other connections and the I/O driver wait. Without it a single core serves about twice
-/// the requests at 32 connections, with a lower p99 (`make bench`). It needs `tokio_unstable`
-/// (set in `.cargo/config.toml`); a build without it keeps the slot.
+/// Tokio's LIFO slot runs a task woken by the running task next, ahead of the run queue and of
+/// the I/O driver. With it, one core served about half the requests at 32 connections, at a
+/// higher p99 (`hello`, `make bench`). Turning it off needs `tokio_unstable` (set in
+/// `.cargo/config.toml`); a build without that flag keeps the slot.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();
