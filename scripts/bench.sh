@@ -120,6 +120,14 @@ medians() { # "p50 p99" lines -> the median p50 and the median p99
 runs = [line.split() for line in sys.stdin if line.strip()]
 print(*(round(statistics.median(int(run[i]) for run in runs)) for i in (0, 1)))'
 }
+bench_executable() { # package bench -> the bench's executable, built (release) if needed
+  cargo build --release --locked -p "$1" --bench "$2" --message-format=json | python3 -c 'import json, sys
+for line in sys.stdin:
+    message = json.loads(line)
+    if (message.get("reason") == "compiler-artifact" and message.get("executable")
+            and "bench" in message["target"]["kind"] and message["target"]["name"] == sys.argv[1]):
+        print(message["executable"])' "$2" | tail -n 1
+}
 row() { printf '%-6s %-24s %12s %10s %10s\n' "$@"; } # conns server req/s p50 p99
 
 echo
@@ -217,22 +225,12 @@ done
 
 echo
 # `cargo build --release` (not `cargo bench`) so the bench reuses the release build above.
-INSTANTIATE=$(cargo build --release --locked -p nexus-runtime --bench instantiate --message-format=json \
-  | python3 -c 'import json, sys
-for line in sys.stdin:
-    message = json.loads(line)
-    if message.get("reason") == "compiler-artifact" and message.get("executable"):
-        print(message["executable"])' | tail -n 1)
+INSTANTIATE=$(bench_executable nexus-runtime instantiate)
 NEXUS_BENCH_COMPONENT="$PWD/$HELLO" taskset -c "$SERVER_CPU" "$INSTANTIATE"
 
 echo
 # The platform bench's client runs in the same process as the platform, so it gets both cores
 # rather than the server's one: pinned to one core, client, server and compiler would share it.
 echo "control plane (embedded platform, SQLite, over HTTP on loopback, both cores):"
-PLATFORM=$(cargo build --release --locked -p nexus --bench platform --message-format=json \
-  | python3 -c 'import json, sys
-for line in sys.stdin:
-    message = json.loads(line)
-    if message.get("reason") == "compiler-artifact" and message.get("executable"):
-        print(message["executable"])' | tail -n 1)
+PLATFORM=$(bench_executable nexus platform)
 "$PLATFORM"
