@@ -68,13 +68,13 @@ impl AppHost {
         &self.runtime
     }
 
-    /// Whether the app of deployment `id` is loaded (not merely loading).
-    pub fn is_loaded(&self, id: &str) -> bool {
+    /// The app of deployment `id` if it is loaded (not merely loading).
+    pub fn loaded_app(&self, id: &str) -> Option<Arc<ServedApp>> {
         self.apps
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .get(id)
-            .is_some_and(|cell| cell.initialized())
+            .and_then(|cell| cell.get().cloned())
     }
 
     /// The app of `deployment`, loading it (reading, checking and compiling its components)

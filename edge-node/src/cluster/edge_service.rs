@@ -25,6 +25,7 @@ use super::CoordinatorClient;
 use super::artifacts::ArtifactStore;
 use crate::errors::EdgeError;
 use crate::hosting::{AppHost, Deployment};
+use crate::ingress::ServedApp;
 
 /// What a node is doing, for its heartbeats and for drain.
 #[derive(Debug, Default)]
@@ -175,11 +176,11 @@ impl EdgeServer {
         Ok(deployment)
     }
 
-    /// Fetches what the deployment's components need and loads the app. Once it is loaded,
+    /// The deployment's app: fetches what its components need and loads it. Once it is loaded,
     /// invocations need nothing from disk, so they skip the checks (a `stat` per component).
-    async fn ready(&self, deployment: &Deployment) -> Result<(), EdgeError> {
-        if self.host.is_loaded(&deployment.id) {
-            return Ok(());
+    async fn ready(&self, deployment: &Deployment) -> Result<Arc<ServedApp>, EdgeError> {
+        if let Some(app) = self.host.loaded_app(&deployment.id) {
+            return Ok(app);
         }
         for component in deployment.app.components.values() {
             self.artifacts
@@ -187,15 +188,15 @@ impl EdgeServer {
                 .await
                 .map_err(|error| EdgeError::artifact_unavailable(&error))?;
         }
-        self.host.app(deployment).await?;
+        let app = self.host.app(deployment).await?;
         self.warm.add(&deployment.app);
-        Ok(())
+        Ok(app)
     }
 
     async fn run(&self, head: InvokeHead, body: &RequestSlot) -> Result<ResponseStream, EdgeError> {
         let in_flight = self.load.enter().ok_or_else(EdgeError::draining)?;
         let deployment = self.deployment(head.deployment)?;
-        self.ready(&deployment).await?;
+        let app = self.ready(&deployment).await?;
         let (method, uri) = wire::request_line(&head.method, &head.uri)
             .map_err(|e| EdgeError::bad_request(e.to_string()))?;
         let headers = wire::headers_from_wire(head.headers)
@@ -208,10 +209,7 @@ impl EdgeServer {
             .client_address
             .parse()
             .unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
-        let response = self
-            .host
-            .invoke(&deployment, &head.prefix, request, client)
-            .await?;
+        let response = app.route_and_run(request, client, &head.prefix).await?;
         Ok(response_stream(response, in_flight))
     }
 }
