@@ -14,6 +14,7 @@ use tonic::service::interceptor::InterceptedService;
 
 use crate::functions::BlobStore;
 
+mod channel;
 pub mod dispatch;
 pub mod node_service;
 pub mod registry;

@@ -333,6 +333,28 @@ async fn thousands_of_invocations_keep_the_connection_to_the_node() {
     assert_eq!(coordinator.node_states().await[&edge.id], "active");
 }
 
+/// Request bodies reach the node whole at every size: sent with the invocation's head, past
+/// the first window the node grants, and streamed rather than held (over 1 MiB) across several
+/// windows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_bodies_of_every_size_reach_the_node_whole() {
+    let (_database, _state, coordinator, edge) = one_node_with_hello().await;
+    for size in [0, 1, 65_535, 65_536, 1024 * 1024 + 1, 5 * 1024 * 1024] {
+        let request = Request::post(format!("{}/shop/echo/upload", coordinator.base))
+            .body(Full::from(vec![b'x'; size]))
+            .unwrap();
+        let response = coordinator.client.send(request).await;
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "{size}: {}",
+            response.text()
+        );
+        assert_eq!(served_by(&response), edge.id);
+        assert_eq!(response.json()["body_len"], size, "{size}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drained_node_finishes_and_takes_no_more_work() {
     let database = FreshDatabase::create().await;

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
+use axum::http::Uri;
 use nexus_proto::Digest;
 use nexus_proto::node::v1::edge_service_client::EdgeServiceClient;
 use nexus_proto::node::v1::{Heartbeat, RegisterRequest};
@@ -13,9 +14,10 @@ use nexus_proto::wire::AddToken;
 use nexus_store::FunctionVersionId;
 use serde::Serialize;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
 use utoipa::ToSchema;
 use uuid::Uuid;
+
+use super::channel::NodeChannel;
 
 /// How often a node sends a heartbeat.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
@@ -25,7 +27,7 @@ pub const LEASE: Duration = Duration::from_secs(3);
 const FORGET_LOST_AFTER: Duration = Duration::from_secs(600);
 
 /// A node's `EdgeService`, every call carrying the join token.
-pub type EdgeClient = EdgeServiceClient<InterceptedService<Channel, AddToken>>;
+pub type EdgeClient = EdgeServiceClient<InterceptedService<NodeChannel, AddToken>>;
 
 /// Where a node stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -252,17 +254,15 @@ impl NodeRegistry {
         if capacity.instance_slots == 0 {
             return Err(invalid("a node needs at least one instance slot"));
         }
-        let endpoint = Endpoint::from_shared(request.address.clone())
-            .map_err(|error| InvalidRegistration(format!("address: {error}")))?;
-        if !request.address.starts_with("http://") && !request.address.starts_with("https://") {
-            return Err(invalid("the address must be an http:// or https:// URL"));
+        if !request.address.starts_with("http://") {
+            return Err(invalid("the address must be an http:// URL"));
         }
-        let channel = endpoint
-            .connect_timeout(Duration::from_secs(1))
-            .http2_keep_alive_interval(Duration::from_secs(1))
-            .keep_alive_timeout(Duration::from_secs(2))
-            .tcp_nodelay(true)
-            .connect_lazy();
+        let origin: Uri = request
+            .address
+            .parse()
+            .map_err(|error| InvalidRegistration(format!("address: {error}")))?;
+        let channel =
+            NodeChannel::lazy(&origin).ok_or_else(|| invalid("the address must name a host"))?;
         let warm = request
             .warm_digests
             .iter()
@@ -279,9 +279,12 @@ impl NodeRegistry {
             memory_bytes: capacity.memory_bytes,
             engine: request.engine,
             registered_at: now,
-            client: EdgeServiceClient::with_interceptor(channel, token.clone())
-                .max_decoding_message_size(super::MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(super::MAX_MESSAGE_BYTES),
+            client: EdgeServiceClient::with_origin(
+                InterceptedService::new(channel, token.clone()),
+                origin,
+            )
+            .max_decoding_message_size(super::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(super::MAX_MESSAGE_BYTES),
             in_flight: AtomicU32::new(0),
             status: Mutex::new(Status {
                 state: NodeState::Active,
