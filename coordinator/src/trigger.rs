@@ -5,14 +5,17 @@
 //! Resolving a name to a version reads the database, so resolutions are cached. A change made
 //! through this process (deploy, alias move, rollback, change of a function's settings,
 //! project deletion) bumps [`CatalogChanges`] and takes effect on the next request; a change
-//! made by another replica takes effect within [`RESOLUTION_TTL`]. Versions are immutable, so
-//! a version's parsed record is kept for as long as anything points at it; the function's
-//! settings (its priority class and node selector) are not part of it, and are read again
-//! with every resolution.
+//! made by another replica takes effect within [`RESOLUTION_TTL`] and one lookup: past it, the
+//! name is looked up again in the background while requests keep using what is cached, so
+//! expiry costs them no query and no pause, and a database that cannot answer leaves the
+//! trigger serving what it last knew (nothing can change there meanwhile). Versions are
+//! immutable, so a version's parsed record is kept for as long as anything points at it; the
+//! function's settings (its priority class and node selector) are not part of it, and are read
+//! again with every resolution.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -80,6 +83,8 @@ struct Cached {
     generation: u64,
     /// `None`: nothing by that name.
     resolution: Option<Arc<Resolution>>,
+    /// Taken by the one request that looks the name up again once `at` is older than the TTL.
+    refreshing: AtomicBool,
 }
 
 /// Resolves `project/function@alias` to versions, with a cache.
@@ -104,7 +109,7 @@ impl Resolver {
     /// Where `alias` of `function` in `project` points, or `None` if any of them does not
     /// exist.
     pub async fn resolve(
-        &self,
+        self: &Arc<Self>,
         project: &str,
         function: &str,
         alias: &str,
@@ -116,16 +121,45 @@ impl Resolver {
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .get(&key)
-            .filter(|cached| {
-                cached.generation == generation && cached.at.elapsed() < RESOLUTION_TTL
-            })
+            .filter(|cached| cached.generation == generation)
         {
+            if cached.at.elapsed() >= RESOLUTION_TTL
+                && !cached.refreshing.swap(true, Ordering::AcqRel)
+            {
+                let names = [project, function, alias].map(str::to_owned);
+                let (resolver, stale) = (Arc::clone(self), cached.resolution.clone());
+                tokio::spawn(async move { resolver.refresh(key, generation, names, stale).await });
+            }
             return Ok(cached.resolution.clone());
         }
         // Boxed: the database queries would otherwise make every request's future their size.
         let resolution = Box::pin(self.load(project, function, alias))
             .await?
             .map(Arc::new);
+        self.remember(key, generation, resolution.clone());
+        Ok(resolution)
+    }
+
+    /// Looks a cached name up again; when the database cannot answer, keeps `stale` for
+    /// another TTL.
+    async fn refresh(
+        &self,
+        key: String,
+        generation: u64,
+        [project, function, alias]: [String; 3],
+        stale: Option<Arc<Resolution>>,
+    ) {
+        let resolution = match Box::pin(self.load(&project, &function, &alias)).await {
+            Ok(loaded) => loaded.map(Arc::new),
+            Err(error) => {
+                tracing::warn!(%error, key, "the database did not answer; keeping the resolution");
+                stale
+            }
+        };
+        self.remember(key, generation, resolution);
+    }
+
+    fn remember(&self, key: String, generation: u64, resolution: Option<Arc<Resolution>>) {
         let mut resolutions = self
             .resolutions
             .write()
@@ -142,10 +176,10 @@ impl Resolver {
             Cached {
                 at: Instant::now(),
                 generation,
-                resolution: resolution.clone(),
+                resolution,
+                refreshing: AtomicBool::new(false),
             },
         );
-        Ok(resolution)
     }
 
     async fn load(

@@ -51,6 +51,25 @@ impl FreshDatabase {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// Takes the database away from its clients, as an outage would: open connections are
+    /// closed and new ones refused.
+    pub async fn refuse_connections(&self) {
+        let mut admin = admin_connection().await;
+        let name = &self.name;
+        for statement in [
+            format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false"),
+            format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            ),
+        ] {
+            sqlx::query(AssertSqlSafe(statement))
+                .execute(&mut admin)
+                .await
+                .unwrap_or_else(|error| panic!("failed to cut {name} off: {error}"));
+        }
+        admin.close().await.ok();
+    }
 }
 
 impl Drop for FreshDatabase {

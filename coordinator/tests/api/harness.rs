@@ -18,7 +18,8 @@ pub struct Api {
     pub store: Arc<Store>,
     pub client: HttpClient,
     pub platform: Embedded,
-    _database: Option<FreshDatabase>,
+    /// The PostgreSQL database, when the platform runs on one.
+    pub database: Option<FreshDatabase>,
     _dir: tempfile::TempDir,
 }
 
@@ -51,7 +52,7 @@ impl Api {
             store: Arc::clone(&platform.state().store),
             client: HttpClient::default(),
             platform,
-            _database: database,
+            database,
             _dir: dir,
         }
     }

@@ -1,8 +1,11 @@
 //! The HTTP trigger: `/{project}/{function}[@alias]/…` through alias → version → the in-process
 //! dispatch → the runtime, with real components.
 
+use std::time::Duration;
+
 use http::{Request, StatusCode};
 use http_body_util::Full;
+use nexus_coordinator::trigger::RESOLUTION_TTL;
 use nexus_runtime::Tier;
 use nexus_tests::TestResponse;
 use serde_json::{Value, json};
@@ -399,6 +402,25 @@ async fn the_trigger_path_runs_on_postgres() {
         StatusCode::NOT_FOUND,
         "not_found",
     );
+}
+
+/// Past the cache's TTL a name is looked up again in the background: requests go on being
+/// answered from the cache, even when the database does not answer at all.
+#[tokio::test]
+async fn the_trigger_keeps_answering_while_the_database_is_unreachable() {
+    let api = Api::start_on_postgres().await;
+    let project = Project::create(&api, "shop").await;
+    project.deploy("greet", "hello", "").await;
+    assert_eq!(api.invoke("/shop/greet/").await.status, StatusCode::OK);
+
+    api.database.as_ref().unwrap().refuse_connections().await;
+    // Waits out the TTL: a timer, not synchronisation.
+    tokio::time::sleep(RESOLUTION_TTL + Duration::from_millis(100)).await;
+    for _ in 0..20 {
+        let answer = api.invoke("/shop/greet/").await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        assert_eq!(answer.text(), "Hello, Nexus!");
+    }
 }
 
 #[tokio::test]
