@@ -57,3 +57,7 @@ id_type!(
     /// One immutable version of a function.
     FunctionVersionId
 );
+id_type!(
+    /// An agent.
+    AgentId
+);

@@ -11,6 +11,7 @@
 // tests covers the shared checks and helpers too, not only the `#[test]` functions.
 #![cfg(test)]
 
+mod agents;
 mod audit;
 mod functions;
 mod harness;
@@ -44,6 +45,8 @@ macro_rules! store_test_suite {
                 functions::rollback_returns_to_the_previous_target,
                 functions::priority_is_set_per_function,
                 functions::node_selector_is_set_per_function,
+                agents::agents_are_created_paged_changed_and_deleted,
+                agents::a_deleted_project_takes_its_agents_with_it,
                 audit::appends_form_a_verified_chain,
                 audit::an_edited_row_is_reported,
                 audit::a_removed_row_is_reported,

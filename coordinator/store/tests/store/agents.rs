@@ -1,0 +1,172 @@
+//! Agents.
+
+use nexus_store::{Agent, AgentState, Error, NewAgent, ProjectId, Store};
+
+use crate::harness::TestDb;
+use crate::projects::create_project;
+use crate::users::create_user;
+
+async fn create_function(
+    store: &Store,
+    project_id: ProjectId,
+    name: &'static str,
+) -> nexus_store::Function {
+    store
+        .with_retry(|tx| Box::pin(async move { tx.create_function(project_id, name).await }))
+        .await
+        .unwrap()
+}
+
+async fn create_agent(store: &Store, new_agent: &NewAgent) -> Result<Agent, Error> {
+    store
+        .with_retry(|tx| Box::pin(async move { tx.create_agent(new_agent).await }))
+        .await
+}
+
+async fn names(
+    store: &Store,
+    project_id: ProjectId,
+    after: Option<&str>,
+    limit: u32,
+) -> Vec<String> {
+    let after = after.map(str::to_owned);
+    store
+        .with_retry(|tx| {
+            let after = after.clone();
+            Box::pin(async move { tx.list_agents(project_id, after.as_deref(), limit).await })
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|agent| agent.name)
+        .collect()
+}
+
+pub async fn agents_are_created_paged_changed_and_deleted(db: TestDb) {
+    let store = &db.store;
+    let owner = create_user(store, "owner@example.com").await;
+    let project = create_project(store, "agents", owner.id).await;
+    let other = create_project(store, "others", owner.id).await;
+    let function = create_function(store, project.id, "counter").await;
+    let foreign = create_function(store, other.id, "counter").await;
+    let new_agent = |name: &str| NewAgent {
+        project_id: project.id,
+        function_id: function.id,
+        name: name.to_owned(),
+        alias: "live".to_owned(),
+    };
+
+    let mut created = Vec::new();
+    for name in ["carol", "alice", "bob"] {
+        created.push(create_agent(store, &new_agent(name)).await.unwrap());
+    }
+    let alice = created[1].clone();
+    assert_eq!(alice.state, AgentState::Active);
+    assert_eq!(
+        (alice.name.as_str(), alice.alias.as_str()),
+        ("alice", "live")
+    );
+    let duplicate = create_agent(store, &new_agent("alice")).await;
+    assert!(
+        matches!(duplicate, Err(Error::Conflict { .. })),
+        "{duplicate:?}"
+    );
+    let across = create_agent(
+        store,
+        &NewAgent {
+            function_id: foreign.id,
+            ..new_agent("mallory")
+        },
+    )
+    .await;
+    assert!(matches!(across, Err(Error::NotFound { .. })), "{across:?}");
+
+    let (project_id, alice_id) = (project.id, alice.id);
+    let fetched = store
+        .with_retry(|tx| Box::pin(async move { tx.get_agent(project_id, alice_id).await }))
+        .await
+        .unwrap();
+    assert_eq!(fetched, alice);
+    let other_id = other.id;
+    let elsewhere = store
+        .with_retry(|tx| Box::pin(async move { tx.get_agent(other_id, alice_id).await }))
+        .await;
+    assert!(
+        matches!(elsewhere, Err(Error::NotFound { .. })),
+        "{elsewhere:?}"
+    );
+
+    assert_eq!(names(store, project.id, None, 2).await, ["alice", "bob"]);
+    assert_eq!(names(store, project.id, Some("bob"), 2).await, ["carol"]);
+    assert!(names(store, project.id, Some("carol"), 2).await.is_empty());
+    assert!(names(store, other.id, None, 10).await.is_empty());
+
+    let suspended = store
+        .with_retry(|tx| {
+            Box::pin(async move {
+                tx.set_agent_state(project_id, alice_id, AgentState::Suspended)
+                    .await
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(suspended.state, AgentState::Suspended);
+    assert!(suspended.updated_at >= alice.updated_at);
+    assert_eq!(suspended.created_at, alice.created_at);
+    let not_ours = store
+        .with_retry(|tx| {
+            Box::pin(async move {
+                tx.set_agent_state(other_id, alice_id, AgentState::Idle)
+                    .await
+            })
+        })
+        .await;
+    assert!(
+        matches!(not_ours, Err(Error::NotFound { .. })),
+        "{not_ours:?}"
+    );
+
+    for expected_gone in [false, true] {
+        let deleted = store
+            .with_retry(|tx| Box::pin(async move { tx.delete_agent(project_id, alice_id).await }))
+            .await;
+        if expected_gone {
+            assert!(
+                matches!(deleted, Err(Error::NotFound { .. })),
+                "{deleted:?}"
+            );
+        } else {
+            deleted.unwrap();
+        }
+    }
+    assert_eq!(names(store, project.id, None, 10).await, ["bob", "carol"]);
+}
+
+pub async fn a_deleted_project_takes_its_agents_with_it(db: TestDb) {
+    let store = &db.store;
+    let owner = create_user(store, "owner@example.com").await;
+    let project = create_project(store, "agents", owner.id).await;
+    let function = create_function(store, project.id, "counter").await;
+    let agent = create_agent(
+        store,
+        &NewAgent {
+            project_id: project.id,
+            function_id: function.id,
+            name: "alice".to_owned(),
+            alias: "live".to_owned(),
+        },
+    )
+    .await
+    .unwrap();
+    let project_id = project.id;
+    store
+        .with_retry(|tx| Box::pin(async move { tx.delete_project(project_id).await }))
+        .await
+        .unwrap();
+    let agent_id = agent.id;
+    let gone = store
+        .with_retry(|tx| Box::pin(async move { tx.get_agent(project_id, agent_id).await }))
+        .await;
+    assert!(matches!(gone, Err(Error::NotFound { .. })), "{gone:?}");
+    assert_eq!(db.execute("DELETE FROM agents").await, 0);
+}
