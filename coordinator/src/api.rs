@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::agents::AgentService;
 use crate::api_keys::ApiKeyService;
 use crate::auth::service::{AuthService, Caller};
 use crate::dispatch::Dispatch;
@@ -26,6 +27,7 @@ use crate::functions::{BlobStore, DeployLimits, FunctionService};
 use crate::projects::{Principal, ProjectService};
 use crate::trigger::{CatalogChanges, Resolver};
 
+mod agents;
 mod api_keys;
 mod auth;
 mod functions;
@@ -49,6 +51,8 @@ pub struct AppState {
     pub projects: ProjectService,
     /// Project API keys.
     pub api_keys: ApiKeyService,
+    /// Agents.
+    pub agents: AgentService,
     /// Functions, versions and aliases.
     pub functions: FunctionService,
     /// What the HTTP trigger's names resolve to.
@@ -79,6 +83,7 @@ impl AppState {
             auth: AuthService::new(Arc::clone(&store), keys),
             projects: ProjectService::new(Arc::clone(&store), Arc::clone(&changes)),
             api_keys: ApiKeyService::new(Arc::clone(&store)),
+            agents: AgentService::new(Arc::clone(&store)),
             triggers: Arc::new(Resolver::new(Arc::clone(&store), changes)),
             dispatch,
             store,
@@ -124,6 +129,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(auth::routes())
         .merge(projects::routes())
         .merge(api_keys::routes())
+        .merge(agents::routes())
         .merge(nodes::routes())
         .merge(functions::routes(state.functions.limits()))
 }

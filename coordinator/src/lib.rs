@@ -1,6 +1,7 @@
 //! The SirsiNexus coordinator: users, sessions and projects, functions and their versions,
 //! dispatch of invocations, and the HTTP API over them.
 
+pub mod agents;
 pub mod api;
 pub mod api_keys;
 pub mod audit;

@@ -43,6 +43,8 @@ pub enum Permission {
     ManageApiKeys,
     /// Deploy function versions and move their aliases.
     Deploy,
+    /// Create, suspend, resume and delete agents.
+    ManageAgents,
 }
 
 /// Whether `role` grants `permission`.
@@ -53,7 +55,9 @@ pub fn allows(role: Role, permission: Permission) -> bool {
             matches!(role, Role::Owner | Role::Admin)
         }
         Permission::Delete => role == Role::Owner,
-        Permission::Deploy => matches!(role, Role::Owner | Role::Admin | Role::Developer),
+        Permission::Deploy | Permission::ManageAgents => {
+            matches!(role, Role::Owner | Role::Admin | Role::Developer)
+        }
     }
 }
 

@@ -47,6 +47,13 @@ async fn add(api: &Api, owner: &str, project: &str, email: &str, role: &str) -> 
     added.json()["user_id"].as_str().unwrap().to_owned()
 }
 
+/// POSTs `body` to `path` as `token`; the `id` of what it created.
+async fn created_id(api: &Api, token: &str, path: &str, body: Value) -> String {
+    let created = api.call("POST", path, Some(token), Some(body)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    created.json()["id"].as_str().unwrap().to_owned()
+}
+
 /// A fresh project with the admin, developer and viewer as members, and the target as a
 /// viewer; its name and the target's user id.
 async fn project(api: &Api, people: &People, name: &str) -> String {
@@ -92,8 +99,9 @@ enum Send {
 
 struct Case {
     method: &'static str,
-    /// `{p}` is the project, `{target}` the target member's id, `{key}` an API key's id. Each
-    /// project has function `f`, deployed twice (`live` at version 2, so it can roll back).
+    /// `{p}` is the project, `{target}` the target member's id, `{key}` an API key's id,
+    /// `{agent}` the id of agent `a`. Each project has function `f`, deployed twice (`live` at
+    /// version 2, so it can roll back).
     path: &'static str,
     body: Send,
     /// The answer for owner, admin, developer, viewer and outsider.
@@ -228,6 +236,42 @@ async fn every_project_endpoint_answers_every_role_as_the_rbac_table_says() {
             body: Send::Nothing,
             expected: [200, 200, 200, 403, 404],
         },
+        Case {
+            method: "POST",
+            path: "/v1/projects/{p}/agents",
+            body: Send::Json(json!({"name": "b", "function": "f"})),
+            expected: [201, 201, 201, 403, 404],
+        },
+        Case {
+            method: "GET",
+            path: "/v1/projects/{p}/agents",
+            body: Send::Nothing,
+            expected: [200, 200, 200, 200, 404],
+        },
+        Case {
+            method: "GET",
+            path: "/v1/projects/{p}/agents/{agent}",
+            body: Send::Nothing,
+            expected: [200, 200, 200, 200, 404],
+        },
+        Case {
+            method: "POST",
+            path: "/v1/projects/{p}/agents/{agent}/suspend",
+            body: Send::Nothing,
+            expected: [200, 200, 200, 403, 404],
+        },
+        Case {
+            method: "POST",
+            path: "/v1/projects/{p}/agents/{agent}/resume",
+            body: Send::Nothing,
+            expected: [200, 200, 200, 403, 404],
+        },
+        Case {
+            method: "DELETE",
+            path: "/v1/projects/{p}/agents/{agent}",
+            body: Send::Nothing,
+            expected: [204, 204, 204, 403, 404],
+        },
     ];
     for (case_index, case) in cases.iter().enumerate() {
         for (actor, expected) in ACTORS.into_iter().zip(case.expected) {
@@ -251,18 +295,13 @@ async fn every_project_endpoint_answers_every_role_as_the_rbac_table_says() {
                 .as_str()
                 .unwrap()
                 .to_owned();
-            let key = api
-                .call(
-                    "POST",
-                    &format!("/v1/projects/{project}/api-keys"),
-                    Some(&people.owner),
-                    Some(json!({"name": "table", "role": "viewer"})),
-                )
-                .await
-                .json()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned();
+            let key = created_id(
+                &api,
+                &people.owner,
+                &format!("/v1/projects/{project}/api-keys"),
+                json!({"name": "table", "role": "viewer"}),
+            )
+            .await;
             for _ in 0..2 {
                 let deployed = api
                     .send_bytes(
@@ -275,11 +314,19 @@ async fn every_project_endpoint_answers_every_role_as_the_rbac_table_says() {
                     .await;
                 assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.text());
             }
+            let agent = created_id(
+                &api,
+                &people.owner,
+                &format!("/v1/projects/{project}/agents"),
+                json!({"name": "a", "function": "f"}),
+            )
+            .await;
             let path = case
                 .path
                 .replace("{p}", &project)
                 .replace("{target}", &people.target_id)
-                .replace("{key}", &key);
+                .replace("{key}", &key)
+                .replace("{agent}", &agent);
             let token = people.token(actor);
             let response = match &case.body {
                 Send::Nothing => api.call(case.method, &path, Some(token), None).await,
