@@ -2,7 +2,9 @@
 
 use clap::{Parser, Subcommand};
 
+mod agents;
 mod audit;
+mod client;
 mod coordinator;
 mod nodes;
 mod runtime_args;
@@ -30,6 +32,8 @@ enum Command {
     Coordinator(coordinator::CoordinatorCommand),
     /// List the cluster's edge nodes, or drain one.
     Nodes(nodes::NodesCommand),
+    /// List, create, show, suspend, resume or delete a project's agents.
+    Agents(agents::AgentsCommand),
 }
 
 impl Cli {
@@ -41,6 +45,7 @@ impl Cli {
             Command::Audit(command) => command.run().await,
             Command::Coordinator(command) => command.run().await,
             Command::Nodes(command) => command.run().await,
+            Command::Agents(command) => command.run().await,
         }
     }
 }

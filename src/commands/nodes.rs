@@ -4,14 +4,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
-use bytes::Bytes;
+use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use http::{Request, StatusCode};
-use http_body_util::{BodyExt as _, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http::Method;
 use serde_json::Value;
+
+use super::client::{ApiClient, Coordinator};
 
 /// How long a listing may take; a drain waits for the node's invocations instead.
 const LIST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -19,14 +17,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(660);
 
 #[derive(Debug, Args)]
 pub struct NodesCommand {
-    /// The coordinator's URL.
-    #[arg(
-        long,
-        env = "NEXUS_COORDINATOR",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
-    coordinator: String,
+    #[command(flatten)]
+    coordinator: Coordinator,
 
     /// The cluster's join token; read from `--token-file` when not given.
     #[arg(long, env = "NEXUS_NODE_TOKEN", hide_env_values = true, global = true)]
@@ -73,22 +65,20 @@ impl NodesCommand {
                 .trim()
                 .to_owned(),
         };
-        let base = self.coordinator.trim_end_matches('/');
-        let (request, timeout) = match &self.action {
-            None => (Request::get(format!("{base}/v1/nodes")), LIST_TIMEOUT),
-            Some(NodesAction::Drain { id }) => (
-                Request::post(format!("{base}/v1/nodes/{id}/drain")),
-                DRAIN_TIMEOUT,
-            ),
+        let client = ApiClient::new(&self.coordinator.url, token);
+        let body = match &self.action {
+            None => {
+                client
+                    .call(Method::GET, "/v1/nodes", None, LIST_TIMEOUT)
+                    .await?
+            }
+            Some(NodesAction::Drain { id }) => {
+                let path = format!("/v1/nodes/{id}/drain");
+                client
+                    .call(Method::POST, &path, None, DRAIN_TIMEOUT)
+                    .await?
+            }
         };
-        let request = request
-            .header("authorization", format!("Bearer {token}"))
-            .body(Full::<Bytes>::default())?;
-        let (status, body) = send(request, timeout).await?;
-        if status != StatusCode::OK {
-            let message = body["error"]["message"].as_str().unwrap_or("no details");
-            bail!("the coordinator answered {status}: {message}");
-        }
         if self.json {
             println!("{}", serde_json::to_string_pretty(&body)?);
             return Ok(());
@@ -102,22 +92,6 @@ impl NodesCommand {
         }
         Ok(())
     }
-}
-
-async fn send(
-    request: Request<Full<Bytes>>,
-    timeout: Duration,
-) -> anyhow::Result<(StatusCode, Value)> {
-    let client = Client::builder(TokioExecutor::new()).build_http();
-    let uri = request.uri().clone();
-    let response = tokio::time::timeout(timeout, client.request(request))
-        .await
-        .with_context(|| format!("{uri} did not answer in {timeout:?}"))?
-        .with_context(|| format!("cannot reach {uri}"))?;
-    let status = response.status();
-    let body = response.into_body().collect().await?.to_bytes();
-    let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    Ok((status, json))
 }
 
 fn print_table(nodes: &[Value]) {

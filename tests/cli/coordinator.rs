@@ -109,3 +109,77 @@ async fn the_coordinator_serves_its_api_and_keeps_tokens_valid_across_a_restart(
     assert_eq!(sessions.json().as_array().unwrap().len(), 1);
     stop(child).await;
 }
+
+/// `nexus agents`, against the real coordinator: creates, lists, suspends and deletes a
+/// project's agents, and says what the coordinator refused.
+#[tokio::test]
+async fn nexus_agents_manages_a_projects_agents() {
+    let state = tempfile::tempdir().unwrap();
+    let client = HttpClient::default();
+    let (child, base) = start(state.path()).await;
+    let account = r#"{"email":"dev@example.com","password":"correct horse"}"#;
+    client
+        .send(post(format!("{base}/v1/auth/register"), account))
+        .await;
+    let login = client
+        .send(post(format!("{base}/v1/auth/login"), account))
+        .await;
+    let token = login.json()["access_token"].as_str().unwrap().to_owned();
+    let bearer = format!("Bearer {token}");
+    let mut project = post(format!("{base}/v1/projects"), r#"{"name":"lab"}"#);
+    project
+        .headers_mut()
+        .insert("authorization", bearer.parse().unwrap());
+    assert_eq!(client.send(project).await.status, StatusCode::CREATED);
+    let deploy = Request::post(format!("{base}/v1/projects/lab/functions/counter/versions"))
+        .header("authorization", &bearer)
+        .header("content-type", "application/wasm")
+        .body(Full::from(
+            std::fs::read(nexus_tests::component_path("hello")).unwrap(),
+        ))
+        .unwrap();
+    assert_eq!(client.send(deploy).await.status, StatusCode::CREATED);
+
+    let agents = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_nexus"));
+        command
+            .args(["agents", "--coordinator", &base, "--project", "lab"])
+            .args(args)
+            .env("NEXUS_TOKEN", &token);
+        async move {
+            let output = command.output().await.unwrap();
+            let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+            (
+                output.status.success(),
+                text(&output.stdout),
+                text(&output.stderr),
+            )
+        }
+    };
+    let (ok, created, error) =
+        agents(&["--json", "create", "alice", "--function", "counter"]).await;
+    assert!(ok, "{error}");
+    let created: serde_json::Value = serde_json::from_str(&created).unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["state"], "active");
+
+    let (ok, table, error) = agents(&[]).await;
+    assert!(ok, "{error}");
+    let row = table.lines().find(|line| line.starts_with(&id)).unwrap();
+    assert!(row.contains("alice") && row.contains("active"), "{table}");
+
+    let (ok, suspended, error) = agents(&["suspend", &id]).await;
+    assert!(ok, "{error}");
+    assert!(suspended.contains("suspended"), "{suspended}");
+
+    let (ok, refused, error) = agents(&["create", "bob", "--function", "missing"]).await;
+    assert!(!ok, "{refused}");
+    assert!(error.contains("404"), "{error}");
+
+    let (ok, _, error) = agents(&["delete", &id]).await;
+    assert!(ok, "{error}");
+    let (ok, listed, error) = agents(&["--json", "list"]).await;
+    assert!(ok, "{error}");
+    assert_eq!(listed.trim(), "[]");
+    stop(child).await;
+}
