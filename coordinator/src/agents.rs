@@ -1,12 +1,13 @@
 //! Agents: named, stateful instances of a function alias in a project. This is their record
-//! (create, get, list by page, suspend, resume, delete); messages, context and events build on
-//! it.
+//! (create, get, list by page, suspend, resume, delete), each change published on the event bus
+//! once committed; messages and context build on it.
 
 use std::sync::Arc;
 
 use nexus_store::{Agent, AgentId, AgentState, NewAgent, ProjectId, Store};
 
 use crate::error::ApiError;
+use crate::events::{EventBus, EventKind};
 use crate::functions::LIVE;
 
 /// Agents listed per page unless the caller asks for another size.
@@ -20,6 +21,7 @@ const MAX_NAME_CHARS: usize = 128;
 #[derive(Clone)]
 pub struct AgentService {
     store: Arc<Store>,
+    events: Arc<dyn EventBus>,
 }
 
 /// One page of a project's agents, and where the next starts.
@@ -32,9 +34,9 @@ pub struct AgentPage {
 }
 
 impl AgentService {
-    /// A service over `store`.
-    pub fn new(store: Arc<Store>) -> Self {
-        Self { store }
+    /// A service over `store` that publishes its changes on `events`.
+    pub fn new(store: Arc<Store>, events: Arc<dyn EventBus>) -> Self {
+        Self { store, events }
     }
 
     /// Creates the agent `name`, run by `alias` (default `live`) of `function`.
@@ -48,7 +50,7 @@ impl AgentService {
         check_name(name)?;
         let (function, name) = (function.to_owned(), name.to_owned());
         let alias = alias.unwrap_or(LIVE).to_owned();
-        Ok(self
+        let agent = self
             .store
             .with_retry(|tx| {
                 let (function, name, alias) = (function.clone(), name.clone(), alias.clone());
@@ -64,7 +66,13 @@ impl AgentService {
                     .await
                 })
             })
-            .await?)
+            .await?;
+        self.events.publish(EventKind::AgentCreated {
+            project: project.to_string(),
+            agent: agent.id.to_string(),
+            name: agent.name.clone(),
+        });
+        Ok(agent)
     }
 
     /// The project's agent `id`.
@@ -109,18 +117,28 @@ impl AgentService {
         id: AgentId,
         state: AgentState,
     ) -> Result<Agent, ApiError> {
-        Ok(self
+        let agent = self
             .store
             .with_retry(|tx| Box::pin(async move { tx.set_agent_state(project, id, state).await }))
-            .await?)
+            .await?;
+        self.events.publish(EventKind::AgentChanged {
+            project: project.to_string(),
+            agent: id.to_string(),
+            state: state.to_string(),
+        });
+        Ok(agent)
     }
 
     /// Deletes the project's agent `id`; its name is free again.
     pub async fn delete(&self, project: ProjectId, id: AgentId) -> Result<(), ApiError> {
-        Ok(self
-            .store
+        self.store
             .with_retry(|tx| Box::pin(async move { tx.delete_agent(project, id).await }))
-            .await?)
+            .await?;
+        self.events.publish(EventKind::AgentDeleted {
+            project: project.to_string(),
+            agent: id.to_string(),
+        });
+        Ok(())
     }
 }
 

@@ -23,6 +23,7 @@ use crate::api_keys::ApiKeyService;
 use crate::auth::service::{AuthService, Caller};
 use crate::dispatch::Dispatch;
 use crate::error::{ApiError, PendingErrorBody};
+use crate::events::{EventBus, InProcessBus};
 use crate::functions::{BlobStore, DeployLimits, FunctionService};
 use crate::projects::{Principal, ProjectService};
 use crate::trigger::{CatalogChanges, Resolver};
@@ -53,6 +54,8 @@ pub struct AppState {
     pub api_keys: ApiKeyService,
     /// Agents.
     pub agents: AgentService,
+    /// What happened, for whoever listens.
+    pub events: Arc<dyn EventBus>,
     /// Functions, versions and aliases.
     pub functions: FunctionService,
     /// What the HTTP trigger's names resolve to.
@@ -73,6 +76,7 @@ impl AppState {
         dispatch: Arc<dyn Dispatch>,
     ) -> Self {
         let changes = Arc::new(CatalogChanges::default());
+        let events: Arc<dyn EventBus> = Arc::new(InProcessBus::default());
         Self {
             functions: FunctionService::new(
                 Arc::clone(&store),
@@ -83,7 +87,8 @@ impl AppState {
             auth: AuthService::new(Arc::clone(&store), keys),
             projects: ProjectService::new(Arc::clone(&store), Arc::clone(&changes)),
             api_keys: ApiKeyService::new(Arc::clone(&store)),
-            agents: AgentService::new(Arc::clone(&store)),
+            agents: AgentService::new(Arc::clone(&store), Arc::clone(&events)),
+            events,
             triggers: Arc::new(Resolver::new(Arc::clone(&store), changes)),
             dispatch,
             store,

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cluster;
 pub mod dispatch;
 pub mod error;
+pub mod events;
 pub mod functions;
 pub mod grpc;
 pub mod projects;

@@ -178,3 +178,59 @@ async fn bad_agent_requests_get_typed_errors_and_change_nothing() {
         .json();
     assert_eq!(listed["agents"].as_array().unwrap().len(), 1, "{listed}");
 }
+
+/// Each committed change of an agent is one event on the bus, in order; a refused one is none.
+#[tokio::test]
+async fn every_agent_change_is_published_once_committed() {
+    use futures::{FutureExt as _, StreamExt as _};
+
+    let api = Api::start().await;
+    let owner = lab(&api).await;
+    let mut events = api.platform.state().events.subscribe(None);
+    let created = create(
+        &api,
+        &owner,
+        json!({"name": "alice", "function": "counter"}),
+    )
+    .await;
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/projects/lab/agents/{id}");
+    let suspended = api
+        .call("POST", &format!("{path}/suspend"), Some(&owner), None)
+        .await;
+    assert_eq!(suspended.status, StatusCode::OK);
+    let deleted = api.call("DELETE", &path, Some(&owner), None).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+
+    let mut published = Vec::new();
+    for _ in 0..3 {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(10), events.next());
+        published.push(next.await.unwrap().unwrap().unwrap());
+    }
+    assert!(published.windows(2).all(|pair| pair[0].id < pair[1].id));
+    let shapes: Vec<Value> = published
+        .iter()
+        .map(|event| serde_json::to_value(event).unwrap())
+        .collect();
+    assert_eq!(shapes[0]["type"], "agent_created", "{shapes:?}");
+    assert_eq!(
+        (&shapes[0]["agent"], &shapes[0]["name"]),
+        (&json!(id), &json!("alice"))
+    );
+    assert_eq!(shapes[1]["type"], "agent_changed");
+    assert_eq!(shapes[1]["state"], "suspended");
+    assert_eq!(shapes[2]["type"], "agent_deleted");
+    assert_eq!(shapes[2]["id"], published[2].id.to_string());
+
+    let refused = create(
+        &api,
+        &owner,
+        json!({"name": "no/slash", "function": "counter"}),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        events.next().now_or_never().is_none(),
+        "a refused change was published"
+    );
+}
