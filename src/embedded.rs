@@ -17,7 +17,7 @@ use nexus_coordinator::functions::DirectoryBlobStore;
 use nexus_coordinator::server::{Coordinator, CoordinatorConfig};
 use nexus_edge::errors::EdgeError;
 use nexus_edge::{AppHost, Deployment};
-use nexus_runtime::{EnvVariables, Limits, RuntimeConfig};
+use nexus_runtime::{AgentContext, EnvVariables, Limits, RuntimeConfig};
 use nexus_store::FunctionVersionId;
 
 use crate::platform::{ServerTask, bind};
@@ -72,9 +72,15 @@ impl Dispatch for InProcessDispatch {
             let Invocation {
                 prefix,
                 client,
-                request,
+                mut request,
+                agent,
                 ..
             } = invocation;
+            if let Some(agent) = agent {
+                request
+                    .extensions_mut()
+                    .insert(AgentContext(agent.to_string().into()));
+            }
             host.invoke(&deployment, &prefix, request, client)
                 .await
                 .map(|response| response.map(Body::new))

@@ -1,14 +1,28 @@
-//! Agents: named, stateful instances of a function alias in a project. This is their record
-//! (create, get, list by page, suspend, resume, delete), each change published on the event bus
-//! once committed; messages and context build on it.
+//! Agents: named, stateful instances of a function alias in a project. Their record (create,
+//! get, list by page, suspend, resume, delete) has each change published on the event bus once
+//! committed. A message to an agent runs its function alias with the agent's own key-value
+//! stores, one message at a time per agent ([`mailbox`]).
 
+pub mod mailbox;
+
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use nexus_store::{Agent, AgentId, AgentState, NewAgent, ProjectId, Store};
+use axum::body::Body;
+use axum::http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::BodyExt as _;
+use nexus_store::{Agent, AgentId, AgentState, HolderId, NewAgent, Project, ProjectId, Store};
 
+use crate::dispatch::{Dispatch, Invocation};
 use crate::error::ApiError;
 use crate::events::{EventBus, EventKind};
 use crate::functions::LIVE;
+use crate::trigger::{Resolver, VERSION_HEADER};
+use mailbox::Mailboxes;
+
+/// How long a message may wait for the agent's earlier messages before it is refused.
+pub const MAX_MESSAGE_WAIT: Duration = Duration::from_secs(30);
 
 /// Agents listed per page unless the caller asks for another size.
 pub const DEFAULT_PAGE: u32 = 50;
@@ -22,6 +36,9 @@ const MAX_NAME_CHARS: usize = 128;
 pub struct AgentService {
     store: Arc<Store>,
     events: Arc<dyn EventBus>,
+    triggers: Arc<Resolver>,
+    dispatch: Arc<dyn Dispatch>,
+    mailboxes: Arc<Mailboxes>,
 }
 
 /// One page of a project's agents, and where the next starts.
@@ -34,9 +51,94 @@ pub struct AgentPage {
 }
 
 impl AgentService {
-    /// A service over `store` that publishes its changes on `events`.
-    pub fn new(store: Arc<Store>, events: Arc<dyn EventBus>) -> Self {
-        Self { store, events }
+    /// A service over `store` that publishes its changes on `events` and runs messages
+    /// through `triggers` (alias → version) and `dispatch`.
+    pub fn new(
+        store: Arc<Store>,
+        events: Arc<dyn EventBus>,
+        triggers: Arc<Resolver>,
+        dispatch: Arc<dyn Dispatch>,
+    ) -> Self {
+        let mailboxes = Arc::new(Mailboxes::new(Arc::clone(&store), HolderId::new()));
+        Self {
+            store,
+            events,
+            triggers,
+            dispatch,
+            mailboxes,
+        }
+    }
+
+    /// The agents this process has messages of, running, waiting or just finished.
+    pub fn mailboxes(&self) -> &Arc<Mailboxes> {
+        &self.mailboxes
+    }
+
+    /// Runs `request` (its method, path, headers and body as the function will see them) as a
+    /// message to the project's agent `id`, after the agent's earlier messages, and answers
+    /// with the function's response. The next message starts once this response's body has
+    /// been sent or dropped.
+    pub async fn send(
+        &self,
+        project: &Project,
+        id: AgentId,
+        request: Request<Body>,
+        client: SocketAddr,
+    ) -> Result<Response<Body>, ApiError> {
+        let project_id = project.id;
+        let (agent, function) = self
+            .store
+            .with_retry(|tx| {
+                Box::pin(async move {
+                    let agent = tx.get_agent(project_id, id).await?;
+                    let function = tx.get_function_by_id(project_id, agent.function_id).await?;
+                    Ok((agent, function))
+                })
+            })
+            .await?;
+        if agent.state == AgentState::Suspended {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "agent_suspended",
+                "the agent is suspended; resume it to send it messages",
+            ));
+        }
+        let resolution = self
+            .triggers
+            .resolve(&project.slug, &function.name, &agent.alias)
+            .await?
+            .ok_or_else(|| {
+                ApiError::conflict(format!(
+                    "the agent's alias {:?} of function {:?} no longer exists",
+                    agent.alias, function.name
+                ))
+            })?;
+        let target = Arc::clone(resolution.pick());
+        let version = target.version;
+        let turn = self
+            .mailboxes
+            .enter(id, tokio::time::Instant::now() + MAX_MESSAGE_WAIT)
+            .await?;
+        let mut response = self
+            .dispatch
+            .invoke(Invocation {
+                target,
+                prefix: String::new(),
+                client,
+                request,
+                agent: Some(id),
+            })
+            .await?;
+        response
+            .headers_mut()
+            .insert(VERSION_HEADER, HeaderValue::from(version));
+        // The turn ends with the response body: the function may still be running until then.
+        Ok(response.map(|body| {
+            Body::new(body.map_frame(move |frame| {
+                let _in_turn = &turn;
+                frame
+            }))
+        }))
     }
 
     /// Creates the agent `name`, run by `alias` (default `live`) of `function`.

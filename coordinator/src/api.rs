@@ -35,6 +35,8 @@ mod functions;
 mod nodes;
 mod projects;
 
+pub(crate) use agents::MESSAGES_ROUTE;
+
 /// The largest request body the API reads. Deploy uploads get their own, larger limit.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -77,6 +79,7 @@ impl AppState {
     ) -> Self {
         let changes = Arc::new(CatalogChanges::default());
         let events: Arc<dyn EventBus> = Arc::new(InProcessBus::default());
+        let triggers = Arc::new(Resolver::new(Arc::clone(&store), Arc::clone(&changes)));
         Self {
             functions: FunctionService::new(
                 Arc::clone(&store),
@@ -87,9 +90,14 @@ impl AppState {
             auth: AuthService::new(Arc::clone(&store), keys),
             projects: ProjectService::new(Arc::clone(&store), Arc::clone(&changes)),
             api_keys: ApiKeyService::new(Arc::clone(&store)),
-            agents: AgentService::new(Arc::clone(&store), Arc::clone(&events)),
+            agents: AgentService::new(
+                Arc::clone(&store),
+                Arc::clone(&events),
+                Arc::clone(&triggers),
+                Arc::clone(&dispatch),
+            ),
             events,
-            triggers: Arc::new(Resolver::new(Arc::clone(&store), changes)),
+            triggers,
             dispatch,
             store,
             cluster: None,

@@ -1,6 +1,6 @@
-//! The audit log: every mutating API call (POST, PUT, PATCH, DELETE), successful or not, is
-//! recorded with who made it, what it was, its target, how it ended and its request id. The
-//! store chains the rows by hash, so editing or deleting a row breaks the chain at that row.
+//! The audit log: every mutating API call (POST, PUT, PATCH, DELETE) but an invocation,
+//! successful or not, is recorded with who made it, what it was, its target, how it ended and
+//! its request id. The store chains the rows by hash, so editing or deleting a row breaks the chain at that row.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -50,7 +50,12 @@ pub(crate) async fn record(
         *request.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
-    if !mutating {
+    // Invocations are not audited, through the trigger or the API.
+    let invocation = request
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|route| route.as_str() == crate::api::MESSAGES_ROUTE);
+    if !mutating || invocation {
         return next.run(request).await;
     }
     let slot = ActorSlot::default();

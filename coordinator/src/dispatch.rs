@@ -12,7 +12,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, Response};
 use nexus_proto::ResolvedApp;
-use nexus_store::{FunctionVersion, FunctionVersionId, ProjectId};
+use nexus_store::{AgentId, FunctionVersion, FunctionVersionId, ProjectId};
 
 use crate::cluster::Priority;
 use crate::error::ApiError;
@@ -75,6 +75,9 @@ pub struct Invocation {
     pub client: SocketAddr,
     /// The client's request, as received.
     pub request: Request<Body>,
+    /// The agent it runs for: the function then opens that agent's key-value stores instead
+    /// of the project's.
+    pub agent: Option<AgentId>,
 }
 
 /// What a dispatch answers: the function's response, or why it could not run.

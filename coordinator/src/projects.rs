@@ -45,6 +45,8 @@ pub enum Permission {
     Deploy,
     /// Create, suspend, resume and delete agents.
     ManageAgents,
+    /// Run functions through the API: send agents messages.
+    Invoke,
 }
 
 /// Whether `role` grants `permission`.
@@ -55,7 +57,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
             matches!(role, Role::Owner | Role::Admin)
         }
         Permission::Delete => role == Role::Owner,
-        Permission::Deploy | Permission::ManageAgents => {
+        Permission::Deploy | Permission::ManageAgents | Permission::Invoke => {
             matches!(role, Role::Owner | Role::Admin | Role::Developer)
         }
     }

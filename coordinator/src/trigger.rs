@@ -70,7 +70,7 @@ impl Resolution {
     }
 
     /// The version for one request: the canary for its share of requests, else the main.
-    fn pick(&self) -> &Arc<Target> {
+    pub(crate) fn pick(&self) -> &Arc<Target> {
         match &self.canary {
             Some((canary, weight)) if getrandom::u32().unwrap_or(0) % 100 < *weight => canary,
             _ => &self.main,
@@ -336,6 +336,7 @@ async fn run(state: &AppState, request: Request, client: SocketAddr) -> Result<R
             prefix,
             client,
             request,
+            agent: None,
         })
         .await?;
     response

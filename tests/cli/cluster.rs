@@ -9,246 +9,20 @@
 )]
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use http::{Request, StatusCode};
 use http_body_util::Full;
+use nexus_tests::HttpClient;
 use nexus_tests::postgres::FreshDatabase;
-use nexus_tests::{HttpClient, TestResponse, component_path};
-use tokio::io::{AsyncBufReadExt as _, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::process::Command;
 
-const STARTUP: Duration = Duration::from_secs(60);
+#[path = "cluster/processes.rs"]
+mod processes;
 
-/// `nexus-edge` is built next to `nexus` (`cargo build --workspace`, as `make test` does).
-fn edge_binary() -> PathBuf {
-    let path = Path::new(env!("CARGO_BIN_EXE_nexus")).with_file_name("nexus-edge");
-    assert!(
-        path.exists(),
-        "{} is missing: build the workspace (`cargo build --workspace`)",
-        path.display()
-    );
-    path
-}
-
-async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
-    tokio::time::timeout(STARTUP, lines.next_line())
-        .await
-        .expect("timed out waiting for output")
-        .unwrap()
-        .expect("the process exited")
-}
-
-struct Coordinator {
-    _child: Child,
-    base: String,
-    token: String,
-    access_token: String,
-    client: HttpClient,
-}
-
-impl Coordinator {
-    async fn start(database: &FreshDatabase, state: &Path) -> Self {
-        let token_file = state.join("node-token");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nexus"))
-            .args(["coordinator", "--cluster", "--listen", "127.0.0.1:0"])
-            .arg("--database-url")
-            .arg(database.url())
-            .arg("--state-dir")
-            .arg(state)
-            .arg("--signing-key-file")
-            .arg(state.join("signing-key"))
-            .arg("--node-token-file")
-            .arg(&token_file)
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = next_line(&mut lines).await;
-        let base = line
-            .strip_prefix("Coordinator listening on ")
-            .unwrap()
-            .to_owned();
-        let token = std::fs::read_to_string(&token_file).unwrap();
-        let mut coordinator = Self {
-            _child: child,
-            base,
-            token,
-            access_token: String::new(),
-            client: HttpClient::default(),
-        };
-        coordinator.sign_up().await;
-        coordinator
-    }
-
-    async fn sign_up(&mut self) {
-        let credentials = r#"{"email":"ops@example.com","password":"correct horse"}"#;
-        let registered = self.post_json("/v1/auth/register", credentials, None).await;
-        assert_eq!(
-            registered.status,
-            StatusCode::CREATED,
-            "{}",
-            registered.text()
-        );
-        let login = self.post_json("/v1/auth/login", credentials, None).await;
-        self.access_token = login.json()["access_token"].as_str().unwrap().to_owned();
-        let token = self.access_token.clone();
-        let project = self
-            .post_json("/v1/projects", r#"{"name":"shop"}"#, Some(&token))
-            .await;
-        assert_eq!(project.status, StatusCode::CREATED, "{}", project.text());
-    }
-
-    async fn post_json(&self, path: &str, body: &str, bearer: Option<&str>) -> TestResponse {
-        self.send_json(http::Method::POST, path, body, bearer).await
-    }
-
-    async fn send_json(
-        &self,
-        method: http::Method,
-        path: &str,
-        body: &str,
-        bearer: Option<&str>,
-    ) -> TestResponse {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base))
-            .header("content-type", "application/json");
-        if let Some(bearer) = bearer {
-            request = request.header("authorization", format!("Bearer {bearer}"));
-        }
-        self.client
-            .send(request.body(Full::from(body.to_owned())).unwrap())
-            .await
-    }
-
-    /// Deploys the `headers` function as `shop/echo`; deploy prefetches it to every node.
-    async fn deploy(&self) {
-        self.deploy_component("headers", "echo").await;
-    }
-
-    async fn deploy_component(&self, component: &str, function: &str) {
-        let bytes = std::fs::read(component_path(component)).unwrap();
-        let request = Request::post(format!(
-            "{}/v1/projects/shop/functions/{function}/versions",
-            self.base
-        ))
-        .header("content-type", "application/wasm")
-        .header("authorization", format!("Bearer {}", self.access_token))
-        .body(Full::from(bytes))
-        .unwrap();
-        let deployed = self.client.send(request).await;
-        assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.text());
-    }
-
-    async fn invoke(&self) -> TestResponse {
-        self.client
-            .get(&format!("{}/shop/echo/hello", self.base))
-            .await
-    }
-
-    async fn nodes(&self, bearer: &str) -> TestResponse {
-        let request = Request::get(format!("{}/v1/nodes", self.base))
-            .header("authorization", format!("Bearer {bearer}"))
-            .body(Full::default())
-            .unwrap();
-        self.client.send(request).await
-    }
-
-    async fn node_states(&self) -> HashMap<String, String> {
-        let nodes = self.nodes(&self.token).await;
-        assert_eq!(nodes.status, StatusCode::OK, "{}", nodes.text());
-        nodes.json()["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|node| {
-                (
-                    node["id"].as_str().unwrap().to_owned(),
-                    node["state"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect()
-    }
-}
-
-struct Edge {
-    child: Child,
-    id: String,
-    base: String,
-}
-
-impl Edge {
-    async fn start(coordinator: &Coordinator, name: &str, state: &Path) -> Self {
-        Self::start_with(coordinator, name, state, &[]).await
-    }
-
-    async fn start_with(
-        coordinator: &Coordinator,
-        name: &str,
-        state: &Path,
-        args: &[&str],
-    ) -> Self {
-        let mut child = Command::new(edge_binary())
-            .args(["--coordinator", &coordinator.base, "--name", name])
-            .args(args)
-            .args(["--listen", "127.0.0.1:0", "--kv", "memory"])
-            .arg("--state-dir")
-            .arg(state)
-            .env("NEXUS_NODE_TOKEN", &coordinator.token)
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let listening = next_line(&mut lines).await;
-        let base = listening.strip_prefix("Listening on ").unwrap().to_owned();
-        let registered = next_line(&mut lines).await;
-        let id = registered
-            .strip_prefix("Registered as node ")
-            .unwrap_or_else(|| panic!("unexpected output: {registered}"))
-            .to_owned();
-        Self { child, id, base }
-    }
-
-    async fn metric(&self, client: &HttpClient, name: &str) -> u64 {
-        let metrics = client.get(&format!("{}/metrics", self.base)).await;
-        metrics
-            .text()
-            .lines()
-            .find_map(|line| line.strip_prefix(&format!("{name} ")))
-            .unwrap_or_else(|| panic!("no {name} in {}", metrics.text()))
-            .parse()
-            .unwrap()
-    }
-
-    async fn stop(mut self) {
-        let pid = self.child.id().unwrap().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .await
-                .unwrap()
-                .success()
-        );
-        let status = tokio::time::timeout(STARTUP, self.child.wait())
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(status.success(), "the node exited with {status}");
-    }
-}
-
-fn served_by(response: &TestResponse) -> String {
-    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
-    response.headers["nexus-node"].to_str().unwrap().to_owned()
-}
+use processes::{Coordinator, Edge, served_by};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_spread_evenly_and_survive_a_node_killed_mid_run() {
@@ -642,4 +416,57 @@ async fn a_node_selector_keeps_a_function_on_nodes_with_its_labels() {
         unplaced.text()
     );
     assert_eq!(unplaced.json()["error"]["code"], "no_matching_node");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agents_messages_run_one_at_a_time_across_nodes() {
+    let database = FreshDatabase::create().await;
+    let state = tempfile::tempdir().unwrap();
+    let coordinator = Coordinator::start(&database, &state.path().join("coordinator")).await;
+    let redis = ["--kv", &nexus_tests::redis_url()].map(str::to_owned);
+    let redis: Vec<&str> = redis.iter().map(String::as_str).collect();
+    let _a = Edge::start_with(&coordinator, "a", &state.path().join("a"), &redis).await;
+    let _b = Edge::start_with(&coordinator, "b", &state.path().join("b"), &redis).await;
+    coordinator
+        .deploy_bytes(
+            "counter",
+            "application/x-tar",
+            nexus_tests::app_tar(nexus_tests::COUNTER_APP, &[("counter.wasm", "counter")]),
+        )
+        .await;
+    let token = coordinator.access_token.clone();
+    let created = coordinator
+        .post_json(
+            "/v1/projects/shop/agents",
+            r#"{"name":"tally","function":"counter"}"#,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    let agent = created.json()["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/projects/shop/agents/{agent}/messages");
+
+    // The counter reads, adds one and writes back in Redis, which both nodes share: two
+    // messages that overlapped would answer the same count.
+    let answers =
+        futures::future::join_all((0..200).map(|_| coordinator.post_json(&path, "", Some(&token))))
+            .await;
+    let mut counts = Vec::new();
+    let mut nodes = HashMap::<String, u32>::new();
+    for answer in &answers {
+        *nodes.entry(served_by(answer)).or_default() += 1;
+        counts.push(answer.text().parse::<u32>().unwrap());
+    }
+    counts.sort_unstable();
+    counts.dedup();
+    assert_eq!(counts.len(), 200, "messages overlapped");
+    assert_eq!(counts.first().zip(counts.last()), Some((&1, &200)));
+    assert_eq!(nodes.len(), 2, "both nodes ran messages: {nodes:?}");
+    // The project's own store is not the agent's.
+    let plain = coordinator
+        .client
+        .get(&format!("{}/shop/counter/", coordinator.base))
+        .await;
+    assert_eq!(plain.status, StatusCode::OK, "{}", plain.text());
+    assert_eq!(plain.text(), "1");
 }

@@ -37,6 +37,46 @@ pub fn component_path(name: &str) -> PathBuf {
         .join(format!("{}.wasm", name.replace('-', "_")))
 }
 
+/// A manifest running `counter` (at `counter.wasm` in the upload) at every path, with the
+/// `default` store: each request it runs adds one to the count it answers.
+pub const COUNTER_APP: &str = r#"spin_manifest_version = 2
+
+[application]
+name = "counter-app"
+
+[[trigger.http]]
+route = "/..."
+component = "counter"
+
+[component.counter]
+source = "counter.wasm"
+key_value_stores = ["default"]
+"#;
+
+/// A tar holding `manifest` as `spin.toml` and, for each `(path, component name)`, the built
+/// component at that path: an app upload for the deploy API.
+pub fn app_tar(manifest: &str, components: &[(&str, &str)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut append = |path: &str, bytes: &[u8]| {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        builder
+            .append_data(&mut header, path, bytes)
+            .unwrap_or_else(|error| panic!("cannot add {path} to the tar: {error}"));
+    };
+    append("spin.toml", manifest.as_bytes());
+    for (path, name) in components {
+        let component = component_path(name);
+        let bytes = std::fs::read(&component)
+            .unwrap_or_else(|error| panic!("cannot read {}: {error}", component.display()));
+        append(path, &bytes);
+    }
+    builder
+        .into_inner()
+        .unwrap_or_else(|error| panic!("cannot finish the tar: {error}"))
+}
+
 /// The Redis the tests use: `REDIS_URL`, default `redis://127.0.0.1:6379`.
 pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())

@@ -2,8 +2,11 @@
 //! Anyone in the project sees them; developers and up change them.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use std::net::{Ipv4Addr, SocketAddr};
+
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{Method, StatusCode, Uri, header};
+use axum::response::Response;
 use nexus_store::{Agent, AgentId, AgentState, ProjectId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -22,7 +25,11 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get, delete))
         .routes(routes!(suspend))
         .routes(routes!(resume))
+        .routes(routes!(send_message))
 }
+
+/// The route of messages: invocations, which the audit log does not record.
+pub(crate) const MESSAGES_ROUTE: &str = "/v1/projects/{project}/agents/{agent}/messages";
 
 #[derive(Deserialize, ToSchema)]
 struct NewAgentBody {
@@ -52,6 +59,11 @@ struct AgentPageView {
     agents: Vec<AgentView>,
     /// Pass as `after` for the next page; absent on the last one.
     next: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MessageQuery {
+    path: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -216,4 +228,60 @@ async fn set_state(
     Ok(Json(view(
         state.agents.set_state(project, agent, to).await?,
     )))
+}
+
+/// Sends a message to an agent (developer and up). The agent's function alias runs with the
+/// agent's own key-value stores, after every earlier message to the agent has finished, and
+/// sees a `POST` of the message to `path` (default `/`) with its `content-type`. The answer is
+/// the function's response, with the version that served it in `nexus-version`.
+#[utoipa::path(post, path = "/v1/projects/{project}/agents/{agent}/messages", tag = "agents", security(("bearer" = [])),
+    params(("project" = String, Path, description = "The project name"), ("agent" = String, Path, description = "The agent id"),
+        ("path" = Option<String>, Query, description = "The path and query the function sees (default `/`)")),
+    request_body(content = Vec<u8>, description = "The message: the body of the function's request", content_type = "application/octet-stream"),
+    responses((status = 200, description = "The function's response, whatever its status"), (status = 400, body = ErrorResponse),
+        (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
+        (status = 409, body = ErrorResponse), (status = 429, body = ErrorResponse)))]
+async fn send_message(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, agent)): Path<(String, String)>,
+    Query(query): Query<MessageQuery>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (project, _) = state
+        .projects
+        .authorize(caller, &project, Permission::Invoke)
+        .await?;
+    let agent = uuid::Uuid::parse_str(&agent)
+        .map(AgentId)
+        .map_err(|_| ApiError::not_found("agent"))?;
+    let path = query.path.unwrap_or_else(|| "/".to_owned());
+    let uri = match path.parse::<Uri>() {
+        Ok(uri) if path.starts_with('/') && uri.authority().is_none() => uri,
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "path must be a path and query starting with '/': {path:?}"
+            )));
+        }
+    };
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)), |info| info.0);
+    let (parts, body) = request.into_parts();
+    // Only what describes the message: the caller's credentials are not the function's.
+    let mut message = Request::new(body);
+    *message.method_mut() = Method::POST;
+    *message.uri_mut() = uri;
+    for name in [
+        header::HOST,
+        header::CONTENT_TYPE,
+        header::CONTENT_LENGTH,
+        header::ACCEPT,
+    ] {
+        if let Some(value) = parts.headers.get(&name) {
+            message.headers_mut().insert(name, value.clone());
+        }
+    }
+    state.agents.send(&project, agent, message, client).await
 }

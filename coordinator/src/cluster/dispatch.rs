@@ -124,6 +124,7 @@ impl Placement {
             prefix,
             client,
             request,
+            agent,
         } = invocation;
         let (parts, body) = request.into_parts();
         let priority = priority_of(&parts.headers, target.priority)?;
@@ -167,6 +168,7 @@ impl Placement {
                 .map_or_else(|| parts.uri.path().to_owned(), ToString::to_string),
             headers: wire::headers_to_wire(&parts.headers),
             priority: nexus_proto::node::v1::Priority::from(priority) as i32,
+            agent: agent.map(|agent| agent.to_string()).unwrap_or_default(),
         };
         let mut tried = Vec::new();
         let mut last_error = None;

@@ -61,3 +61,7 @@ id_type!(
     /// An agent.
     AgentId
 );
+id_type!(
+    /// A process that holds leases (one coordinator run): fresh at every start.
+    HolderId
+);

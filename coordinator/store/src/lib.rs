@@ -15,6 +15,7 @@
 //! stores hashes it is given and enforces only the invariants that need a transaction (unique
 //! names, refresh-token reuse, the last owner of a project, the audit hash chain).
 
+mod agent_leases;
 mod agents;
 mod api_keys;
 mod audit;
@@ -29,12 +30,15 @@ mod store;
 mod time;
 mod users;
 
+pub use agent_leases::{AgentLease, LeaseHeld};
 pub use agents::{Agent, AgentState, NewAgent, UnknownAgentState};
 pub use api_keys::{ApiKey, NewApiKey};
 pub use audit::{AuditEntry, AuditVerification, BrokenLink, NewAuditEntry};
 pub use error::{Error, Result};
 pub use functions::{Alias, Function, FunctionVersion, NewFunctionVersion};
-pub use ids::{AgentId, ApiKeyId, FunctionId, FunctionVersionId, ProjectId, SessionId, UserId};
+pub use ids::{
+    AgentId, ApiKeyId, FunctionId, FunctionVersionId, HolderId, ProjectId, SessionId, UserId,
+};
 pub use projects::{Member, NewProject, Project, ProjectUpdate, Role};
 pub use retry::RetryPolicy;
 pub use sessions::{NewSession, Rotation, Session, TokenHash};

@@ -6,8 +6,9 @@ use serde_json::{Value, json};
 
 use crate::harness::{Api, assert_error};
 
-/// A project `lab` with function `counter` deployed (alias `live`); the owner's token.
-async fn lab(api: &Api) -> String {
+/// A project `lab` with function `counter` deployed (alias `live`) from `upload`, an upload of
+/// `content_type`; the owner's token.
+pub async fn lab_with(api: &Api, content_type: &str, upload: Vec<u8>) -> String {
     let owner = api.user("owner@example.com").await;
     let created = api
         .call(
@@ -23,12 +24,18 @@ async fn lab(api: &Api) -> String {
             "POST",
             "/v1/projects/lab/functions/counter/versions",
             &owner,
-            "application/wasm",
-            std::fs::read(nexus_tests::component_path("hello")).unwrap(),
+            content_type,
+            upload,
         )
         .await;
     assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.text());
     owner
+}
+
+/// [`lab_with`] the `hello` component.
+async fn lab(api: &Api) -> String {
+    let hello = std::fs::read(nexus_tests::component_path("hello")).unwrap();
+    lab_with(api, "application/wasm", hello).await
 }
 
 async fn create(api: &Api, token: &str, body: Value) -> nexus_tests::TestResponse {

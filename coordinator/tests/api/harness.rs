@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use http::{Request, StatusCode};
 use http_body_util::Full;
-use nexus::{Embedded, EmbeddedConfig};
+use nexus::{Embedded, EmbeddedConfig, KvBackend};
 use nexus_coordinator::api::REQUEST_ID;
 use nexus_coordinator::functions::DeployLimits;
 use nexus_store::Store;
@@ -39,10 +39,30 @@ impl Api {
         Self::start_on(DeployLimits::default(), Some(FreshDatabase::create().await)).await
     }
 
+    /// As a cluster runs: a fresh PostgreSQL database, and key-value data in the real Redis
+    /// (each project's keys are its own, so tests sharing the server do not meet).
+    pub async fn start_on_postgres_and_redis() -> Self {
+        Self::start_with_kv(
+            DeployLimits::default(),
+            Some(FreshDatabase::create().await),
+            KvBackend::Redis(nexus_tests::redis_url()),
+        )
+        .await
+    }
+
     async fn start_on(limits: DeployLimits, database: Option<FreshDatabase>) -> Self {
+        Self::start_with_kv(limits, database, KvBackend::Memory).await
+    }
+
+    async fn start_with_kv(
+        limits: DeployLimits,
+        database: Option<FreshDatabase>,
+        kv: KvBackend,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = EmbeddedConfig::in_directory(dir.path());
         config.coordinator.deploy = limits;
+        config.kv = kv;
         if let Some(database) = &database {
             config.coordinator.database_url = database.url().to_owned();
         }
@@ -170,4 +190,9 @@ pub fn tokens(response: &TestResponse) -> (String, String, String) {
         body["refresh_token"].as_str().unwrap().to_owned(),
         body["session_id"].as_str().unwrap().to_owned(),
     )
+}
+
+/// The bytes of the guest component `name` built from `functions/`.
+pub fn component(name: &str) -> Vec<u8> {
+    std::fs::read(nexus_tests::component_path(name)).unwrap()
 }

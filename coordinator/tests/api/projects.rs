@@ -267,6 +267,12 @@ async fn every_project_endpoint_answers_every_role_as_the_rbac_table_says() {
             expected: [200, 200, 200, 403, 404],
         },
         Case {
+            method: "POST",
+            path: "/v1/projects/{p}/agents/{agent}/messages",
+            body: Send::Nothing,
+            expected: [200, 200, 200, 403, 404],
+        },
+        Case {
             method: "DELETE",
             path: "/v1/projects/{p}/agents/{agent}",
             body: Send::Nothing,

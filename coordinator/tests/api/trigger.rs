@@ -7,44 +7,10 @@ use http::{Request, StatusCode};
 use http_body_util::Full;
 use nexus_coordinator::trigger::RESOLUTION_TTL;
 use nexus_runtime::Tier;
-use nexus_tests::TestResponse;
+use nexus_tests::{COUNTER_APP, TestResponse, app_tar};
 use serde_json::{Value, json};
 
-use crate::harness::{Api, assert_error};
-
-fn component(name: &str) -> Vec<u8> {
-    std::fs::read(nexus_tests::component_path(name)).unwrap()
-}
-
-/// A tar holding `manifest` as `spin.toml` and each `(path, component name)`.
-fn app_tar(manifest: &str, components: &[(&str, &str)]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    let mut append = |path: &str, bytes: &[u8]| {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        builder.append_data(&mut header, path, bytes).unwrap();
-    };
-    append("spin.toml", manifest.as_bytes());
-    for (path, name) in components {
-        append(path, &component(name));
-    }
-    builder.into_inner().unwrap()
-}
-
-const COUNTER_APP: &str = r#"spin_manifest_version = 2
-
-[application]
-name = "counter-app"
-
-[[trigger.http]]
-route = "/count"
-component = "counter"
-
-[component.counter]
-source = "counter.wasm"
-key_value_stores = ["default"]
-"#;
+use crate::harness::{Api, assert_error, component};
 
 struct Project<'a> {
     api: &'a Api,

@@ -28,6 +28,7 @@ use crate::component::{Exports, TieredComponent};
 use crate::config::Limits;
 use crate::cpu_gate::{CpuGate, CpuRelease};
 use crate::error::InvokeError;
+use crate::host::key_value::AgentContext;
 use crate::state::{ComponentEnv, HostState, Invocation};
 
 mod rc;
@@ -107,6 +108,7 @@ pub struct ComponentHandler {
 /// What a request carries into its instance.
 pub(crate) struct Admitted {
     deadline: Instant,
+    agent: Option<AgentContext>,
     slot: OwnedSemaphorePermit,
     ended: oneshot::Sender<wasmtime::Result<()>>,
 }
@@ -161,6 +163,7 @@ impl ComponentHandler {
         if declared_length(&request).is_some_and(|length| length > limit) {
             return Err(InvokeError::BodyTooLarge { limit });
         }
+        let agent = request.extensions().get::<AgentContext>().cloned();
         let slot = self.admission.admit(deadline).await?;
         let exceeded = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let request = request.map(|body| {
@@ -174,6 +177,7 @@ impl ComponentHandler {
         let (ended, instance_ended) = oneshot::channel();
         let admitted = Admitted {
             deadline,
+            agent,
             slot,
             ended,
         };
@@ -375,6 +379,7 @@ impl WorkerState for SingleUse {
         let deadline = admitted.deadline;
         store.data_mut().begin(Invocation {
             deadline,
+            agent: admitted.agent,
             slot: admitted.slot,
             ended: admitted.ended,
         });

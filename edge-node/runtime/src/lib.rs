@@ -32,6 +32,7 @@ pub mod validate;
 pub use component::{HttpWorld, PreparedComponent, Tier, TieredComponent};
 pub use config::{Limits, RuntimeConfig};
 pub use error::{Fault, InvokeError, LoadError};
+pub use host::key_value::AgentContext;
 pub use host::local_requests::{LocalDispatch, LocalResult, LocalTarget};
 pub use host::variables::{EnvVariables, VariableSource};
 pub use invoke::{ComponentHandler, GuestBody, GuestResponse};

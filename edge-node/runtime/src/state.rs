@@ -13,7 +13,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::cpu_gate::CpuShare;
 use crate::host::allowed_hosts::AllowedHosts;
-use crate::host::key_value::{KeyValueAccess, KeyValueState};
+use crate::host::key_value::{AgentContext, KeyValueAccess, KeyValueState};
 use crate::host::local_requests::LocalDispatchSlot;
 use crate::host::outbound_http::OutboundHttp;
 use crate::host::outbound_mqtt::OutboundMqttState;
@@ -58,6 +58,8 @@ pub struct Invocation {
     pub deadline: Instant,
     /// The instance slot; released when the store is dropped.
     pub slot: OwnedSemaphorePermit,
+    /// The agent it runs for, whose key-value stores it opens instead of the app's.
+    pub agent: Option<AgentContext>,
     /// Told how the instance ended. A guest's trap is reported to the instance, not to the
     /// request, and this is how the request learns why it got no response.
     pub ended: oneshot::Sender<wasmtime::Result<()>>,

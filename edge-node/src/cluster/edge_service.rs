@@ -18,6 +18,7 @@ use nexus_proto::node::v1::{
     PrefetchRequest, PrefetchResponse, ResponseHead, invoke_request, invoke_response,
 };
 use nexus_proto::{ResolvedApp, wire};
+use nexus_runtime::AgentContext;
 use tokio::sync::Notify;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -205,6 +206,11 @@ impl EdgeServer {
         *request.method_mut() = method;
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
+        if !head.agent.is_empty() {
+            request
+                .extensions_mut()
+                .insert(AgentContext(head.agent.into()));
+        }
         let client = head
             .client_address
             .parse()

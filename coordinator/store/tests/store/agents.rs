@@ -1,6 +1,10 @@
 //! Agents.
 
-use nexus_store::{Agent, AgentState, Error, NewAgent, ProjectId, Store};
+use std::time::Duration;
+
+use nexus_store::{
+    Agent, AgentId, AgentLease, AgentState, Error, HolderId, LeaseHeld, NewAgent, ProjectId, Store,
+};
 
 use crate::harness::TestDb;
 use crate::projects::create_project;
@@ -21,6 +25,19 @@ async fn create_agent(store: &Store, new_agent: &NewAgent) -> Result<Agent, Erro
     store
         .with_retry(|tx| Box::pin(async move { tx.create_agent(new_agent).await }))
         .await
+}
+
+fn one_agent(
+    project: &nexus_store::Project,
+    function: &nexus_store::Function,
+    name: &str,
+) -> NewAgent {
+    NewAgent {
+        project_id: project.id,
+        function_id: function.id,
+        name: name.to_owned(),
+        alias: "live".to_owned(),
+    }
 }
 
 async fn names(
@@ -147,17 +164,9 @@ pub async fn a_deleted_project_takes_its_agents_with_it(db: TestDb) {
     let owner = create_user(store, "owner@example.com").await;
     let project = create_project(store, "agents", owner.id).await;
     let function = create_function(store, project.id, "counter").await;
-    let agent = create_agent(
-        store,
-        &NewAgent {
-            project_id: project.id,
-            function_id: function.id,
-            name: "alice".to_owned(),
-            alias: "live".to_owned(),
-        },
-    )
-    .await
-    .unwrap();
+    let agent = create_agent(store, &one_agent(&project, &function, "alice"))
+        .await
+        .unwrap();
     let project_id = project.id;
     store
         .with_retry(|tx| Box::pin(async move { tx.delete_project(project_id).await }))
@@ -169,4 +178,64 @@ pub async fn a_deleted_project_takes_its_agents_with_it(db: TestDb) {
         .await;
     assert!(matches!(gone, Err(Error::NotFound { .. })), "{gone:?}");
     assert_eq!(db.execute("DELETE FROM agents").await, 0);
+}
+
+async fn acquire(
+    store: &Store,
+    agent: AgentId,
+    holder: HolderId,
+    ttl: Duration,
+) -> Result<AgentLease, LeaseHeld> {
+    store
+        .with_retry(|tx| Box::pin(async move { tx.acquire_agent_lease(agent, holder, ttl).await }))
+        .await
+        .unwrap()
+}
+
+pub async fn an_agent_lease_has_one_holder_and_changes_hands_with_a_new_epoch(db: TestDb) {
+    let store = &db.store;
+    let owner = create_user(store, "owner@example.com").await;
+    let project = create_project(store, "leases", owner.id).await;
+    let function = create_function(store, project.id, "counter").await;
+    let agent = create_agent(store, &one_agent(&project, &function, "leased"))
+        .await
+        .unwrap();
+    let (first, second) = (HolderId::new(), HolderId::new());
+    let long = Duration::from_secs(60);
+
+    let taken = acquire(store, agent.id, first, long).await.unwrap();
+    assert_eq!(taken.epoch, 1);
+    let refused = acquire(store, agent.id, second, long).await.unwrap_err();
+    assert_eq!(refused.until, taken.expires_at);
+    let extended = acquire(store, agent.id, first, long).await.unwrap();
+    assert_eq!(extended.epoch, 1, "the holder extending keeps its epoch");
+    assert!(extended.expires_at >= taken.expires_at);
+
+    // A lease that has run out goes to the next taker, one epoch later.
+    acquire(store, agent.id, first, Duration::ZERO)
+        .await
+        .unwrap();
+    let took_over = acquire(store, agent.id, second, long).await.unwrap();
+    assert_eq!(took_over.epoch, 2);
+
+    // Only the holder can give it up; then anyone may take it.
+    let release = |holder: HolderId| {
+        store.with_retry(move |tx| {
+            Box::pin(async move { tx.release_agent_lease(agent.id, holder).await })
+        })
+    };
+    assert!(!release(first).await.unwrap());
+    assert!(acquire(store, agent.id, first, long).await.is_err());
+    assert!(release(second).await.unwrap());
+    assert_eq!(
+        acquire(store, agent.id, first, long).await.unwrap().epoch,
+        1
+    );
+
+    // Deleting the agent takes its lease with it.
+    store
+        .with_retry(|tx| Box::pin(async move { tx.delete_agent(project.id, agent.id).await }))
+        .await
+        .unwrap();
+    assert!(!release(first).await.unwrap());
 }

@@ -47,6 +47,7 @@ macro_rules! store_test_suite {
                 functions::node_selector_is_set_per_function,
                 agents::agents_are_created_paged_changed_and_deleted,
                 agents::a_deleted_project_takes_its_agents_with_it,
+                agents::an_agent_lease_has_one_holder_and_changes_hands_with_a_new_epoch,
                 audit::appends_form_a_verified_chain,
                 audit::an_edited_row_is_reported,
                 audit::a_removed_row_is_reported,

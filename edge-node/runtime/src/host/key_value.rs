@@ -1,8 +1,10 @@
 //! Spin key-value: `fermyon:spin/key-value@2.0.0` (spin-sdk 2–5) and
 //! `spin:key-value/key-value@3.0.0` (spin-sdk 6–7), over a [`ContextStore`].
 //!
-//! A store label maps to the namespace `<app>/<label>`. A component may open only the labels
-//! listed in its `key_value_stores`; any other label is `access-denied`, as in Spin.
+//! A store label maps to the namespace `<app>/<label>`, or, in an invocation for an agent
+//! ([`AgentContext`]), to `<app>/agents/<agent>/<label>`: each agent has stores of its own, under
+//! the same labels. A component may open only the labels listed in its `key_value_stores`; any
+//! other label is `access-denied`, as in Spin.
 
 use std::sync::Arc;
 
@@ -10,6 +12,12 @@ use nexus_context::{ContextStore, Namespace};
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 use crate::state::HostState;
+
+/// Marks a request as an invocation for one agent: put on the request as an extension, it
+/// gives the instance that agent's key-value stores instead of the app's. Only the control
+/// plane sets it; nothing a client sends becomes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentContext(pub Arc<str>);
 
 /// Open stores one instance may hold at once; beyond this `open` answers `store-table-full`.
 const MAX_OPEN_STORES: usize = 64;
@@ -31,18 +39,25 @@ impl KeyValueAccess {
         }
     }
 
-    /// The backend and namespace behind store `label`, or `None` when the component may not
-    /// open it. `wasi:keyvalue` opens the same stores through this.
-    pub(crate) fn resolve(&self, label: &str) -> Option<(Arc<dyn ContextStore>, Namespace)> {
-        self.allowed_labels
-            .iter()
-            .any(|allowed| allowed == label)
-            .then(|| {
-                (
-                    Arc::clone(&self.backend),
-                    Namespace::new([self.app.as_str(), label]),
-                )
-            })
+    /// The backend and namespace behind store `label` (the agent's when `agent` is given),
+    /// or `None` when the component may not open it. `wasi:keyvalue` opens the same stores
+    /// through this.
+    pub(crate) fn resolve(
+        &self,
+        label: &str,
+        agent: Option<&AgentContext>,
+    ) -> Option<(Arc<dyn ContextStore>, Namespace)> {
+        if !self.allowed_labels.iter().any(|allowed| allowed == label) {
+            return None;
+        }
+        // Labels never contain `/`, so an app's namespace (two parts) is never an agent's (four).
+        let namespace = match agent {
+            None => Namespace::new([self.app.as_str(), label]),
+            Some(AgentContext(agent)) => {
+                Namespace::new([self.app.as_str(), "agents", agent, label])
+            }
+        };
+        Some((Arc::clone(&self.backend), namespace))
     }
 }
 
@@ -86,6 +101,7 @@ pub struct KeyValueState {
 /// What the host functions see of the store data.
 pub struct KeyValueView<'a> {
     access: &'a KeyValueAccess,
+    agent: Option<&'a AgentContext>,
     state: &'a mut KeyValueState,
     table: &'a mut ResourceTable,
 }
@@ -108,7 +124,7 @@ impl KeyValueView<'_> {
         &mut self,
         label: &str,
     ) -> Result<Result<Resource<OpenStore>, Failure>, wasmtime::Error> {
-        let Some((backend, namespace)) = self.access.resolve(label) else {
+        let Some((backend, namespace)) = self.access.resolve(label, self.agent) else {
             return Ok(Err(Failure::AccessDenied));
         };
         if self.state.open_stores >= MAX_OPEN_STORES {
@@ -155,6 +171,10 @@ impl HostState {
     fn key_value(&mut self) -> KeyValueView<'_> {
         KeyValueView {
             access: &self.env.key_value,
+            agent: self
+                .invocation
+                .as_ref()
+                .and_then(|invocation| invocation.agent.as_ref()),
             state: &mut self.key_value,
             table: &mut self.table,
         }

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use nexus_context::{ContextStore, Namespace};
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
-use crate::host::key_value::KeyValueAccess;
+use crate::host::key_value::{AgentContext, KeyValueAccess};
 use crate::state::HostState;
 
 /// Buckets one instance may hold open at once.
@@ -192,13 +192,14 @@ pub struct WasiKeyValueState {
 /// What the host functions see of the store data.
 pub struct WasiKeyValueView<'a> {
     access: &'a KeyValueAccess,
+    agent: Option<&'a AgentContext>,
     state: &'a mut WasiKeyValueState,
     table: &'a mut ResourceTable,
 }
 
 impl WasiKeyValueView<'_> {
     fn open(&mut self, identifier: &str) -> Result<Resource<Bucket>, Failure> {
-        let Some((backend, namespace)) = self.access.resolve(identifier) else {
+        let Some((backend, namespace)) = self.access.resolve(identifier, self.agent) else {
             return Err(Failure::AccessDenied);
         };
         let table_full = || Failure::Other("store table full".to_owned());
@@ -251,6 +252,10 @@ impl HostState {
     fn wasi_key_value(&mut self) -> WasiKeyValueView<'_> {
         WasiKeyValueView {
             access: &self.env.key_value,
+            agent: self
+                .invocation
+                .as_ref()
+                .and_then(|invocation| invocation.agent.as_ref()),
             state: &mut self.wasi_key_value,
             table: &mut self.table,
         }

@@ -31,6 +31,7 @@ pub(super) async fn handle(
     let deadline = admitted.deadline;
     store.data_mut().begin(Invocation {
         deadline,
+        agent: admitted.agent,
         slot: admitted.slot,
         ended: admitted.ended,
     });

@@ -1,0 +1,252 @@
+//! The processes of a test cluster: `nexus coordinator --cluster` on a fresh Postgres database
+//! and `nexus-edge` nodes joined to it, started on loopback with port 0.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use http::{Request, StatusCode};
+use http_body_util::Full;
+use nexus_tests::postgres::FreshDatabase;
+use nexus_tests::{HttpClient, TestResponse, component_path};
+use tokio::io::{AsyncBufReadExt as _, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+pub const STARTUP: Duration = Duration::from_secs(60);
+
+/// `nexus-edge` is built next to `nexus` (`cargo build --workspace`, as `make test` does).
+pub fn edge_binary() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_nexus")).with_file_name("nexus-edge");
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace (`cargo build --workspace`)",
+        path.display()
+    );
+    path
+}
+
+pub async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
+    tokio::time::timeout(STARTUP, lines.next_line())
+        .await
+        .expect("timed out waiting for output")
+        .unwrap()
+        .expect("the process exited")
+}
+
+pub struct Coordinator {
+    _child: Child,
+    pub base: String,
+    pub token: String,
+    pub access_token: String,
+    pub client: HttpClient,
+}
+
+impl Coordinator {
+    pub async fn start(database: &FreshDatabase, state: &Path) -> Self {
+        let token_file = state.join("node-token");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nexus"))
+            .args(["coordinator", "--cluster", "--listen", "127.0.0.1:0"])
+            .arg("--database-url")
+            .arg(database.url())
+            .arg("--state-dir")
+            .arg(state)
+            .arg("--signing-key-file")
+            .arg(state.join("signing-key"))
+            .arg("--node-token-file")
+            .arg(&token_file)
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = next_line(&mut lines).await;
+        let base = line
+            .strip_prefix("Coordinator listening on ")
+            .unwrap()
+            .to_owned();
+        let token = std::fs::read_to_string(&token_file).unwrap();
+        let mut coordinator = Self {
+            _child: child,
+            base,
+            token,
+            access_token: String::new(),
+            client: HttpClient::default(),
+        };
+        coordinator.sign_up().await;
+        coordinator
+    }
+
+    pub async fn sign_up(&mut self) {
+        let credentials = r#"{"email":"ops@example.com","password":"correct horse"}"#;
+        let registered = self.post_json("/v1/auth/register", credentials, None).await;
+        assert_eq!(
+            registered.status,
+            StatusCode::CREATED,
+            "{}",
+            registered.text()
+        );
+        let login = self.post_json("/v1/auth/login", credentials, None).await;
+        self.access_token = login.json()["access_token"].as_str().unwrap().to_owned();
+        let token = self.access_token.clone();
+        let project = self
+            .post_json("/v1/projects", r#"{"name":"shop"}"#, Some(&token))
+            .await;
+        assert_eq!(project.status, StatusCode::CREATED, "{}", project.text());
+    }
+
+    pub async fn post_json(&self, path: &str, body: &str, bearer: Option<&str>) -> TestResponse {
+        self.send_json(http::Method::POST, path, body, bearer).await
+    }
+
+    pub async fn send_json(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: &str,
+        bearer: Option<&str>,
+    ) -> TestResponse {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header("content-type", "application/json");
+        if let Some(bearer) = bearer {
+            request = request.header("authorization", format!("Bearer {bearer}"));
+        }
+        self.client
+            .send(request.body(Full::from(body.to_owned())).unwrap())
+            .await
+    }
+
+    /// Deploys the `headers` function as `shop/echo`; deploy prefetches it to every node.
+    pub async fn deploy(&self) {
+        self.deploy_component("headers", "echo").await;
+    }
+
+    pub async fn deploy_component(&self, component: &str, function: &str) {
+        let bytes = std::fs::read(component_path(component)).unwrap();
+        self.deploy_bytes(function, "application/wasm", bytes).await;
+    }
+
+    /// Deploys `body` (an upload of `content_type`) as the next version of `shop/{function}`.
+    pub async fn deploy_bytes(&self, function: &str, content_type: &str, body: Vec<u8>) {
+        let request = Request::post(format!(
+            "{}/v1/projects/shop/functions/{function}/versions",
+            self.base
+        ))
+        .header("content-type", content_type)
+        .header("authorization", format!("Bearer {}", self.access_token))
+        .body(Full::from(body))
+        .unwrap();
+        let deployed = self.client.send(request).await;
+        assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.text());
+    }
+
+    pub async fn invoke(&self) -> TestResponse {
+        self.client
+            .get(&format!("{}/shop/echo/hello", self.base))
+            .await
+    }
+
+    pub async fn nodes(&self, bearer: &str) -> TestResponse {
+        let request = Request::get(format!("{}/v1/nodes", self.base))
+            .header("authorization", format!("Bearer {bearer}"))
+            .body(Full::default())
+            .unwrap();
+        self.client.send(request).await
+    }
+
+    pub async fn node_states(&self) -> HashMap<String, String> {
+        let nodes = self.nodes(&self.token).await;
+        assert_eq!(nodes.status, StatusCode::OK, "{}", nodes.text());
+        nodes.json()["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|node| {
+                (
+                    node["id"].as_str().unwrap().to_owned(),
+                    node["state"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+pub struct Edge {
+    pub child: Child,
+    pub id: String,
+    pub base: String,
+}
+
+impl Edge {
+    pub async fn start(coordinator: &Coordinator, name: &str, state: &Path) -> Self {
+        Self::start_with(coordinator, name, state, &[]).await
+    }
+
+    pub async fn start_with(
+        coordinator: &Coordinator,
+        name: &str,
+        state: &Path,
+        args: &[&str],
+    ) -> Self {
+        let mut child = Command::new(edge_binary())
+            .args(["--coordinator", &coordinator.base, "--name", name])
+            .args(args)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(if args.contains(&"--kv") {
+                &[][..]
+            } else {
+                &["--kv", "memory"][..]
+            })
+            .arg("--state-dir")
+            .arg(state)
+            .env("NEXUS_NODE_TOKEN", &coordinator.token)
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let listening = next_line(&mut lines).await;
+        let base = listening.strip_prefix("Listening on ").unwrap().to_owned();
+        let registered = next_line(&mut lines).await;
+        let id = registered
+            .strip_prefix("Registered as node ")
+            .unwrap_or_else(|| panic!("unexpected output: {registered}"))
+            .to_owned();
+        Self { child, id, base }
+    }
+
+    pub async fn metric(&self, client: &HttpClient, name: &str) -> u64 {
+        let metrics = client.get(&format!("{}/metrics", self.base)).await;
+        metrics
+            .text()
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in {}", metrics.text()))
+            .parse()
+            .unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        let pid = self.child.id().unwrap().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .await
+                .unwrap()
+                .success()
+        );
+        let status = tokio::time::timeout(STARTUP, self.child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success(), "the node exited with {status}");
+    }
+}
+
+pub fn served_by(response: &TestResponse) -> String {
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    response.headers["nexus-node"].to_str().unwrap().to_owned()
+}
