@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use nexus_coordinator::cluster::{Cluster, SchedulerConfig, join_token};
 use nexus_coordinator::server::{Coordinator, CoordinatorConfig};
+use nexus_edge::kv::{KvBackend, open_context_store};
 use nexus_runtime::Validator;
 
 use crate::platform::{ServerTask, bind};
@@ -25,6 +26,9 @@ pub struct ClusterConfig {
     pub region: Option<String>,
     /// Admission: queue sizes per priority class, longest wait.
     pub scheduler: SchedulerConfig,
+    /// The key-value store the nodes share, for agents' context through the API; without
+    /// one the API answers `context_unavailable`.
+    pub kv: Option<KvBackend>,
 }
 
 /// A running cluster coordinator.
@@ -54,6 +58,10 @@ impl ClusterCoordinator {
         .context("failed to start the coordinator")?
         .with_validator(Arc::new(validator))
         .with_cluster(Arc::clone(&cluster))?;
+        let coordinator = match &config.kv {
+            Some(kv) => coordinator.with_context(open_context_store(kv).await?),
+            None => coordinator,
+        };
         let (listener, local_addr) = bind(config.listen).await?;
         let closing = Arc::clone(&cluster);
         let serving = ServerTask::spawn(|stop| {

@@ -171,6 +171,7 @@ impl Embedded {
         let coordinator = Coordinator::open(config.coordinator, dispatch)
             .await
             .context("failed to start the coordinator")?
+            .with_context(Arc::clone(runtime.context()))
             .with_validator(runtime);
         let (listener, local_addr) = bind(config.listen).await?;
         let state = coordinator.state().clone();

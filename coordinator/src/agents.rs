@@ -3,8 +3,10 @@
 //! committed. A message to an agent runs its function alias with the agent's own key-value
 //! stores, one message at a time per agent ([`mailbox`]).
 
+pub mod context;
 pub mod mailbox;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt as _;
+use nexus_context::{ContextStore, Namespace};
 use nexus_store::{Agent, AgentId, AgentState, HolderId, NewAgent, Project, ProjectId, Store};
 
 use crate::dispatch::{Dispatch, Invocation};
@@ -39,6 +42,8 @@ pub struct AgentService {
     triggers: Arc<Resolver>,
     dispatch: Arc<dyn Dispatch>,
     mailboxes: Arc<Mailboxes>,
+    /// The key-value stores functions open, when this process reaches them.
+    context: Option<Arc<dyn ContextStore>>,
 }
 
 /// One page of a project's agents, and where the next starts.
@@ -66,7 +71,15 @@ impl AgentService {
             triggers,
             dispatch,
             mailboxes,
+            context: None,
         }
+    }
+
+    /// Reads and writes agents' context in `context`, the store the functions open.
+    #[must_use]
+    pub fn with_context(mut self, context: Arc<dyn ContextStore>) -> Self {
+        self.context = Some(context);
+        self
     }
 
     /// The agents this process has messages of, running, waiting or just finished.
@@ -141,15 +154,23 @@ impl AgentService {
         }))
     }
 
-    /// Creates the agent `name`, run by `alias` (default `live`) of `function`.
+    /// Creates the agent `name`, run by `alias` (default `live`) of `function`, with `context`
+    /// in its default key-value store. When the context cannot be written, the agent is
+    /// removed again and the error returned.
     pub async fn create(
         &self,
         project: ProjectId,
         function: &str,
         name: &str,
         alias: Option<&str>,
+        context: &BTreeMap<String, Vec<u8>>,
     ) -> Result<Agent, ApiError> {
         check_name(name)?;
+        let context_store = if context.is_empty() {
+            None
+        } else {
+            Some(self.context_store()?)
+        };
         let (function, name) = (function.to_owned(), name.to_owned());
         let alias = alias.unwrap_or(LIVE).to_owned();
         let agent = self
@@ -169,6 +190,24 @@ impl AgentService {
                 })
             })
             .await?;
+        if let Some(store) = context_store {
+            let namespace = Namespace::agent_store(
+                &project.to_string(),
+                &agent.id.to_string(),
+                context::DEFAULT_STORE,
+            );
+            for (key, value) in context {
+                if let Err(error) = store.set(&namespace, key, value, None).await {
+                    let id = agent.id;
+                    self.store
+                        .with_retry(|tx| {
+                            Box::pin(async move { tx.delete_agent(project, id).await })
+                        })
+                        .await?;
+                    return Err(context::context_error(error));
+                }
+            }
+        }
         self.events.publish(EventKind::AgentCreated {
             project: project.to_string(),
             agent: agent.id.to_string(),

@@ -28,6 +28,7 @@ use crate::functions::{BlobStore, DeployLimits, FunctionService};
 use crate::projects::{Principal, ProjectService};
 use crate::trigger::{CatalogChanges, Resolver};
 
+mod agent_context;
 mod agents;
 mod api_keys;
 mod auth;

@@ -106,6 +106,13 @@ impl Coordinator {
         self
     }
 
+    /// Reads and writes agents' context in `context`, the store the functions open.
+    #[must_use]
+    pub fn with_context(mut self, context: Arc<dyn nexus_context::ContextStore>) -> Self {
+        self.state.agents = self.state.agents.with_context(context);
+        self
+    }
+
     /// The services, for work done in process (the embedded platform's first-start setup).
     pub fn state(&self) -> &AppState {
         &self.state

@@ -43,9 +43,14 @@ struct Args {
     /// Components, compiled code and SQLite databases.
     #[arg(long, default_value = ".nexus-edge")]
     state_dir: PathBuf,
-    /// Spin key-value data: `redis://…` (shared by the cluster), `sqlite` or `memory`.
+    /// Spin key-value data: `postgres://…` or `redis://…` (shared by the cluster), `sqlite` or
+    /// `memory`.
     #[arg(long, env = "NEXUS_KV", default_value = "memory")]
     kv: String,
+    /// A `redis://…` cache in front of a `postgres://…` `--kv`: reads from Redis, every write
+    /// recorded in Postgres before it returns.
+    #[arg(long, env = "NEXUS_KV_CACHE")]
+    kv_cache: Option<String>,
     /// Invocations run at once.
     #[arg(long)]
     instance_slots: Option<u32>,
@@ -73,14 +78,7 @@ async fn run() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let kv = match args.kv.as_str() {
-        "memory" => KvBackend::Memory,
-        "sqlite" => KvBackend::Sqlite(args.state_dir.join("key-value.db")),
-        url if url.starts_with("redis://") || url.starts_with("rediss://") => {
-            KvBackend::Redis(url.to_owned())
-        }
-        other => anyhow::bail!("--kv {other}: expected redis://…, sqlite or memory"),
-    };
+    let kv = KvBackend::from_flags(&args.kv, args.kv_cache.as_deref(), &args.state_dir)?;
     let mut limits = Limits::default();
     if let Some(slots) = args.instance_slots {
         limits.max_instances = slots;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use nexus::cluster::{ClusterConfig, ClusterCoordinator};
-use nexus::{Embedded, EmbeddedConfig};
+use nexus::{Embedded, EmbeddedConfig, KvBackend};
 use nexus_coordinator::cluster::SchedulerConfig;
 use nexus_coordinator::functions::DeployLimits;
 use nexus_coordinator::server::CoordinatorConfig;
@@ -83,6 +83,7 @@ impl CoordinatorCommand {
                 token_file: self.node_token_file.clone(),
                 region: self.region.clone(),
                 scheduler: SchedulerConfig::default(),
+                kv: Some(self.runtime.kv(&self.state_dir)?).filter(KvBackend::is_shared),
             })
             .await?;
             println!("Coordinator listening on {}", coordinator.base_url());

@@ -15,9 +15,14 @@ use nexus_runtime::config::{
 #[derive(Debug, Args)]
 pub struct RuntimeArgs {
     /// Key-value backend: `sqlite` (a file in the state directory), `memory`, or a
-    /// `redis://` URL.
+    /// `redis://` or `postgres://` URL.
     #[arg(long, env = "NEXUS_KV", default_value = "sqlite")]
     kv: String,
+
+    /// A `redis://` cache in front of a `postgres://` `--kv`: reads from Redis, every write
+    /// recorded in Postgres before it returns.
+    #[arg(long, env = "NEXUS_KV_CACHE")]
+    kv_cache: Option<String>,
 
     /// Wall-clock deadline of one invocation (e.g. 30s, 500ms).
     #[arg(long, env = "NEXUS_DEADLINE", default_value = "30s", value_parser = parse_duration)]
@@ -43,14 +48,7 @@ pub struct RuntimeArgs {
 impl RuntimeArgs {
     /// The key-value backend; `sqlite` keeps its file in `state_dir`.
     pub fn kv(&self, state_dir: &Path) -> anyhow::Result<KvBackend> {
-        Ok(match self.kv.as_str() {
-            "sqlite" => KvBackend::Sqlite(state_dir.join("key-value.db")),
-            "memory" => KvBackend::Memory,
-            url if url.starts_with("redis://") || url.starts_with("rediss://") => {
-                KvBackend::Redis(url.to_owned())
-            }
-            other => anyhow::bail!("unknown --kv `{other}`: use sqlite, memory or a redis:// URL"),
-        })
+        KvBackend::from_flags(&self.kv, self.kv_cache.as_deref(), state_dir)
     }
 
     /// The limits every invocation runs under.

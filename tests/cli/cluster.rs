@@ -22,6 +22,7 @@ use tokio::process::Command;
 #[path = "cluster/processes.rs"]
 mod processes;
 
+use nexus_tests::PrivateRedis;
 use processes::{Coordinator, Edge, served_by};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -427,23 +428,8 @@ async fn an_agents_messages_run_one_at_a_time_across_nodes() {
     let redis: Vec<&str> = redis.iter().map(String::as_str).collect();
     let _a = Edge::start_with(&coordinator, "a", &state.path().join("a"), &redis).await;
     let _b = Edge::start_with(&coordinator, "b", &state.path().join("b"), &redis).await;
-    coordinator
-        .deploy_bytes(
-            "counter",
-            "application/x-tar",
-            nexus_tests::app_tar(nexus_tests::COUNTER_APP, &[("counter.wasm", "counter")]),
-        )
-        .await;
+    let agent = counter_agent(&coordinator, "tally").await;
     let token = coordinator.access_token.clone();
-    let created = coordinator
-        .post_json(
-            "/v1/projects/shop/agents",
-            r#"{"name":"tally","function":"counter"}"#,
-            Some(&token),
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
-    let agent = created.json()["id"].as_str().unwrap().to_owned();
     let path = format!("/v1/projects/shop/agents/{agent}/messages");
 
     // The counter reads, adds one and writes back in Redis, which both nodes share: two
@@ -469,4 +455,107 @@ async fn an_agents_messages_run_one_at_a_time_across_nodes() {
         .await;
     assert_eq!(plain.status, StatusCode::OK, "{}", plain.text());
     assert_eq!(plain.text(), "1");
+}
+
+/// Deploys `counter` (every path, the `default` store) as `shop/counter` and creates an agent
+/// `name` of it; the agent's id.
+async fn counter_agent(coordinator: &Coordinator, name: &str) -> String {
+    coordinator
+        .deploy_bytes(
+            "counter",
+            "application/x-tar",
+            nexus_tests::app_tar(nexus_tests::COUNTER_APP, &[("counter.wasm", "counter")]),
+        )
+        .await;
+    let token = coordinator.access_token.clone();
+    let created = coordinator
+        .post_json(
+            "/v1/projects/shop/agents",
+            &format!(r#"{{"name":"{name}","function":"counter"}}"#),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    created.json()["id"].as_str().unwrap().to_owned()
+}
+
+/// Sends one message to the agent at `path`; a message that fails while a restarted part of
+/// the cluster comes back is sent again, until `deadline`.
+async fn message_until_answered(
+    coordinator: &Coordinator,
+    path: &str,
+    deadline: Instant,
+) -> String {
+    loop {
+        let token = coordinator.access_token.clone();
+        let answer = coordinator.post_json(path, "", Some(&token)).await;
+        if answer.status == StatusCode::OK {
+            return answer.text();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no answer: {} {}",
+            answer.status,
+            answer.text()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agents_context_survives_restarts_of_its_node_redis_and_the_coordinator() {
+    let database = FreshDatabase::create().await;
+    let state = tempfile::tempdir().unwrap();
+    let socket = state.path().join("redis.sock");
+    let redis = PrivateRedis::start(&socket);
+    let cache = redis.url();
+    // The context is recorded in Postgres (the cluster's own database), cached in Redis.
+    let kv = ["--kv", database.url(), "--kv-cache", &cache];
+    let coordinator_state = state.path().join("coordinator");
+    let coordinator = Coordinator::start_with(&database, &coordinator_state, &kv).await;
+    let node = Edge::start_with(&coordinator, "a", &state.path().join("a"), &kv).await;
+    let agent = counter_agent(&coordinator, "durable").await;
+    let path = format!("/v1/projects/shop/agents/{agent}/messages");
+    let deadline = || Instant::now() + Duration::from_secs(20);
+    assert_eq!(
+        message_until_answered(&coordinator, &path, deadline()).await,
+        "1"
+    );
+
+    // Each count was written before its answer: killing any part loses none.
+    node.kill().await;
+    let node = Edge::start_with(&coordinator, "b", &state.path().join("b"), &kv).await;
+    assert_eq!(
+        message_until_answered(&coordinator, &path, deadline()).await,
+        "2"
+    );
+
+    redis.kill();
+    let _redis = PrivateRedis::start(&socket);
+    assert_eq!(
+        message_until_answered(&coordinator, &path, deadline()).await,
+        "3"
+    );
+
+    coordinator.kill().await;
+    node.kill().await;
+    let coordinator = Coordinator::restart(&database, &coordinator_state, &kv).await;
+    let _node = Edge::start_with(&coordinator, "c", &state.path().join("c"), &kv).await;
+    assert_eq!(
+        message_until_answered(&coordinator, &path, deadline()).await,
+        "4"
+    );
+    let request = Request::get(format!(
+        "{}/v1/projects/shop/agents/{agent}/context/count",
+        coordinator.base
+    ))
+    .header(
+        "authorization",
+        format!("Bearer {}", coordinator.access_token),
+    )
+    .body(Full::default())
+    .unwrap();
+    let read = coordinator.client.send(request).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text());
+    assert_eq!(read.text(), "4");
 }

@@ -9,8 +9,9 @@
 
 pub mod postgres;
 
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};
@@ -102,12 +103,9 @@ pub async fn tcp_pong_server(ip: &str) -> std::net::SocketAddr {
 
 /// Waits until `condition` holds, checking every millisecond, for at most ten seconds.
 pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let give_up = std::time::Instant::now() + Duration::from_secs(10);
+    let give_up = Instant::now() + Duration::from_secs(10);
     while !condition() {
-        assert!(
-            std::time::Instant::now() < give_up,
-            "timed out waiting for {what}"
-        );
+        assert!(Instant::now() < give_up, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
@@ -302,5 +300,63 @@ impl TestPlatformBuilder {
             client: HttpClient::default(),
             _state: state,
         })
+    }
+}
+
+/// A Redis server of the test's own on a Unix socket, keeping nothing on disk: killing it and
+/// starting it again is what a restart of the cluster's Redis does to the cache.
+pub struct PrivateRedis {
+    socket: PathBuf,
+    child: Child,
+}
+
+impl PrivateRedis {
+    /// Starts `redis-server` listening on `socket` only.
+    pub fn start(socket: &Path) -> Self {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                "0",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--unixsocket",
+            ])
+            .arg(socket)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start redis-server: {error}"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !socket.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not open its socket"
+            );
+            std::thread::yield_now();
+        }
+        Self {
+            socket: socket.to_owned(),
+            child,
+        }
+    }
+
+    /// `redis+unix://<socket>`.
+    pub fn url(&self) -> String {
+        format!("redis+unix://{}", self.socket.display())
+    }
+
+    /// Kills the server (SIGKILL), as a crash would.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        std::fs::remove_file(&self.socket).ok();
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
     }
 }

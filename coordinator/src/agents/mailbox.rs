@@ -3,30 +3,32 @@
 //! this process holds the agent's lease in the database, so no other coordinator runs a message
 //! for the same agent at the same time.
 //!
-//! A busy agent keeps its lease: it is taken once, extended when less than half of it is left,
-//! and given up after the agent has had no message for [`LINGER`]. An idle agent holds nothing
-//! in memory.
+//! An agent with messages has a keeper task: it extends the lease while the agent is busy (also
+//! during a long message), and once the agent has had no message for [`LINGER`] it gives the
+//! lease up and forgets the agent. An idle agent holds nothing in memory.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use chrono::Utc;
+use chrono::{TimeDelta, Utc};
 use nexus_store::{AgentId, AgentLease, HolderId, Store};
 use tokio::sync::{Mutex as TurnLock, OwnedMutexGuard};
 use tokio::time::Instant;
 
 use crate::error::ApiError;
 
-/// How long a lease lasts unless extended. A coordinator that dies holding one keeps its
+/// How long a lease lasts unless extended: a coordinator that dies holding one keeps its
 /// agents waiting this long at most.
-pub const LEASE_TTL: Duration = Duration::from_secs(30);
+pub const LEASE_TTL: Duration = Duration::from_secs(10);
 /// How long an agent with no message keeps its lease and its place in memory.
 pub const LINGER: Duration = Duration::from_secs(2);
 /// Messages one agent may have waiting; beyond this a message is refused (429).
 pub const MAX_WAITING: usize = 10_000;
+/// How often a keeper looks at its agent.
+const KEEP_EVERY: Duration = Duration::from_secs(1);
 /// How often a message waiting for another coordinator's lease looks again.
 const LEASE_POLL: Duration = Duration::from_millis(100);
 
@@ -38,44 +40,66 @@ pub struct Mailboxes {
 }
 
 struct Mailbox {
-    turn: Arc<TurnLock<Held>>,
+    agent: AgentId,
+    turn: Arc<TurnLock<()>>,
+    /// This process's lease on the agent, while it has one.
+    lease: Mutex<Option<AgentLease>>,
     /// Messages waiting for or holding the turn.
     waiting: AtomicUsize,
-    /// A task is waiting to give the lease up once the agent is idle.
-    lingering: AtomicBool,
+    /// When the last turn started or ended.
+    last_turn: Mutex<Instant>,
 }
 
-/// What the holder of the turn knows.
-struct Held {
-    lease: Option<AgentLease>,
-    last_turn: Instant,
+impl Mailbox {
+    fn lease(&self) -> Option<AgentLease> {
+        *self.lease.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set_lease(&self, lease: Option<AgentLease>) {
+        *self.lease.lock().unwrap_or_else(PoisonError::into_inner) = lease;
+    }
+
+    fn touch(&self) {
+        *self
+            .last_turn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Instant::now();
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.last_turn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .elapsed()
+    }
+
+    fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Acquire)
+    }
 }
 
 /// The right to run one message for an agent; the next message's turn starts when it drops.
 pub struct Turn {
-    _guard: OwnedMutexGuard<Held>,
+    _guard: OwnedMutexGuard<()>,
     _entered: Entered,
     /// The epoch of the lease it runs under.
     pub epoch: i64,
 }
 
-/// Counts a message as waiting until it is dropped; the last one out starts the linger.
-struct Entered {
-    agent: AgentId,
-    mailbox: Arc<Mailbox>,
-    mailboxes: Arc<Mailboxes>,
-}
+/// Counts a message as waiting until it is dropped.
+struct Entered(Arc<Mailbox>);
 
 impl Drop for Entered {
     fn drop(&mut self) {
-        if self.mailbox.waiting.fetch_sub(1, Ordering::AcqRel) == 1
-            && !self.mailbox.lingering.swap(true, Ordering::AcqRel)
-        {
-            let (mailboxes, agent) = (Arc::clone(&self.mailboxes), self.agent);
-            let mailbox = Arc::clone(&self.mailbox);
-            tokio::spawn(async move { mailboxes.linger(agent, mailbox).await });
-        }
+        self.0.touch();
+        self.0.waiting.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// Whether `lease` has at least half of its time left.
+fn fresh(lease: &AgentLease) -> bool {
+    let half = TimeDelta::from_std(LEASE_TTL / 2).unwrap_or_default();
+    lease.expires_at - Utc::now() > half
 }
 
 impl Mailboxes {
@@ -97,37 +121,35 @@ impl Mailboxes {
         let mailbox = {
             let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
             let mailbox = open.entry(agent).or_insert_with(|| {
-                Arc::new(Mailbox {
-                    turn: Arc::new(TurnLock::new(Held {
-                        lease: None,
-                        last_turn: Instant::now(),
-                    })),
+                let mailbox = Arc::new(Mailbox {
+                    agent,
+                    turn: Arc::new(TurnLock::new(())),
+                    lease: Mutex::new(None),
                     waiting: AtomicUsize::new(0),
-                    lingering: AtomicBool::new(false),
-                })
+                    last_turn: Mutex::new(Instant::now()),
+                });
+                let (mailboxes, kept) = (Arc::clone(self), Arc::clone(&mailbox));
+                tokio::spawn(async move { mailboxes.keep(kept).await });
+                mailbox
             });
-            if mailbox.waiting.load(Ordering::Acquire) >= MAX_WAITING {
+            if mailbox.waiting() >= MAX_WAITING {
                 return Err(agent_busy(format!(
                     "the agent has {MAX_WAITING} messages waiting"
                 )));
             }
-            // Counted under the map's lock, so the linger never removes a mailbox someone is
+            // Counted under the map's lock, so the keeper never forgets a mailbox someone is
             // about to wait on.
             mailbox.waiting.fetch_add(1, Ordering::AcqRel);
             Arc::clone(mailbox)
         };
-        let entered = Entered {
-            agent,
-            mailbox: Arc::clone(&mailbox),
-            mailboxes: Arc::clone(self),
-        };
-        let mut guard = tokio::time::timeout_at(deadline, Arc::clone(&mailbox.turn).lock_owned())
+        let entered = Entered(Arc::clone(&mailbox));
+        let guard = tokio::time::timeout_at(deadline, Arc::clone(&mailbox.turn).lock_owned())
             .await
             .map_err(|_| {
                 agent_busy("the agent's earlier messages did not finish in time".into())
             })?;
-        guard.last_turn = Instant::now();
-        let lease = self.hold_lease(agent, &mut guard, deadline).await?;
+        mailbox.touch();
+        let lease = self.hold_lease(&mailbox, deadline).await?;
         Ok(Turn {
             _guard: guard,
             _entered: entered,
@@ -139,31 +161,16 @@ impl Mailboxes {
     /// another coordinator holds it.
     async fn hold_lease(
         &self,
-        agent: AgentId,
-        held: &mut Held,
+        mailbox: &Mailbox,
         deadline: Instant,
     ) -> Result<AgentLease, ApiError> {
-        let half = chrono::TimeDelta::from_std(LEASE_TTL / 2).unwrap_or_default();
         loop {
-            if let Some(lease) = held.lease
-                && lease.expires_at - Utc::now() > half
-            {
+            if let Some(lease) = mailbox.lease().filter(fresh) {
                 return Ok(lease);
             }
-            let holder = self.holder;
-            let taken = self
-                .store
-                .with_retry(|tx| {
-                    Box::pin(async move { tx.acquire_agent_lease(agent, holder, LEASE_TTL).await })
-                })
-                .await;
-            match taken {
-                Ok(Ok(lease)) => {
-                    held.lease = Some(lease);
-                    return Ok(lease);
-                }
-                Ok(Err(_held_elsewhere)) => {
-                    held.lease = None;
+            match self.acquire(mailbox).await {
+                Ok(Some(lease)) => return Ok(lease),
+                Ok(None) => {
                     let retry_at = Instant::now() + LEASE_POLL;
                     if retry_at >= deadline {
                         return Err(agent_busy(
@@ -180,24 +187,52 @@ impl Mailboxes {
         }
     }
 
-    /// Once the agent has had no message for [`LINGER`], gives its lease up and forgets it.
-    async fn linger(&self, agent: AgentId, mailbox: Arc<Mailbox>) {
+    /// Takes or extends the lease; `None` while another coordinator holds it.
+    async fn acquire(&self, mailbox: &Mailbox) -> Result<Option<AgentLease>, nexus_store::Error> {
+        let (agent, holder) = (mailbox.agent, self.holder);
+        let taken = self
+            .store
+            .with_retry(|tx| {
+                Box::pin(async move { tx.acquire_agent_lease(agent, holder, LEASE_TTL).await })
+            })
+            .await?
+            .ok();
+        mailbox.set_lease(taken);
+        Ok(taken)
+    }
+
+    /// Extends the lease while the agent is busy; once it has been idle for [`LINGER`], gives
+    /// the lease up and forgets the agent.
+    async fn keep(&self, mailbox: Arc<Mailbox>) {
         loop {
-            let mut held = Arc::clone(&mailbox.turn).lock_owned().await;
-            let idle_since = held.last_turn;
-            if mailbox.waiting.load(Ordering::Acquire) == 0 && idle_since.elapsed() >= LINGER {
-                if held.lease.take().is_some() {
-                    self.release(agent).await;
+            tokio::time::sleep(KEEP_EVERY).await;
+            if mailbox.waiting() == 0 && mailbox.idle_for() >= LINGER {
+                // With the turn held, no message can start under the lease while it goes.
+                let _turn = mailbox.turn.lock().await;
+                if mailbox.waiting() > 0 {
+                    continue;
+                }
+                if mailbox.lease().is_some() {
+                    mailbox.set_lease(None);
+                    self.release(mailbox.agent).await;
                 }
                 let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-                if mailbox.waiting.load(Ordering::Acquire) == 0 {
-                    open.remove(&agent);
-                    mailbox.lingering.store(false, Ordering::Release);
+                if mailbox.waiting() == 0 {
+                    open.remove(&mailbox.agent);
                     return;
                 }
+            } else if mailbox.lease().is_some_and(|lease| !fresh(&lease)) {
+                match self.acquire(&mailbox).await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => tracing::warn!(
+                        agent = %mailbox.agent,
+                        "lost an agent's lease to another coordinator during a message"
+                    ),
+                    Err(error) => {
+                        tracing::warn!(%error, agent = %mailbox.agent, "could not extend an agent's lease");
+                    }
+                }
             }
-            drop(held);
-            tokio::time::sleep_until(idle_since.max(Instant::now()) + LINGER).await;
         }
     }
 
@@ -213,7 +248,8 @@ impl Mailboxes {
         }
     }
 
-    /// Agents with messages running or waiting, or lingering: what this process holds in memory.
+    /// Agents with messages running, waiting or just finished: what this process holds in
+    /// memory.
     pub fn open(&self) -> usize {
         self.open
             .lock()

@@ -2,6 +2,7 @@
 //! Anyone in the project sees them; developers and up change them.
 
 use axum::Json;
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
@@ -26,6 +27,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(suspend))
         .routes(routes!(resume))
         .routes(routes!(send_message))
+        .merge(super::agent_context::routes())
 }
 
 /// The route of messages: invocations, which the audit log does not record.
@@ -39,6 +41,9 @@ struct NewAgentBody {
     function: String,
     /// The function's alias whose version serves it (default `live`).
     alias: Option<String>,
+    /// Initial context: keys and (UTF-8) values of the agent's `default` key-value store.
+    #[serde(default)]
+    context: BTreeMap<String, String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -85,7 +90,7 @@ fn view(agent: Agent) -> AgentView {
 }
 
 /// The project, if the caller's role grants `permission`, and the agent id from the path.
-async fn project_and_agent(
+pub(super) async fn project_and_agent(
     state: &AppState,
     caller: Caller,
     project: &str,
@@ -124,6 +129,11 @@ async fn create(
             &body.function,
             &body.name,
             body.alias.as_deref(),
+            &body
+                .context
+                .into_iter()
+                .map(|(key, value)| (key, value.into_bytes()))
+                .collect(),
         )
         .await?;
     Ok((StatusCode::CREATED, Json(view(agent))))

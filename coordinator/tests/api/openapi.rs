@@ -95,6 +95,11 @@ async fn every_route_in_the_spec_is_served_and_answers_as_documented() {
         "GET /v1/projects/{project}/functions/{function}/versions/{version}",
         "PUT /v1/projects/{project}/functions/{function}/aliases/{alias}",
         "POST /v1/projects/{project}/functions/{function}/aliases/{alias}/rollback",
+        "POST /v1/projects/{project}/agents/{agent}/messages",
+        "GET /v1/projects/{project}/agents/{agent}/context",
+        "GET /v1/projects/{project}/agents/{agent}/context/{key}",
+        "PUT /v1/projects/{project}/agents/{agent}/context/{key}",
+        "DELETE /v1/projects/{project}/agents/{agent}/context/{key}",
     ] {
         assert!(
             walked.contains(expected),

@@ -273,6 +273,18 @@ async fn every_project_endpoint_answers_every_role_as_the_rbac_table_says() {
             expected: [200, 200, 200, 403, 404],
         },
         Case {
+            method: "GET",
+            path: "/v1/projects/{p}/agents/{agent}/context",
+            body: Send::Nothing,
+            expected: [200, 200, 200, 200, 404],
+        },
+        Case {
+            method: "PUT",
+            path: "/v1/projects/{p}/agents/{agent}/context/k",
+            body: Send::Nothing,
+            expected: [204, 204, 204, 403, 404],
+        },
+        Case {
             method: "DELETE",
             path: "/v1/projects/{p}/agents/{agent}",
             body: Send::Nothing,

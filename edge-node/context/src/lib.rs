@@ -1,4 +1,5 @@
-//! Context stores: key-value state that outlives a single invocation.
+//! Context stores: key-value state that outlives a single invocation: in memory, SQLite,
+//! Redis, Postgres, or Redis in front of Postgres ([`TieredStore`]).
 //!
 //! Guests see this state through Spin's key-value interfaces; the coordinator will expose it
 //! through its API. Every backend implements [`ContextStore`] and passes one shared test suite,
@@ -14,12 +15,16 @@ use async_trait::async_trait;
 
 mod decimal;
 mod memory;
+mod postgres;
 mod redis;
 mod sqlite;
+mod tiered;
 
 pub use crate::memory::MemoryStore;
+pub use crate::postgres::PostgresStore;
 pub use crate::redis::RedisStore;
 pub use crate::sqlite::SqliteStore;
+pub use crate::tiered::TieredStore;
 
 /// Result of a context-store operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -75,6 +80,17 @@ impl Namespace {
             text.push_str(part);
         }
         Self(text)
+    }
+
+    /// Store `label` of `tenant` (an app, or a project whose apps share their stores).
+    pub fn store(tenant: &str, label: &str) -> Self {
+        Self::new([tenant, label])
+    }
+
+    /// Store `label` of `tenant`'s agent `agent`. Labels never contain `/`, so no agent's store
+    /// is ever a tenant's own ([`Namespace::store`] has two parts, this four).
+    pub fn agent_store(tenant: &str, agent: &str, label: &str) -> Self {
+        Self::new([tenant, "agents", agent, label])
     }
 
     /// The namespace as text.
@@ -174,6 +190,21 @@ pub fn check_value(value: &[u8]) -> Result<()> {
         return Err(Error::ValueTooLarge { len: value.len() });
     }
     Ok(())
+}
+
+/// Wall-clock now in Unix milliseconds, as the SQL backends store expiry (so that TTLs survive
+/// a restart). A clock before 1970 reads as 1970, which at worst keeps expired keys alive until
+/// the clock is fixed.
+pub(crate) fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|since_epoch| i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// When a key written at `now` (Unix milliseconds) with `ttl` expires.
+pub(crate) fn expires_at(ttl: Option<Duration>, now: i64) -> Option<i64> {
+    ttl.map(|ttl| now.saturating_add(i64::try_from(ttl_millis(ttl)).unwrap_or(i64::MAX)))
 }
 
 /// A TTL as whole milliseconds, capped at [`MAX_TTL`] and rounded up, so that a key never

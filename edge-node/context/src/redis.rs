@@ -56,7 +56,7 @@ impl fmt::Debug for RedisStore {
     }
 }
 
-fn backend(operation: &str, error: &RedisError) -> Error {
+pub(crate) fn backend(operation: &str, error: &RedisError) -> Error {
     Error::Backend(format!("redis {operation}: {error}"))
 }
 
@@ -135,7 +135,12 @@ impl RedisStore {
         namespace_prefix(&self.key_prefix, namespace)
     }
 
-    fn redis_key(&self, namespace: &Namespace, key: &str) -> String {
+    /// The connection, for the tiered store's cache commands.
+    pub(crate) fn connection(&self) -> ConnectionManager {
+        self.connection.clone()
+    }
+
+    pub(crate) fn redis_key(&self, namespace: &Namespace, key: &str) -> String {
         let mut redis_key = self.namespace_prefix(namespace);
         redis_key.push_str(key);
         redis_key

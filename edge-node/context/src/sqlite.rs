@@ -11,7 +11,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
@@ -20,7 +20,9 @@ use sqlx::sqlite::{
 };
 
 use crate::decimal::apply_increment;
-use crate::{ContextStore, Error, Namespace, Result, Ttl, check_key, check_value, ttl_millis};
+use crate::{
+    ContextStore, Error, Namespace, Result, Ttl, check_key, check_value, expires_at, now_millis,
+};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -45,19 +47,6 @@ pub struct SqliteStore {
 
 fn backend(operation: &str, error: impl std::fmt::Display) -> Error {
     Error::Backend(format!("sqlite {operation}: {error}"))
-}
-
-/// Wall-clock now in Unix milliseconds. A clock before 1970 reads as 1970, which at worst
-/// keeps expired keys alive until the clock is fixed.
-fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|since_epoch| i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-fn expires_at(ttl: Option<Duration>, now: i64) -> Option<i64> {
-    ttl.map(|ttl| now.saturating_add(i64::try_from(ttl_millis(ttl)).unwrap_or(i64::MAX)))
 }
 
 impl SqliteStore {

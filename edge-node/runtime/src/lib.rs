@@ -177,6 +177,11 @@ impl Runtime {
         })
     }
 
+    /// The store behind every app's key-value stores.
+    pub fn context(&self) -> &Arc<dyn ContextStore> {
+        &self.context
+    }
+
     /// Instance slots free right now.
     pub fn free_instance_slots(&self) -> usize {
         self.admission.available()

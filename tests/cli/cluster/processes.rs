@@ -26,6 +26,12 @@ pub fn edge_binary() -> PathBuf {
     path
 }
 
+/// Reads the rest of a process's output, so that it never writes to a closed pipe (which
+/// would make its next `println!` panic).
+fn drain(mut lines: Lines<BufReader<ChildStdout>>) {
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+}
+
 pub async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
     tokio::time::timeout(STARTUP, lines.next_line())
         .await
@@ -35,7 +41,7 @@ pub async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
 }
 
 pub struct Coordinator {
-    _child: Child,
+    child: Child,
     pub base: String,
     pub token: String,
     pub access_token: String,
@@ -43,7 +49,27 @@ pub struct Coordinator {
 }
 
 impl Coordinator {
+    /// A new coordinator on `database`, with user `ops@example.com` and project `shop`.
     pub async fn start(database: &FreshDatabase, state: &Path) -> Self {
+        Self::start_with(database, state, &[]).await
+    }
+
+    /// [`Coordinator::start`] with more flags.
+    pub async fn start_with(database: &FreshDatabase, state: &Path, args: &[&str]) -> Self {
+        let mut coordinator = Self::launch(database, state, args).await;
+        coordinator.sign_up().await;
+        coordinator
+    }
+
+    /// The coordinator started again on the `database` and `state` of an earlier one; logged in
+    /// as the user that one signed up.
+    pub async fn restart(database: &FreshDatabase, state: &Path, args: &[&str]) -> Self {
+        let mut coordinator = Self::launch(database, state, args).await;
+        coordinator.log_in().await;
+        coordinator
+    }
+
+    async fn launch(database: &FreshDatabase, state: &Path, args: &[&str]) -> Self {
         let token_file = state.join("node-token");
         let mut child = Command::new(env!("CARGO_BIN_EXE_nexus"))
             .args(["coordinator", "--cluster", "--listen", "127.0.0.1:0"])
@@ -55,6 +81,7 @@ impl Coordinator {
             .arg(state.join("signing-key"))
             .arg("--node-token-file")
             .arg(&token_file)
+            .args(args)
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -65,34 +92,48 @@ impl Coordinator {
             .strip_prefix("Coordinator listening on ")
             .unwrap()
             .to_owned();
+        drain(lines);
         let token = std::fs::read_to_string(&token_file).unwrap();
-        let mut coordinator = Self {
-            _child: child,
+        Self {
+            child,
             base,
             token,
             access_token: String::new(),
             client: HttpClient::default(),
-        };
-        coordinator.sign_up().await;
-        coordinator
+        }
     }
 
-    pub async fn sign_up(&mut self) {
-        let credentials = r#"{"email":"ops@example.com","password":"correct horse"}"#;
-        let registered = self.post_json("/v1/auth/register", credentials, None).await;
+    const CREDENTIALS: &str = r#"{"email":"ops@example.com","password":"correct horse"}"#;
+
+    async fn sign_up(&mut self) {
+        let registered = self
+            .post_json("/v1/auth/register", Self::CREDENTIALS, None)
+            .await;
         assert_eq!(
             registered.status,
             StatusCode::CREATED,
             "{}",
             registered.text()
         );
-        let login = self.post_json("/v1/auth/login", credentials, None).await;
-        self.access_token = login.json()["access_token"].as_str().unwrap().to_owned();
+        self.log_in().await;
         let token = self.access_token.clone();
         let project = self
             .post_json("/v1/projects", r#"{"name":"shop"}"#, Some(&token))
             .await;
         assert_eq!(project.status, StatusCode::CREATED, "{}", project.text());
+    }
+
+    async fn log_in(&mut self) {
+        let login = self
+            .post_json("/v1/auth/login", Self::CREDENTIALS, None)
+            .await;
+        assert_eq!(login.status, StatusCode::OK, "{}", login.text());
+        self.access_token = login.json()["access_token"].as_str().unwrap().to_owned();
+    }
+
+    /// Kills the process (SIGKILL), as a crash would.
+    pub async fn kill(mut self) {
+        self.child.kill().await.unwrap();
     }
 
     pub async fn post_json(&self, path: &str, body: &str, bearer: Option<&str>) -> TestResponse {
@@ -214,6 +255,7 @@ impl Edge {
             .strip_prefix("Registered as node ")
             .unwrap_or_else(|| panic!("unexpected output: {registered}"))
             .to_owned();
+        drain(lines);
         Self { child, id, base }
     }
 
@@ -226,6 +268,11 @@ impl Edge {
             .unwrap_or_else(|| panic!("no {name} in {}", metrics.text()))
             .parse()
             .unwrap()
+    }
+
+    /// Kills the process (SIGKILL), as a crash would.
+    pub async fn kill(mut self) {
+        self.child.kill().await.unwrap();
     }
 
     pub async fn stop(mut self) {

@@ -7,6 +7,7 @@
     reason = "helpers shared by tests report failures by panicking"
 )]
 
+mod context;
 mod counting_listener;
 mod http_functions;
 mod key_value;

@@ -4,7 +4,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nexus_context::{ContextStore, MemoryStore, RedisStore, SqliteStore};
+use nexus_context::{
+    ContextStore, MemoryStore, PostgresStore, RedisStore, SqliteStore, TieredStore,
+};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{AssertSqlSafe, Connection as _, PgConnection};
 use tempfile::TempDir;
 
 /// How long a test waits for something it polls (a TTL to run out) before failing.
@@ -23,6 +27,10 @@ pub enum Backend {
     SqliteInMemory(Arc<SqliteStore>),
     /// Every key this test wrote starts with the prefix.
     Redis(Arc<RedisStore>, String),
+    /// The table lives in the schema, dropped afterwards.
+    Postgres(Arc<PostgresStore>, String),
+    /// Cache entries under the prefix, the record in the schema.
+    Tiered(Arc<TieredStore>, String, String),
 }
 
 impl Backend {
@@ -31,6 +39,8 @@ impl Backend {
             Self::Memory(store) => store.clone(),
             Self::Sqlite(store, _) | Self::SqliteInMemory(store) => store.clone(),
             Self::Redis(store, _) => store.clone(),
+            Self::Postgres(store, _) => store.clone(),
+            Self::Tiered(store, _, _) => store.clone(),
         }
     }
 
@@ -42,6 +52,11 @@ impl Backend {
                 drop(directory);
             }
             Self::Redis(_, prefix) => delete_redis_prefix(&prefix).await,
+            Self::Postgres(_, schema) => drop_schema(&schema).await,
+            Self::Tiered(_, prefix, schema) => {
+                delete_redis_prefix(&prefix).await;
+                drop_schema(&schema).await;
+            }
         }
     }
 }
@@ -93,6 +108,65 @@ pub async fn redis() -> Backend {
     let prefix = fresh_redis_prefix();
     let store = connect_redis(&prefix).await;
     Backend::Redis(Arc::new(store), prefix)
+}
+
+/// The server's admin database unless `NEXUS_TEST_DATABASE_URL` names another.
+const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+const START_POSTGRES: &str =
+    "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start";
+
+fn admin_url() -> String {
+    std::env::var("NEXUS_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned())
+}
+
+async fn admin_connection() -> PgConnection {
+    PgConnection::connect(&admin_url())
+        .await
+        .unwrap_or_else(|error| {
+            panic!(
+                "PostgreSQL is required by these tests and is unreachable at \
+                 NEXUS_TEST_DATABASE_URL (default {DEFAULT_ADMIN_URL}): {error}\n\
+                 Start it with: {START_POSTGRES}"
+            )
+        })
+}
+
+/// A store whose table lives in a new schema of the admin database; the schema's name.
+pub async fn connect_postgres() -> (PostgresStore, String) {
+    let schema = format!("nexus_context_test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = admin_connection().await;
+    sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .unwrap_or_else(|error| panic!("failed to create schema {schema}: {error}"));
+    admin.close().await.ok();
+    let options: PgConnectOptions = admin_url()
+        .parse()
+        .expect("invalid NEXUS_TEST_DATABASE_URL");
+    let store = PostgresStore::connect_with(options.options([("search_path", schema.as_str())]))
+        .await
+        .unwrap_or_else(|error| panic!("failed to open the postgres store: {error}"));
+    (store, schema)
+}
+
+pub async fn drop_schema(schema: &str) {
+    let mut admin = admin_connection().await;
+    sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&mut admin)
+        .await
+        .unwrap_or_else(|error| panic!("failed to drop schema {schema}: {error}"));
+}
+
+pub async fn postgres() -> Backend {
+    let (store, schema) = connect_postgres().await;
+    Backend::Postgres(Arc::new(store), schema)
+}
+
+pub async fn tiered() -> Backend {
+    let prefix = fresh_redis_prefix();
+    let cache = connect_redis(&prefix).await;
+    let (record, schema) = connect_postgres().await;
+    Backend::Tiered(Arc::new(TieredStore::new(cache, record)), prefix, schema)
 }
 
 /// Deletes every key under `prefix` (which must not contain glob metacharacters).

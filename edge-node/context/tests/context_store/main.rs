@@ -16,6 +16,7 @@ mod expiry;
 mod harness;
 mod redis_only;
 mod sqlite_only;
+mod tiered_only;
 
 /// Generates, inside `mod $backend`, one test per check, each on a store from `$open()`.
 macro_rules! context_store_test_suite {
@@ -62,3 +63,5 @@ context_store_test_suite!(memory, crate::harness::memory);
 context_store_test_suite!(sqlite, crate::harness::sqlite);
 context_store_test_suite!(sqlite_in_memory, crate::harness::sqlite_in_memory);
 context_store_test_suite!(redis, crate::harness::redis);
+context_store_test_suite!(postgres, crate::harness::postgres);
+context_store_test_suite!(tiered, crate::harness::tiered);

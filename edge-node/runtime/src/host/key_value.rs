@@ -50,12 +50,9 @@ impl KeyValueAccess {
         if !self.allowed_labels.iter().any(|allowed| allowed == label) {
             return None;
         }
-        // Labels never contain `/`, so an app's namespace (two parts) is never an agent's (four).
         let namespace = match agent {
-            None => Namespace::new([self.app.as_str(), label]),
-            Some(AgentContext(agent)) => {
-                Namespace::new([self.app.as_str(), "agents", agent, label])
-            }
+            None => Namespace::store(&self.app, label),
+            Some(AgentContext(agent)) => Namespace::agent_store(&self.app, agent, label),
         };
         Some((Arc::clone(&self.backend), namespace))
     }
