@@ -132,6 +132,7 @@ impl EmbeddedConfig {
                 state_dir: dir.to_owned(),
                 limits: nexus_http::ServerLimits::default(),
                 deploy: nexus_coordinator::functions::DeployLimits::default(),
+                event_bus: None,
             },
             listen: SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
             kv: KvBackend::Memory,

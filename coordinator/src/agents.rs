@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{HeaderValue, Request, Response, StatusCode};
+use axum::http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::BodyExt as _;
 use nexus_context::{ContextStore, Namespace};
 use nexus_store::{Agent, AgentId, AgentState, HolderId, NewAgent, Project, ProjectId, Store};
@@ -23,6 +23,20 @@ use crate::events::{EventBus, EventKind};
 use crate::functions::LIVE;
 use crate::trigger::{Resolver, VERSION_HEADER};
 use mailbox::Mailboxes;
+
+/// The largest function response a message answered whole (gRPC, WebSocket) carries.
+pub const MAX_REPLY_BYTES: usize = 4 * 1024 * 1024;
+
+/// A function's whole response to a message.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// Its `content-type`, when it is text.
+    pub content_type: Option<String>,
+    /// The body, at most [`MAX_REPLY_BYTES`].
+    pub body: bytes::Bytes,
+}
 
 /// How long a message may wait for the agent's earlier messages before it is refused.
 pub const MAX_MESSAGE_WAIT: Duration = Duration::from_secs(30);
@@ -87,6 +101,47 @@ impl AgentService {
         &self.mailboxes
     }
 
+    /// Sends `body` (of `content_type`) to the project's agent `id` as a `POST /`, as
+    /// [`AgentService::send`] does, and reads the whole response.
+    pub async fn exchange(
+        &self,
+        project: &Project,
+        id: AgentId,
+        body: bytes::Bytes,
+        content_type: Option<&str>,
+        client: SocketAddr,
+    ) -> Result<Reply, ApiError> {
+        let mut request = Request::new(Body::from(body));
+        *request.method_mut() = Method::POST;
+        if let Some(content_type) = content_type {
+            let content_type = HeaderValue::from_str(content_type)
+                .map_err(|_| ApiError::bad_request("the content type is not a header value"))?;
+            request
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, content_type);
+        }
+        let response = self.send(project, id, request, client).await?;
+        let (parts, body) = response.into_parts();
+        let body = http_body_util::Limited::new(body, MAX_REPLY_BYTES)
+            .collect()
+            .await
+            .map_err(|_| {
+                ApiError::too_large(format!(
+                    "the function's response is over {MAX_REPLY_BYTES} bytes, or broke off"
+                ))
+            })?
+            .to_bytes();
+        Ok(Reply {
+            status: parts.status,
+            content_type: parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned),
+            body,
+        })
+    }
+
     /// Runs `request` (its method, path, headers and body as the function will see them) as a
     /// message to the project's agent `id`, after the agent's earlier messages, and answers
     /// with the function's response. The next message starts once this response's body has
@@ -99,15 +154,9 @@ impl AgentService {
         client: SocketAddr,
     ) -> Result<Response<Body>, ApiError> {
         let project_id = project.id;
-        let (agent, function) = self
+        let agent = self
             .store
-            .with_retry(|tx| {
-                Box::pin(async move {
-                    let agent = tx.get_agent(project_id, id).await?;
-                    let function = tx.get_function_by_id(project_id, agent.function_id).await?;
-                    Ok((agent, function))
-                })
-            })
+            .with_retry(|tx| Box::pin(async move { tx.get_agent(project_id, id).await }))
             .await?;
         if agent.state == AgentState::Suspended {
             return Err(ApiError::new(
@@ -118,15 +167,23 @@ impl AgentService {
         }
         let resolution = self
             .triggers
-            .resolve(&project.slug, &function.name, &agent.alias)
+            .resolve(&project.slug, &agent.function, &agent.alias)
             .await?
             .ok_or_else(|| {
                 ApiError::conflict(format!(
                     "the agent's alias {:?} of function {:?} no longer exists",
-                    agent.alias, function.name
+                    agent.alias, agent.function
                 ))
             })?;
         let target = Arc::clone(resolution.pick());
+        // The function sees `http://<host><path>`; a message from a client that named no host
+        // (gRPC, WebSocket) gets a local one.
+        let mut request = request;
+        if !request.headers().contains_key(header::HOST) {
+            request
+                .headers_mut()
+                .insert(header::HOST, HeaderValue::from_static("localhost"));
+        }
         let version = target.version;
         let turn = self
             .mailboxes
@@ -142,6 +199,12 @@ impl AgentService {
                 agent: Some(id),
             })
             .await?;
+        self.events.publish(EventKind::InvocationFinished {
+            project: project_id.to_string(),
+            function: agent.function.clone(),
+            agent: Some(id.to_string()),
+            status: response.status().as_u16(),
+        });
         response
             .headers_mut()
             .insert(VERSION_HEADER, HeaderValue::from(version));

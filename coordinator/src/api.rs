@@ -23,7 +23,7 @@ use crate::api_keys::ApiKeyService;
 use crate::auth::service::{AuthService, Caller};
 use crate::dispatch::Dispatch;
 use crate::error::{ApiError, PendingErrorBody};
-use crate::events::{EventBus, InProcessBus};
+use crate::events::EventBus;
 use crate::functions::{BlobStore, DeployLimits, FunctionService};
 use crate::projects::{Principal, ProjectService};
 use crate::trigger::{CatalogChanges, Resolver};
@@ -35,6 +35,7 @@ mod auth;
 mod functions;
 mod nodes;
 mod projects;
+mod ws;
 
 pub(crate) use agents::MESSAGES_ROUTE;
 
@@ -71,15 +72,15 @@ pub struct AppState {
 
 impl AppState {
     /// The services over `store`, signing access tokens with `keys`, keeping component bytes
-    /// in `blobs` and running invocations through `dispatch`.
+    /// in `blobs`, running invocations through `dispatch` and publishing on `events`.
     pub fn new(
         store: Arc<Store>,
         keys: crate::auth::access_token::AccessTokenKeys,
         blobs: Arc<dyn BlobStore>,
         dispatch: Arc<dyn Dispatch>,
+        events: Arc<dyn EventBus>,
     ) -> Self {
         let changes = Arc::new(CatalogChanges::default());
-        let events: Arc<dyn EventBus> = Arc::new(InProcessBus::default());
         let triggers = Arc::new(Resolver::new(Arc::clone(&store), Arc::clone(&changes)));
         Self {
             functions: FunctionService::new(
@@ -87,6 +88,7 @@ impl AppState {
                 blobs,
                 DeployLimits::default(),
                 Arc::clone(&changes),
+                Arc::clone(&events),
             ),
             auth: AuthService::new(Arc::clone(&store), keys),
             projects: ProjectService::new(Arc::clone(&store), Arc::clone(&changes)),
@@ -103,6 +105,14 @@ impl AppState {
             store,
             cluster: None,
         }
+    }
+
+    /// Who `token` names: a machine by API key (`nxk_…`), else a user by access token.
+    pub async fn principal(&self, token: &str) -> Result<Principal, ApiError> {
+        if token.starts_with("nxk_") {
+            return Ok(Principal::ApiKey(self.api_keys.authenticate(token).await?));
+        }
+        Ok(Principal::User(self.auth.authenticate(token).await?))
     }
 
     /// Caps deploys by `limits`.
@@ -125,6 +135,8 @@ pub fn router(state: AppState) -> Router {
                 async move { Json(spec.as_ref().clone()) }
             }),
         )
+        // WebSockets are not in the OpenAPI document, which cannot describe them.
+        .merge(ws::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::audit::record,
@@ -312,15 +324,9 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts)?;
-        if token.starts_with("nxk_") {
-            let key = state.api_keys.authenticate(token).await?;
-            record_actor(parts, format!("api_key:{}", key.key));
-            return Ok(Self::ApiKey(key));
-        }
-        let caller = state.auth.authenticate(token).await?;
-        record_actor(parts, format!("user:{}", caller.user));
-        Ok(Self::User(caller))
+        let principal = state.principal(bearer(parts)?).await?;
+        record_actor(parts, principal.actor());
+        Ok(principal)
     }
 }
 

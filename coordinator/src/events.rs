@@ -1,8 +1,11 @@
-//! The event bus: what happened on the platform (an agent created, changed or deleted, …), as
+//! The event bus: what happened on the platform (an agent created, changed or deleted, a
+//! function deployed, a message to an agent answered …), as
 //! typed events in one order, for whoever listens. A listener can resume after the last event
-//! it saw. One trait, [`EventBus`]; [`InProcessBus`] is the embedded platform's (and, until the
-//! Redis Streams bus exists, the cluster's). Ids have the shape of Redis Stream ids
-//! (`<milliseconds>-<sequence>`), so the two can agree on them.
+//! it saw. One trait, [`EventBus`]: [`InProcessBus`] for the embedded platform, [`RedisBus`]
+//! (one Redis Stream) for coordinators that share their events. Ids have the shape of Redis
+//! Stream ids (`<milliseconds>-<sequence>`), so the two agree on them.
+
+mod redis_bus;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -10,12 +13,16 @@ use std::str::FromStr;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+use futures::FutureExt as _;
 use futures::StreamExt as _;
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+pub use self::redis_bus::RedisBus;
 
 /// Events an [`InProcessBus`] keeps for listeners that resume.
 pub const DEFAULT_RETAINED: usize = 10_000;
@@ -60,7 +67,7 @@ impl Serialize for EventId {
 }
 
 /// What happened. Ids are the entities' ids (projects by id, since names can change).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     /// An agent was created.
@@ -77,6 +84,21 @@ pub enum EventKind {
     },
     /// An agent was deleted.
     AgentDeleted { project: String, agent: String },
+    /// A version of a function was deployed.
+    FunctionDeployed {
+        project: String,
+        function: String,
+        version: i64,
+    },
+    /// An invocation finished with the function's `status`: a message to `agent`, or
+    /// (without an agent) a call of the function.
+    InvocationFinished {
+        project: String,
+        function: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
+        status: u16,
+    },
 }
 
 /// An event as published.
@@ -107,14 +129,18 @@ pub enum MissedEvents {
     FellBehind { skipped: u64 },
 }
 
+/// What a listener reads: events in the bus's order, and any gap.
+pub type Listener = BoxStream<'static, Result<Event, MissedEvents>>;
+
 /// Publishes events, and streams them to listeners in one order.
 pub trait EventBus: Send + Sync {
-    /// Publishes `kind` now; its id.
-    fn publish(&self, kind: EventKind) -> EventId;
+    /// Publishes `kind`, stamped now. The bus gives it its id.
+    fn publish(&self, kind: EventKind);
 
-    /// With `after`, the kept events that follow it; then every event published from now on.
-    /// A gap is reported once, as an error, and the stream goes on after it.
-    fn subscribe(&self, after: Option<EventId>) -> BoxStream<'static, Result<Event, MissedEvents>>;
+    /// With `after`, the kept events that follow it; then every event published from the
+    /// moment the returned future completes. A gap is reported once, as an error, and the
+    /// stream goes on after it.
+    fn subscribe(&self, after: Option<EventId>) -> BoxFuture<'static, Listener>;
 }
 
 /// The bus in this process: the last events kept in memory, new ones broadcast.
@@ -159,8 +185,9 @@ impl Default for InProcessBus {
     }
 }
 
-impl EventBus for InProcessBus {
-    fn publish(&self, kind: EventKind) -> EventId {
+impl InProcessBus {
+    /// Publishes `kind`, stamped now; its id.
+    pub fn append(&self, kind: EventKind) -> EventId {
         let at = Utc::now();
         let mut kept = self.kept();
         let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
@@ -183,8 +210,14 @@ impl EventBus for InProcessBus {
         let _ = self.live.send(event);
         id
     }
+}
 
-    fn subscribe(&self, after: Option<EventId>) -> BoxStream<'static, Result<Event, MissedEvents>> {
+impl EventBus for InProcessBus {
+    fn publish(&self, kind: EventKind) {
+        self.append(kind);
+    }
+
+    fn subscribe(&self, after: Option<EventId>) -> BoxFuture<'static, Listener> {
         let kept = self.kept();
         let live = BroadcastStream::new(self.live.subscribe());
         let mut replay: Vec<Result<Event, MissedEvents>> = Vec::new();
@@ -218,7 +251,8 @@ impl EventBus for InProcessBus {
                 }
             })
         });
-        futures::stream::iter(replay).chain(live).boxed()
+        let listener = futures::stream::iter(replay).chain(live).boxed();
+        futures::future::ready(listener).boxed()
     }
 }
 
@@ -249,18 +283,18 @@ mod tests {
     #[tokio::test]
     async fn listeners_get_new_events_in_order_and_resume_after_the_last_they_saw() {
         let bus = InProcessBus::new(100);
-        let mut live = bus.subscribe(None);
-        let first = bus.publish(created("a"));
-        let second = bus.publish(created("b"));
+        let mut live = bus.subscribe(None).await;
+        let first = bus.append(created("a"));
+        let second = bus.append(created("b"));
         assert!(second > first);
         assert_eq!(next_name(&mut live).await, "a");
         assert_eq!(next_name(&mut live).await, "b");
 
-        bus.publish(created("c"));
-        let mut resumed = bus.subscribe(Some(first));
+        bus.append(created("c"));
+        let mut resumed = bus.subscribe(Some(first)).await;
         assert_eq!(next_name(&mut resumed).await, "b");
         assert_eq!(next_name(&mut resumed).await, "c");
-        bus.publish(created("d"));
+        bus.append(created("d"));
         assert_eq!(next_name(&mut resumed).await, "d");
         assert_eq!(first.to_string().parse::<EventId>(), Ok(first));
     }
@@ -268,10 +302,10 @@ mod tests {
     #[tokio::test]
     async fn a_resume_point_older_than_what_is_kept_is_reported_then_the_rest_follows() {
         let bus = InProcessBus::new(2);
-        let first = bus.publish(created("a"));
-        bus.publish(created("b"));
-        bus.publish(created("c"));
-        let mut resumed = bus.subscribe(Some(EventId::default()));
+        let first = bus.append(created("a"));
+        bus.append(created("b"));
+        bus.append(created("c"));
+        let mut resumed = bus.subscribe(Some(EventId::default())).await;
         assert!(
             matches!(resumed.next().await, Some(Err(MissedEvents::TooOld { oldest, .. })) if oldest > first)
         );
@@ -282,9 +316,9 @@ mod tests {
     #[tokio::test]
     async fn a_listener_that_falls_behind_is_told_how_many_it_missed() {
         let bus = InProcessBus::new(1);
-        let mut slow = bus.subscribe(None);
+        let mut slow = bus.subscribe(None).await;
         for name in ["a", "b", "c"] {
-            bus.publish(created(name));
+            bus.append(created(name));
         }
         assert_eq!(
             slow.next().await,

@@ -30,6 +30,7 @@ use crate::auth::service::Caller;
 use crate::cluster::Priority;
 use crate::dispatch::Target;
 use crate::error::ApiError;
+use crate::events::{EventBus, EventKind};
 use crate::projects::{Permission, ProjectService};
 use crate::trigger::CatalogChanges;
 
@@ -136,6 +137,7 @@ pub struct FunctionService {
     blobs: Arc<dyn BlobStore>,
     limits: DeployLimits,
     changes: Arc<CatalogChanges>,
+    events: Arc<dyn EventBus>,
     validator: Arc<OnceCell<Arc<dyn ComponentValidator>>>,
     compilations: Arc<Semaphore>,
     /// Digests that passed validation: the same bytes deployed again are not compiled again.
@@ -143,14 +145,16 @@ pub struct FunctionService {
 }
 
 impl FunctionService {
-    /// A service over `store`, keeping component bytes in `blobs` and recording every change
-    /// to what an alias resolves to in `changes`. Components are validated by a [`Validator`]
-    /// of its own unless [`FunctionService::with_validator`] says otherwise.
+    /// A service over `store`, keeping component bytes in `blobs`, recording every change
+    /// to what an alias resolves to in `changes` and publishing deploys on `events`.
+    /// Components are validated by a [`Validator`] of its own unless
+    /// [`FunctionService::with_validator`] says otherwise.
     pub fn new(
         store: Arc<Store>,
         blobs: Arc<dyn BlobStore>,
         limits: DeployLimits,
         changes: Arc<CatalogChanges>,
+        events: Arc<dyn EventBus>,
     ) -> Self {
         Self {
             projects: ProjectService::new(Arc::clone(&store), Arc::clone(&changes)),
@@ -158,6 +162,7 @@ impl FunctionService {
             blobs,
             limits,
             changes,
+            events,
             validator: Arc::default(),
             compilations: Arc::new(Semaphore::new(CONCURRENT_COMPILATIONS)),
             validated: Arc::default(),
@@ -285,6 +290,11 @@ impl FunctionService {
             version = deployed.version.version,
             "deployed"
         );
+        self.events.publish(EventKind::FunctionDeployed {
+            project: project.id.to_string(),
+            function: name.to_owned(),
+            version: deployed.version.version,
+        });
         Ok(deployed)
     }
 

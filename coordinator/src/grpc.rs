@@ -1,26 +1,30 @@
 //! The coordinator's gRPC services, served on the API's listener (HTTP/2, `content-type:
 //! application/grpc…`): the standard health service and server reflection, `SessionService`
-//! over the same domain services as the REST API, and the cluster's `NodeService`.
+//! and `AgentService` over the same domain services as the REST API, and the cluster's
+//! `NodeService`.
 //!
 //! Like the REST handlers, the services here only translate: metadata and messages in,
 //! domain calls, messages or a [`Status`] out. [`ApiError`] becomes a [`Status`] in one place,
 //! below.
 
+mod agents;
 mod sessions;
 
 use std::task::{Context, Waker};
 
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{Request, StatusCode};
+use nexus_proto::v1::agent_service_server::AgentServiceServer;
 use nexus_proto::v1::session_service_server::SessionServiceServer;
+use nexus_store::NewAuditEntry;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::server::NamedService as _;
 use tonic::service::Routes;
-use tonic::{Code, Status};
+use tonic::{Code, Response, Status};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-use crate::api::AppState;
+use crate::api::{AppState, REQUEST_ID, request_id_of};
 use crate::error::ApiError;
 
 /// The largest request message a service here decodes. Their requests hold a few ids at most.
@@ -41,14 +45,18 @@ pub(crate) fn is_grpc<B>(request: &Request<B>) -> bool {
 pub(crate) fn routes(state: &AppState, extra: Option<Routes>) -> Routes {
     let sessions = SessionServiceServer::new(sessions::Sessions::new(state.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let agents = AgentServiceServer::new(agents::Agents::new(state.clone()))
+        .max_decoding_message_size(agents::MAX_MESSAGE_BYTES);
 
     // The reporter starts with the server as a whole ("") serving.
     let (health, health_service) = tonic_health::server::health_reporter();
     set_serving(&health, SessionServiceServer::<sessions::Sessions>::NAME);
+    set_serving(&health, AgentServiceServer::<agents::Agents>::NAME);
 
     let mut routes = extra
         .unwrap_or_default()
         .add_service(sessions)
+        .add_service(agents)
         .add_service(health_service.max_decoding_message_size(MAX_MESSAGE_BYTES));
     match reflection().build_v1() {
         Ok(service) => {
@@ -90,6 +98,73 @@ fn set_serving(health: &HealthReporter, service: &'static str) {
     }
 }
 
+/// The token of `authorization: Bearer <token>`.
+pub(crate) fn bearer(metadata: &MetadataMap) -> Result<&str, ApiError> {
+    let value = metadata
+        .get("authorization")
+        .ok_or_else(|| ApiError::unauthenticated("missing authorization metadata"))?;
+    value
+        .to_str()
+        .ok()
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| ApiError::unauthenticated("expected `authorization: Bearer <token>`"))
+}
+
+/// The client's `x-request-id` when it is sane, otherwise a new one, as in REST.
+pub(crate) fn request_id(metadata: &MetadataMap) -> String {
+    request_id_of(&metadata.clone().into_headers())
+}
+
+/// The response or status, either carrying the request id.
+pub(crate) fn answer<T>(
+    outcome: Result<T, ApiError>,
+    request_id: &str,
+) -> Result<Response<T>, Status> {
+    let request_id = MetadataValue::try_from(request_id).ok();
+    match outcome {
+        Ok(message) => {
+            let mut response = Response::new(message);
+            if let Some(request_id) = request_id {
+                response.metadata_mut().insert(REQUEST_ID, request_id);
+            }
+            Ok(response)
+        }
+        Err(error) => {
+            let mut status = Status::from(error);
+            if let Some(request_id) = request_id {
+                status.metadata_mut().insert(REQUEST_ID, request_id);
+            }
+            Err(status)
+        }
+    }
+}
+
+/// Appends the audit row of a mutating call, however it ended: `action` is the HTTP/2 request
+/// it arrived as (`POST /<package>.<Service>/<Method>`), as REST rows name theirs.
+pub(crate) async fn audit(
+    state: &AppState,
+    actor: Option<String>,
+    action: &str,
+    target: String,
+    outcome: Result<(), &ApiError>,
+    request_id: &str,
+) {
+    let result = match outcome {
+        Ok(()) => "ok",
+        Err(error) => crate::audit::result(error.status),
+    };
+    let entry = NewAuditEntry {
+        actor: actor.unwrap_or_else(|| "anonymous".to_owned()),
+        action: action.to_owned(),
+        target,
+        result: result.to_owned(),
+        request_id: Some(request_id.to_owned()),
+        project_id: None,
+    };
+    crate::audit::append(&state.store, entry).await;
+}
+
 /// The gRPC code for an API error's HTTP status.
 fn code_of(status: StatusCode) -> Code {
     match status {
@@ -98,6 +173,7 @@ fn code_of(status: StatusCode) -> Code {
         StatusCode::FORBIDDEN => Code::PermissionDenied,
         StatusCode::NOT_FOUND => Code::NotFound,
         StatusCode::CONFLICT => Code::AlreadyExists,
+        StatusCode::PRECONDITION_FAILED => Code::FailedPrecondition,
         StatusCode::PAYLOAD_TOO_LARGE | StatusCode::TOO_MANY_REQUESTS => Code::ResourceExhausted,
         StatusCode::SERVICE_UNAVAILABLE => Code::Unavailable,
         StatusCode::GATEWAY_TIMEOUT => Code::DeadlineExceeded,
@@ -116,7 +192,12 @@ impl From<ApiError> for Status {
                 MetadataValue::from(retry_after.as_secs().max(1)),
             );
         }
-        Status::with_metadata(code_of(error.status), error.message, metadata)
+        // A conflict with the target's state rather than with another name.
+        let code = match error.code {
+            "agent_suspended" => Code::FailedPrecondition,
+            _ => code_of(error.status),
+        };
+        Status::with_metadata(code, error.message, metadata)
     }
 }
 

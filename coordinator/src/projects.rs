@@ -22,6 +22,16 @@ pub enum Principal {
     ApiKey(KeyCaller),
 }
 
+impl Principal {
+    /// How the audit log names it.
+    pub fn actor(&self) -> String {
+        match self {
+            Self::User(caller) => format!("user:{}", caller.user),
+            Self::ApiKey(key) => format!("api_key:{}", key.key),
+        }
+    }
+}
+
 impl From<Caller> for Principal {
     fn from(caller: Caller) -> Self {
         Self::User(caller)

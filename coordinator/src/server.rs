@@ -23,8 +23,12 @@ use crate::api::{AppState, router};
 use crate::auth::access_token::AccessTokenKeys;
 use crate::cluster::Cluster;
 use crate::dispatch::Dispatch;
+use crate::events::{DEFAULT_RETAINED, EventBus, InProcessBus, RedisBus};
 use crate::functions::{ComponentValidator, DeployLimits, DirectoryBlobStore};
 use crate::{grpc, trigger};
+
+/// The Redis Stream the replicas' events go to.
+pub const EVENT_STREAM: &str = "nexus:events";
 
 /// What the coordinator runs with.
 #[derive(Debug, Clone)]
@@ -40,6 +44,9 @@ pub struct CoordinatorConfig {
     pub limits: ServerLimits,
     /// Caps on deploys.
     pub deploy: DeployLimits,
+    /// The Redis (`redis://…`) whose stream carries the events of every replica; without one,
+    /// events stay in this process.
+    pub event_bus: Option<String>,
 }
 
 /// Why the coordinator could not start.
@@ -51,6 +58,9 @@ pub enum StartError {
     /// The cluster's services could not be set up.
     #[error("cluster: {0}")]
     Cluster(String),
+    /// The event stream's Redis could not be reached.
+    #[error("event bus: {0}")]
+    Events(String),
     /// The signing key could not be read or created.
     #[error("signing key {path}: {reason}")]
     SigningKey {
@@ -79,9 +89,23 @@ impl Coordinator {
         store.migrate().await?;
         let keys = signing_keys(&config.signing_key_file)?;
         let blobs = Arc::new(DirectoryBlobStore::new(config.blob_dir()));
+        let events: Arc<dyn EventBus> = match &config.event_bus {
+            Some(url) => Arc::new(
+                RedisBus::connect(url, EVENT_STREAM, DEFAULT_RETAINED)
+                    .await
+                    .map_err(|error| StartError::Events(error.to_string()))?,
+            ),
+            None => Arc::new(InProcessBus::default()),
+        };
         Ok(Self {
-            state: AppState::new(Arc::new(store), keys, Arc::clone(&blobs) as _, dispatch)
-                .with_deploy_limits(config.deploy),
+            state: AppState::new(
+                Arc::new(store),
+                keys,
+                Arc::clone(&blobs) as _,
+                dispatch,
+                events,
+            )
+            .with_deploy_limits(config.deploy),
             limits: config.limits,
             grpc: None,
             blobs,

@@ -111,7 +111,7 @@ where
         // Small responses must not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
         let connection = builder
-            .serve_connection(TokioIo::new(stream), make_service(client))
+            .serve_connection_with_upgrades(TokioIo::new(stream), make_service(client))
             .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

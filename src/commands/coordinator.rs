@@ -62,6 +62,11 @@ pub struct CoordinatorCommand {
     #[arg(long, env = "NEXUS_REGION")]
     region: Option<String>,
 
+    /// A `redis://…` whose stream carries every replica's events (`/ws/events` on any
+    /// replica sees them all); without it events stay in this process.
+    #[arg(long, env = "NEXUS_EVENT_BUS")]
+    event_bus: Option<String>,
+
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -75,6 +80,7 @@ impl CoordinatorCommand {
             state_dir: self.state_dir.clone(),
             limits: nexus_http::ServerLimits::default(),
             deploy: DeployLimits::default(),
+            event_bus: self.event_bus.clone(),
         };
         if self.cluster {
             let coordinator = ClusterCoordinator::start(ClusterConfig {

@@ -62,6 +62,7 @@ impl UpCommand {
                 state_dir: state_dir.clone(),
                 limits: nexus_http::ServerLimits::default(),
                 deploy: DeployLimits::default(),
+                event_bus: None,
             },
             listen: self.listen,
             kv: self.runtime.kv(&state_dir)?,

@@ -17,9 +17,8 @@ use utoipa_axum::routes;
 use super::agents::project_and_agent;
 use super::{AppState, ErrorResponse};
 use crate::agents::context::{AgentStore, Condition, DEFAULT_STORE};
-use crate::auth::service::Caller;
 use crate::error::ApiError;
-use crate::projects::Permission;
+use crate::projects::{Permission, Principal};
 
 /// How long the key has left to live, in milliseconds; absent for a persistent key.
 pub const TTL_HEADER: HeaderName = HeaderName::from_static("nexus-ttl-ms");
@@ -50,12 +49,12 @@ struct KeysView {
 /// The agent's store the request names, if the caller's role grants `permission`.
 async fn agent_store<'a>(
     state: &AppState,
-    caller: Caller,
+    principal: Principal,
     (project, agent): (&str, &str),
     label: Option<&'a str>,
     permission: Permission,
 ) -> Result<AgentStore<'a>, ApiError> {
-    let (project, agent) = project_and_agent(state, caller, project, agent, permission).await?;
+    let (project, agent) = project_and_agent(state, principal, project, agent, permission).await?;
     Ok(AgentStore {
         project,
         agent,
@@ -101,13 +100,13 @@ fn condition(headers: &HeaderMap) -> Result<Condition, ApiError> {
         (status = 503, body = ErrorResponse)))]
 async fn list_keys(
     State(state): State<AppState>,
-    caller: Caller,
+    principal: Principal,
     Path((project, agent)): Path<(String, String)>,
     Query(query): Query<StoreQuery>,
 ) -> Result<Json<KeysView>, ApiError> {
     let store = agent_store(
         &state,
-        caller,
+        principal,
         (&project, &agent),
         query.store.as_deref(),
         Permission::View,
@@ -126,13 +125,13 @@ async fn list_keys(
         (status = 404, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
 async fn get_value(
     State(state): State<AppState>,
-    caller: Caller,
+    principal: Principal,
     Path((project, agent, key)): Path<(String, String, String)>,
     Query(query): Query<StoreQuery>,
 ) -> Result<Response, ApiError> {
     let store = agent_store(
         &state,
-        caller,
+        principal,
         (&project, &agent),
         query.store.as_deref(),
         Permission::View,
@@ -166,14 +165,14 @@ async fn get_value(
         (status = 412, body = ErrorResponse), (status = 413, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
 async fn put_value(
     State(state): State<AppState>,
-    caller: Caller,
+    principal: Principal,
     Path((project, agent, key)): Path<(String, String, String)>,
     Query(query): Query<PutQuery>,
     request: Request,
 ) -> Result<Response, ApiError> {
     let store = agent_store(
         &state,
-        caller,
+        principal,
         (&project, &agent),
         query.store.as_deref(),
         Permission::ManageAgents,
@@ -206,13 +205,13 @@ async fn put_value(
         (status = 404, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
 async fn delete_value(
     State(state): State<AppState>,
-    caller: Caller,
+    principal: Principal,
     Path((project, agent, key)): Path<(String, String, String)>,
     Query(query): Query<StoreQuery>,
 ) -> Result<StatusCode, ApiError> {
     let store = agent_store(
         &state,
-        caller,
+        principal,
         (&project, &agent),
         query.store.as_deref(),
         Permission::ManageAgents,

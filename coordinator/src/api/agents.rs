@@ -16,9 +16,8 @@ use utoipa_axum::routes;
 
 use super::{AppState, ErrorResponse, JsonBody};
 use crate::agents::DEFAULT_PAGE;
-use crate::auth::service::Caller;
 use crate::error::ApiError;
-use crate::projects::Permission;
+use crate::projects::{Permission, Principal};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -51,6 +50,8 @@ struct AgentView {
     id: String,
     name: String,
     function_id: String,
+    /// The function's name.
+    function: String,
     alias: String,
     /// `active`, `idle` or `suspended`.
     state: String,
@@ -82,6 +83,7 @@ fn view(agent: Agent) -> AgentView {
         id: agent.id.to_string(),
         name: agent.name,
         function_id: agent.function_id.to_string(),
+        function: agent.function,
         alias: agent.alias,
         state: agent.state.to_string(),
         created_at: agent.created_at.to_rfc3339(),
@@ -92,14 +94,14 @@ fn view(agent: Agent) -> AgentView {
 /// The project, if the caller's role grants `permission`, and the agent id from the path.
 pub(super) async fn project_and_agent(
     state: &AppState,
-    caller: Caller,
+    principal: Principal,
     project: &str,
     agent: &str,
     permission: Permission,
 ) -> Result<(ProjectId, AgentId), ApiError> {
     let (project, _) = state
         .projects
-        .authorize(caller, project, permission)
+        .authorize(principal, project, permission)
         .await?;
     let agent = uuid::Uuid::parse_str(agent)
         .map(AgentId)
@@ -114,13 +116,13 @@ pub(super) async fn project_and_agent(
         (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
 async fn create(
     State(state): State<AppState>,
-    caller: Caller,
+    principal: Principal,
     Path(project): Path<String>,
     JsonBody(body): JsonBody<NewAgentBody>,
 ) -> Result<(StatusCode, Json<AgentView>), ApiError> {
     let (project, _) = state
         .projects
-        .authorize(caller, &project, Permission::ManageAgents)
+        .authorize(principal, &project, Permission::ManageAgents)
         .await?;
     let agent = state
         .agents
@@ -148,13 +150,13 @@ async fn create(
         (status = 404, body = ErrorResponse)))]
 async fn list(
     State(state): State<AppState>,
-    caller: Caller,
+    principal: Principal,
     Path(project): Path<String>,
     Query(page): Query<PageQuery>,
 ) -> Result<Json<AgentPageView>, ApiError> {
     let (project, _) = state
         .projects
-        .authorize(caller, &project, Permission::View)
+        .authorize(principal, &project, Permission::View)
         .await?;
     let page = state
         .agents
@@ -176,11 +178,11 @@ async fn list(
     responses((status = 200, body = AgentView), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 async fn get(
     State(state): State<AppState>,
-    caller: Caller,
+    principal: Principal,
     Path((project, agent)): Path<(String, String)>,
 ) -> Result<Json<AgentView>, ApiError> {
     let (project, agent) =
-        project_and_agent(&state, caller, &project, &agent, Permission::View).await?;
+        project_and_agent(&state, principal, &project, &agent, Permission::View).await?;
     Ok(Json(view(state.agents.get(project, agent).await?)))
 }
 
@@ -191,11 +193,17 @@ async fn get(
         (status = 404, body = ErrorResponse)))]
 async fn delete(
     State(state): State<AppState>,
-    caller: Caller,
+    principal: Principal,
     Path((project, agent)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let (project, agent) =
-        project_and_agent(&state, caller, &project, &agent, Permission::ManageAgents).await?;
+    let (project, agent) = project_and_agent(
+        &state,
+        principal,
+        &project,
+        &agent,
+        Permission::ManageAgents,
+    )
+    .await?;
     state.agents.delete(project, agent).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -207,10 +215,10 @@ async fn delete(
         (status = 404, body = ErrorResponse)))]
 async fn suspend(
     State(state): State<AppState>,
-    caller: Caller,
+    principal: Principal,
     Path((project, agent)): Path<(String, String)>,
 ) -> Result<Json<AgentView>, ApiError> {
-    set_state(state, caller, &project, &agent, AgentState::Suspended).await
+    set_state(state, principal, &project, &agent, AgentState::Suspended).await
 }
 
 /// Resumes a suspended agent (developer and up).
@@ -220,21 +228,21 @@ async fn suspend(
         (status = 404, body = ErrorResponse)))]
 async fn resume(
     State(state): State<AppState>,
-    caller: Caller,
+    principal: Principal,
     Path((project, agent)): Path<(String, String)>,
 ) -> Result<Json<AgentView>, ApiError> {
-    set_state(state, caller, &project, &agent, AgentState::Active).await
+    set_state(state, principal, &project, &agent, AgentState::Active).await
 }
 
 async fn set_state(
     state: AppState,
-    caller: Caller,
+    principal: Principal,
     project: &str,
     agent: &str,
     to: AgentState,
 ) -> Result<Json<AgentView>, ApiError> {
     let (project, agent) =
-        project_and_agent(&state, caller, project, agent, Permission::ManageAgents).await?;
+        project_and_agent(&state, principal, project, agent, Permission::ManageAgents).await?;
     Ok(Json(view(
         state.agents.set_state(project, agent, to).await?,
     )))
@@ -253,14 +261,14 @@ async fn set_state(
         (status = 409, body = ErrorResponse), (status = 429, body = ErrorResponse)))]
 async fn send_message(
     State(state): State<AppState>,
-    caller: Caller,
+    principal: Principal,
     Path((project, agent)): Path<(String, String)>,
     Query(query): Query<MessageQuery>,
     request: Request,
 ) -> Result<Response, ApiError> {
     let (project, _) = state
         .projects
-        .authorize(caller, &project, Permission::Invoke)
+        .authorize(principal, &project, Permission::Invoke)
         .await?;
     let agent = uuid::Uuid::parse_str(&agent)
         .map(AgentId)

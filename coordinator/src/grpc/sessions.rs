@@ -9,11 +9,12 @@ use nexus_proto::v1::{
     CurrentSessionRequest, ListSessionsRequest, ListSessionsResponse, RevokeSessionRequest,
     RevokeSessionResponse, Session,
 };
-use nexus_store::{NewAuditEntry, SessionId};
-use tonic::metadata::{MetadataMap, MetadataValue};
+use nexus_store::SessionId;
+use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
-use crate::api::{AppState, REQUEST_ID, request_id_of};
+use super::{answer, audit, bearer, request_id};
+use crate::api::AppState;
 use crate::auth::service::Caller;
 use crate::error::ApiError;
 
@@ -85,18 +86,19 @@ impl Sessions {
         outcome: Result<(), &ApiError>,
         request_id: &str,
     ) {
-        let entry = NewAuditEntry {
-            actor: actor.unwrap_or_else(|| "anonymous".to_owned()),
-            action: REVOKE_ACTION.to_owned(),
-            target: format!(
-                "session:{}",
-                id.chars().take(MAX_AUDITED_ID_CHARS).collect::<String>()
-            ),
-            result: audit_result(outcome).to_owned(),
-            request_id: Some(request_id.to_owned()),
-            project_id: None,
-        };
-        crate::audit::append(&self.state.store, entry).await;
+        let target = format!(
+            "session:{}",
+            id.chars().take(MAX_AUDITED_ID_CHARS).collect::<String>()
+        );
+        audit(
+            &self.state,
+            actor,
+            REVOKE_ACTION,
+            target,
+            outcome,
+            request_id,
+        )
+        .await;
     }
 }
 
@@ -135,53 +137,6 @@ impl SessionService for Sessions {
     ) -> Result<Response<Session>, Status> {
         let request_id = request_id(request.metadata());
         answer(self.current(request.metadata()).await, &request_id)
-    }
-}
-
-/// The token of `authorization: Bearer <token>`.
-fn bearer(metadata: &MetadataMap) -> Result<&str, ApiError> {
-    let value = metadata
-        .get("authorization")
-        .ok_or_else(|| ApiError::unauthenticated("missing authorization metadata"))?;
-    value
-        .to_str()
-        .ok()
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or_else(|| ApiError::unauthenticated("expected `authorization: Bearer <token>`"))
-}
-
-/// The client's `x-request-id` when it is sane, otherwise a new one, as in REST.
-fn request_id(metadata: &MetadataMap) -> String {
-    request_id_of(&metadata.clone().into_headers())
-}
-
-/// The response or status, either carrying the request id.
-fn answer<T>(outcome: Result<T, ApiError>, request_id: &str) -> Result<Response<T>, Status> {
-    let request_id = MetadataValue::try_from(request_id).ok();
-    match outcome {
-        Ok(message) => {
-            let mut response = Response::new(message);
-            if let Some(request_id) = request_id {
-                response.metadata_mut().insert(REQUEST_ID, request_id);
-            }
-            Ok(response)
-        }
-        Err(error) => {
-            let mut status = Status::from(error);
-            if let Some(request_id) = request_id {
-                status.metadata_mut().insert(REQUEST_ID, request_id);
-            }
-            Err(status)
-        }
-    }
-}
-
-/// How a call ended, as the audit log spells it (see `crate::audit`).
-fn audit_result(outcome: Result<(), &ApiError>) -> &'static str {
-    match outcome {
-        Ok(()) => "ok",
-        Err(error) => crate::audit::result(error.status),
     }
 }
 

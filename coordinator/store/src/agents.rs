@@ -64,6 +64,8 @@ pub struct Agent {
     pub project_id: ProjectId,
     /// The function whose alias runs it.
     pub function_id: FunctionId,
+    /// That function's name.
+    pub function: String,
     /// Unique in the project.
     pub name: String,
     /// The function's alias whose version serves its messages.
@@ -94,6 +96,7 @@ struct AgentRow {
     id: AgentId,
     project_id: ProjectId,
     function_id: FunctionId,
+    function: String,
     name: String,
     alias: String,
     state: String,
@@ -113,6 +116,7 @@ impl TryFrom<AgentRow> for Agent {
             id: row.id,
             project_id: row.project_id,
             function_id: row.function_id,
+            function: row.function,
             name: row.name,
             alias: row.alias,
             created_at: row.created_at,
@@ -124,8 +128,9 @@ impl TryFrom<AgentRow> for Agent {
 macro_rules! select_agents {
     ($condition:literal) => {
         concat!(
-            "SELECT id, project_id, function_id, name, alias, state, created_at, updated_at \
-             FROM agents ",
+            "SELECT a.id, a.project_id, a.function_id, f.name AS function, a.name, a.alias, \
+             a.state, a.created_at, a.updated_at \
+             FROM agents a JOIN functions f ON f.id = a.function_id ",
             $condition
         )
     };
@@ -135,21 +140,20 @@ impl Tx<'_> {
     /// Stores a new agent, `active`. [`Error::Conflict`] if the project has an agent of that
     /// name; [`Error::NotFound`] if the function is not the project's.
     pub async fn create_agent(&mut self, new_agent: &NewAgent) -> Result<Agent> {
-        let owned = on_tx!(self, conn => sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM functions WHERE id = $1 AND project_id = $2",
+        let function: String = on_tx!(self, conn => sqlx::query_scalar(
+            "SELECT name FROM functions WHERE id = $1 AND project_id = $2",
         )
         .bind(new_agent.function_id)
         .bind(new_agent.project_id)
-        .fetch_one(conn)
-        .await)?;
-        if owned == 0 {
-            return Err(Error::not_found("function"));
-        }
+        .fetch_optional(conn)
+        .await)?
+        .ok_or_else(|| Error::not_found("function"))?;
         let created_at = now();
         let agent = Agent {
             id: AgentId::new(),
             project_id: new_agent.project_id,
             function_id: new_agent.function_id,
+            function,
             name: new_agent.name.clone(),
             alias: new_agent.alias.clone(),
             state: AgentState::Active,
@@ -177,7 +181,7 @@ impl Tx<'_> {
     /// The project's agent with this id. [`Error::NotFound`] if it has none.
     pub async fn get_agent(&mut self, project_id: ProjectId, id: AgentId) -> Result<Agent> {
         let row: Option<AgentRow> = on_tx!(self, conn => sqlx::query_as(select_agents!(
-            "WHERE id = $1 AND project_id = $2"
+            "WHERE a.id = $1 AND a.project_id = $2"
         ))
         .bind(id)
         .bind(project_id)
@@ -197,7 +201,7 @@ impl Tx<'_> {
         limit: u32,
     ) -> Result<Vec<Agent>> {
         let rows: Vec<AgentRow> = on_tx!(self, conn => sqlx::query_as(select_agents!(
-            "WHERE project_id = $1 AND name > $2 ORDER BY name LIMIT $3"
+            "WHERE a.project_id = $1 AND a.name > $2 ORDER BY a.name LIMIT $3"
         ))
         .bind(project_id)
         .bind(after.unwrap_or(""))

@@ -175,24 +175,6 @@ impl Tx<'_> {
         row.ok_or_else(|| Error::not_found("function"))?.try_into()
     }
 
-    /// The project's function with this id.
-    pub async fn get_function_by_id(
-        &mut self,
-        project_id: ProjectId,
-        id: FunctionId,
-    ) -> Result<Function> {
-        let row: Option<FunctionRow> = on_tx!(self, conn => sqlx::query_as(concat!(
-            "SELECT ",
-            function_columns!(),
-            " FROM functions WHERE project_id = $1 AND id = $2"
-        ))
-        .bind(project_id)
-        .bind(id)
-        .fetch_optional(conn)
-        .await)?;
-        row.ok_or_else(|| Error::not_found("function"))?.try_into()
-    }
-
     /// Sets the function's priority class, as named by the caller (who checks the name), and
     /// returns the function as it now is.
     pub async fn set_function_priority(

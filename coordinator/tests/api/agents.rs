@@ -193,7 +193,7 @@ async fn every_agent_change_is_published_once_committed() {
 
     let api = Api::start().await;
     let owner = lab(&api).await;
-    let mut events = api.platform.state().events.subscribe(None);
+    let mut events = api.platform.state().events.subscribe(None).await;
     let created = create(
         &api,
         &owner,

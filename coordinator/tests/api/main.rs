@@ -1,5 +1,10 @@
 //! The coordinator's HTTP API over real HTTP, on a real store.
-#![expect(clippy::unwrap_used, reason = "tests report failures by panicking")]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests report failures by panicking"
+)]
 
 mod agent_context;
 mod agent_messages;
@@ -7,9 +12,12 @@ mod agents;
 mod api_keys;
 mod audit;
 mod auth;
+mod event_bus;
 mod functions;
 mod grpc;
+mod grpc_agents;
 mod harness;
 mod openapi;
 mod projects;
 mod trigger;
+mod websockets;
