@@ -59,6 +59,6 @@ services:
 	  echo '  mosquitto -d'; \
 	  exit 1; }
 
-## bench: on hello, the runtime direct vs through the trigger vs wasmtime serve; the cluster (coordinator → nexus-edge, closed and open loop); instantiate latency; login and deploy → first 200.
+## bench: on hello, the runtime direct vs through the trigger vs wasmtime serve; the cluster (coordinator → nexus-edge, closed and open loop); instantiate latency; login and deploy → first 200; agents (create, message, context read, memory with 1,000,000 idle agents).
 bench: toolchain functions
 	scripts/bench.sh

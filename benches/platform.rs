@@ -12,6 +12,8 @@
     reason = "a benchmark reports failures by panicking"
 )]
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use http::{Request, StatusCode};
@@ -21,6 +23,7 @@ use nexus_coordinator::auth::password;
 use nexus_runtime::{Limits, Runtime, RuntimeConfig, Tier};
 use nexus_tests::HttpClient;
 use serde_json::{Value, json};
+use support::{percentile, print_row};
 
 const LOGINS: usize = 30;
 const DEPLOYS: usize = 15;
@@ -189,22 +192,4 @@ fn leb128(mut value: usize) -> Vec<u8> {
         }
         bytes.push(low | 0x80);
     }
-}
-
-fn percentile(samples: &mut [Duration], percent: usize) -> Duration {
-    samples.sort_unstable();
-    let index = (samples.len() * percent / 100).min(samples.len() - 1);
-    samples[index]
-}
-
-fn print_row(what: &str, samples: &mut [Duration], peer: &str, peer_samples: &mut [Duration]) {
-    let (p50, p99) = (percentile(samples, 50), percentile(samples, 99));
-    let peer_p50 = percentile(peer_samples, 50);
-    println!(
-        "{what}: p50 {:.2} ms, p99 {:.2} ms | {peer}: p50 {:.2} ms | ratio {:.2}",
-        p50.as_secs_f64() * 1e3,
-        p99.as_secs_f64() * 1e3,
-        peer_p50.as_secs_f64() * 1e3,
-        p50.as_secs_f64() / peer_p50.as_secs_f64()
-    );
 }

@@ -234,3 +234,8 @@ echo
 echo "control plane (embedded platform, SQLite, over HTTP on loopback, both cores):"
 PLATFORM=$(bench_executable nexus platform)
 "$PLATFORM"
+
+echo
+echo "agents (embedded platform on Postgres, key-value data in Redis over Postgres, both cores):"
+AGENTS=$(bench_executable nexus agents)
+"$AGENTS"
