@@ -96,11 +96,6 @@ impl AgentService {
         self
     }
 
-    /// The agents this process has messages of, running, waiting or just finished.
-    pub fn mailboxes(&self) -> &Arc<Mailboxes> {
-        &self.mailboxes
-    }
-
     /// Sends `body` (of `content_type`) to the project's agent `id` as a `POST /`, as
     /// [`AgentService::send`] does, and reads the whole response.
     pub async fn exchange(

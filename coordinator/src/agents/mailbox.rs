@@ -247,15 +247,6 @@ impl Mailboxes {
             tracing::warn!(%error, %agent, "could not give an agent's lease up");
         }
     }
-
-    /// Agents with messages running, waiting or just finished: what this process holds in
-    /// memory.
-    pub fn open(&self) -> usize {
-        self.open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
-    }
 }
 
 fn agent_busy(message: String) -> ApiError {

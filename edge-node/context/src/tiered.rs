@@ -84,7 +84,7 @@ impl TieredStore {
     }
 
     /// Caches `entry` (`None`: the key is missing) at `redis_key`; with `only_if_absent`,
-    /// only when there is no entry yet. Returns whether Redis took it.
+    /// only when there is no entry yet.
     async fn cache(
         &self,
         redis_key: &str,
