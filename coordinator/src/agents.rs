@@ -21,7 +21,7 @@ use crate::dispatch::{Dispatch, Invocation};
 use crate::error::ApiError;
 use crate::events::{EventBus, EventKind};
 use crate::functions::LIVE;
-use crate::trigger::{Resolver, VERSION_HEADER};
+use crate::trigger::{Resolution, Resolver, VERSION_HEADER};
 use mailbox::Mailboxes;
 
 /// The largest function response a message answered whole (gRPC, WebSocket) carries.
@@ -89,6 +89,11 @@ impl AgentService {
         }
     }
 
+    /// The database.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
     /// Reads and writes agents' context in `context`, the store the functions open.
     #[must_use]
     pub fn with_context(mut self, context: Arc<dyn ContextStore>) -> Self {
@@ -148,28 +153,7 @@ impl AgentService {
         request: Request<Body>,
         client: SocketAddr,
     ) -> Result<Response<Body>, ApiError> {
-        let project_id = project.id;
-        let agent = self
-            .store
-            .with_retry(|tx| Box::pin(async move { tx.get_agent(project_id, id).await }))
-            .await?;
-        if agent.state == AgentState::Suspended {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "agent_suspended",
-                "the agent is suspended; resume it to send it messages",
-            ));
-        }
-        let resolution = self
-            .triggers
-            .resolve(&project.slug, &agent.function, &agent.alias)
-            .await?
-            .ok_or_else(|| {
-                ApiError::conflict(format!(
-                    "the agent's alias {:?} of function {:?} no longer exists",
-                    agent.alias, agent.function
-                ))
-            })?;
+        let (agent, resolution) = self.resolution(project, id).await?;
         let target = Arc::clone(resolution.pick());
         // The function sees `http://<host><path>`; a message from a client that named no host
         // (gRPC, WebSocket) gets a local one.
@@ -195,9 +179,10 @@ impl AgentService {
             })
             .await?;
         self.events.publish(EventKind::InvocationFinished {
-            project: project_id.to_string(),
+            project: project.id.to_string(),
             function: agent.function.clone(),
             agent: Some(id.to_string()),
+            invocation: None,
             status: response.status().as_u16(),
         });
         response
@@ -210,6 +195,48 @@ impl AgentService {
                 frame
             }))
         }))
+    }
+
+    /// Where a message to the project's agent `id` goes now: its alias's resolution, and the
+    /// version picked from it. A suspended agent takes no messages.
+    pub async fn resolve(
+        &self,
+        project: &Project,
+        id: AgentId,
+    ) -> Result<(Arc<Resolution>, Arc<crate::dispatch::Target>), ApiError> {
+        let (_, resolution) = self.resolution(project, id).await?;
+        let target = Arc::clone(resolution.pick());
+        Ok((resolution, target))
+    }
+
+    async fn resolution(
+        &self,
+        project: &Project,
+        id: AgentId,
+    ) -> Result<(Agent, Arc<Resolution>), ApiError> {
+        let project_id = project.id;
+        let agent = self
+            .store
+            .with_retry(|tx| Box::pin(async move { tx.get_agent(project_id, id).await }))
+            .await?;
+        if agent.state == AgentState::Suspended {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "agent_suspended",
+                "the agent is suspended; resume it to send it messages",
+            ));
+        }
+        let resolution = self
+            .triggers
+            .resolve(&project.slug, &agent.function, &agent.alias)
+            .await?
+            .ok_or_else(|| {
+                ApiError::conflict(format!(
+                    "the agent's alias {:?} of function {:?} no longer exists",
+                    agent.alias, agent.function
+                ))
+            })?;
+        Ok((agent, resolution))
     }
 
     /// Creates the agent `name`, run by `alias` (default `live`) of `function`, with `context`

@@ -25,6 +25,7 @@ use crate::dispatch::Dispatch;
 use crate::error::{ApiError, PendingErrorBody};
 use crate::events::EventBus;
 use crate::functions::{BlobStore, DeployLimits, FunctionService};
+use crate::invocations::{AsyncConfig, InvocationQueue, InvocationService, Runner};
 use crate::projects::{Principal, ProjectService};
 use crate::trigger::{CatalogChanges, Resolver};
 
@@ -33,11 +34,18 @@ mod agents;
 mod api_keys;
 mod auth;
 mod functions;
+pub(crate) mod invocations;
 mod nodes;
 mod projects;
 mod ws;
 
 pub(crate) use agents::MESSAGES_ROUTE;
+pub(crate) use invocations::INVOKE_ROUTE;
+
+/// Whether `route` runs functions: invocations, which the audit log does not record.
+pub(crate) fn is_invocation_route(route: &str) -> bool {
+    route == MESSAGES_ROUTE || route == INVOKE_ROUTE
+}
 
 /// The largest request body the API reads. Deploy uploads get their own, larger limit.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -66,23 +74,34 @@ pub struct AppState {
     pub triggers: Arc<Resolver>,
     /// Where invocations run.
     pub dispatch: Arc<dyn Dispatch>,
+    /// Asynchronous invocations.
+    pub invocations: InvocationService,
     /// The edge nodes, when this coordinator runs a cluster.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl AppState {
     /// The services over `store`, signing access tokens with `keys`, keeping component bytes
-    /// in `blobs`, running invocations through `dispatch` and publishing on `events`.
+    /// in `blobs`, running invocations through `dispatch`, publishing on `events` and
+    /// announcing asynchronous invocations on `queue`. Within a Tokio runtime.
     pub fn new(
         store: Arc<Store>,
         keys: crate::auth::access_token::AccessTokenKeys,
         blobs: Arc<dyn BlobStore>,
         dispatch: Arc<dyn Dispatch>,
         events: Arc<dyn EventBus>,
+        queue: Arc<dyn InvocationQueue>,
+        async_config: AsyncConfig,
     ) -> Self {
         let changes = Arc::new(CatalogChanges::default());
         let triggers = Arc::new(Resolver::new(Arc::clone(&store), Arc::clone(&changes)));
         Self {
+            invocations: InvocationService::new(
+                Arc::clone(&store),
+                queue,
+                Arc::clone(&events),
+                async_config,
+            ),
             functions: FunctionService::new(
                 Arc::clone(&store),
                 blobs,
@@ -113,6 +132,15 @@ impl AppState {
             return Ok(Principal::ApiKey(self.api_keys.authenticate(token).await?));
         }
         Ok(Principal::User(self.auth.authenticate(token).await?))
+    }
+
+    /// Starts the workers that run asynchronous invocations here.
+    pub fn start_workers(&self) {
+        self.invocations.start(Runner {
+            triggers: Arc::clone(&self.triggers),
+            dispatch: Arc::clone(&self.dispatch),
+            agents: self.agents.clone(),
+        });
     }
 
     /// Caps deploys by `limits`.
@@ -156,6 +184,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(projects::routes())
         .merge(api_keys::routes())
         .merge(agents::routes())
+        .merge(invocations::routes())
         .merge(nodes::routes())
         .merge(functions::routes(state.functions.limits()))
 }

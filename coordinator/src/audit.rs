@@ -54,7 +54,7 @@ pub(crate) async fn record(
     let invocation = request
         .extensions()
         .get::<MatchedPath>()
-        .is_some_and(|route| route.as_str() == crate::api::MESSAGES_ROUTE);
+        .is_some_and(|route| crate::api::is_invocation_route(route.as_str()));
     if !mutating || invocation {
         return next.run(request).await;
     }

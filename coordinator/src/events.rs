@@ -23,6 +23,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 pub use self::redis_bus::RedisBus;
+pub(crate) use self::redis_bus::blocking_connection;
 
 /// Events an [`InProcessBus`] keeps for listeners that resume.
 pub const DEFAULT_RETAINED: usize = 10_000;
@@ -90,14 +91,55 @@ pub enum EventKind {
         function: String,
         version: i64,
     },
+    /// An asynchronous invocation was accepted and waits for its first attempt.
+    InvocationQueued {
+        project: String,
+        function: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
+        invocation: String,
+    },
+    /// An attempt of an asynchronous invocation started.
+    InvocationStarted {
+        project: String,
+        function: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
+        invocation: String,
+        attempt: i32,
+    },
     /// An invocation finished with the function's `status`: a message to `agent`, or
-    /// (without an agent) a call of the function.
+    /// (without an agent) a call of the function; `invocation` names an asynchronous one.
     InvocationFinished {
         project: String,
         function: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         agent: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        invocation: Option<String>,
         status: u16,
+    },
+    /// An edge node registered with this coordinator (nodes belong to no project).
+    NodeJoined {
+        node: String,
+        name: String,
+        region: String,
+    },
+    /// An edge node was lost: its lease lapsed, its stream broke or a call to it failed.
+    NodeLost {
+        node: String,
+        name: String,
+        reason: String,
+    },
+    /// An asynchronous invocation used up its attempts or its age: it is on the dead-letter
+    /// list.
+    InvocationDead {
+        project: String,
+        function: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
+        invocation: String,
+        error: String,
     },
 }
 

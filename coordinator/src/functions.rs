@@ -45,6 +45,31 @@ pub struct FunctionUpdate {
     /// The labels a node must carry, each with exactly this value, to run the function; an
     /// empty map lets any node run it. Checked by [`FunctionService::update`].
     pub node_selector: Option<BTreeMap<String, String>>,
+    /// How asynchronous invocations accepted from now on are retried. Checked by
+    /// [`FunctionService::update`].
+    pub async_retry: Option<nexus_store::AsyncRetry>,
+}
+
+/// Checks a retry policy: 1 to 100 attempts, a max age of 1 s to 7 days, a first backoff of at
+/// most an hour.
+fn validate_async_retry(retry: &nexus_store::AsyncRetry) -> Result<(), ApiError> {
+    const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+    if !(1..=100).contains(&retry.max_attempts) {
+        return Err(ApiError::bad_request(
+            "async_retry.max_attempts must be 1 to 100",
+        ));
+    }
+    if !(1000..=7 * DAY_MS).contains(&retry.max_age_ms) {
+        return Err(ApiError::bad_request(
+            "async_retry.max_age_ms must be 1000 (a second) to 604800000 (7 days)",
+        ));
+    }
+    if !(0..=DAY_MS / 24).contains(&retry.backoff_ms) {
+        return Err(ApiError::bad_request(
+            "async_retry.backoff_ms must be 0 to 3600000 (an hour)",
+        ));
+    }
+    Ok(())
 }
 
 /// Entries a node selector may have at most.
@@ -505,6 +530,9 @@ impl FunctionService {
         if let Some(node_selector) = &change.node_selector {
             validate_node_selector(node_selector)?;
         }
+        if let Some(retry) = &change.async_retry {
+            validate_async_retry(retry)?;
+        }
         let name = name.to_owned();
         let updated = self
             .store
@@ -522,6 +550,9 @@ impl FunctionService {
                             .set_function_node_selector(function.id, node_selector)
                             .await?;
                     }
+                    if let Some(retry) = change.async_retry {
+                        function = tx.set_function_async_retry(function.id, retry).await?;
+                    }
                     let versions = tx.list_function_versions(function.id).await?;
                     let aliases = tx.list_aliases(function.id).await?;
                     Ok((function, versions, aliases))
@@ -534,6 +565,7 @@ impl FunctionService {
             function = %name,
             priority = ?change.priority,
             node_selector = ?change.node_selector,
+            async_retry = ?change.async_retry,
             "function settings changed"
         );
         Ok(updated)
@@ -708,6 +740,7 @@ mod tests {
             name: "f".to_owned(),
             priority: priority.to_owned(),
             node_selector: BTreeMap::new(),
+            async_retry: nexus_store::AsyncRetry::default(),
             created_at: chrono::Utc::now(),
         };
         for priority in Priority::ALL {

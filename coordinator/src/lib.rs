@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod functions;
 pub mod grpc;
+pub mod invocations;
 pub mod projects;
 pub mod server;
 pub mod trigger;

@@ -25,10 +25,13 @@ use crate::cluster::Cluster;
 use crate::dispatch::Dispatch;
 use crate::events::{DEFAULT_RETAINED, EventBus, InProcessBus, RedisBus};
 use crate::functions::{ComponentValidator, DeployLimits, DirectoryBlobStore};
+use crate::invocations::{AsyncConfig, InProcessQueue, InvocationQueue, RedisQueue};
 use crate::{grpc, trigger};
 
 /// The Redis Stream the replicas' events go to.
 pub const EVENT_STREAM: &str = "nexus:events";
+/// The Redis Stream that announces asynchronous invocations to the replicas' workers.
+pub const INVOCATION_STREAM: &str = "nexus:invocations";
 
 /// What the coordinator runs with.
 #[derive(Debug, Clone)]
@@ -47,6 +50,14 @@ pub struct CoordinatorConfig {
     /// The Redis (`redis://…`) whose stream carries the events of every replica; without one,
     /// events stay in this process.
     pub event_bus: Option<String>,
+    /// The Redis (`redis://…`) whose stream announces asynchronous invocations to the workers
+    /// of every replica; without one, they are announced in this process.
+    pub invocation_queue: Option<String>,
+    /// The stream's key (replicas of one coordinator share it): [`INVOCATION_STREAM`] unless
+    /// set.
+    pub invocation_stream: Option<String>,
+    /// How asynchronous invocations run.
+    pub invocations: AsyncConfig,
 }
 
 /// Why the coordinator could not start.
@@ -61,6 +72,9 @@ pub enum StartError {
     /// The event stream's Redis could not be reached.
     #[error("event bus: {0}")]
     Events(String),
+    /// The invocation stream's Redis could not be reached.
+    #[error("invocation queue: {0}")]
+    Queue(String),
     /// The signing key could not be read or created.
     #[error("signing key {path}: {reason}")]
     SigningKey {
@@ -97,15 +111,33 @@ impl Coordinator {
             ),
             None => Arc::new(InProcessBus::default()),
         };
+        let queue: Arc<dyn InvocationQueue> = match &config.invocation_queue {
+            Some(url) => Arc::new(
+                RedisQueue::connect(
+                    url,
+                    config
+                        .invocation_stream
+                        .as_deref()
+                        .unwrap_or(INVOCATION_STREAM),
+                    &uuid::Uuid::new_v4().to_string(),
+                )
+                .await
+                .map_err(|error| StartError::Queue(error.to_string()))?,
+            ),
+            None => Arc::new(InProcessQueue::default()),
+        };
+        let state = AppState::new(
+            Arc::new(store),
+            keys,
+            Arc::clone(&blobs) as _,
+            dispatch,
+            events,
+            queue,
+            config.invocations.clone(),
+        )
+        .with_deploy_limits(config.deploy);
         Ok(Self {
-            state: AppState::new(
-                Arc::new(store),
-                keys,
-                Arc::clone(&blobs) as _,
-                dispatch,
-                events,
-            )
-            .with_deploy_limits(config.deploy),
+            state,
             limits: config.limits,
             grpc: None,
             blobs,
@@ -119,6 +151,9 @@ impl Coordinator {
             .routes(Arc::clone(&self.blobs) as _)
             .map_err(|error| StartError::Cluster(error.to_string()))?;
         self.grpc = Some(routes);
+        cluster
+            .registry()
+            .publish_to(Arc::clone(&self.state.events));
         self.state.cluster = Some(cluster);
         Ok(self)
     }
@@ -143,8 +178,9 @@ impl Coordinator {
     }
 
     /// Serves the API and the HTTP trigger on `listener` until `shutdown` resolves, then waits
-    /// for requests in flight.
+    /// for requests in flight. Runs asynchronous invocations meanwhile.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        self.state.start_workers();
         let api = router(self.state.clone());
         let grpc = grpc::routes(&self.state, self.grpc).prepare();
         let state = Arc::new(self.state);

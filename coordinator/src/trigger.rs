@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
-use nexus_store::{FunctionId, Store};
+use nexus_store::{AsyncRetry, FunctionId, ProjectId, Store};
 
 use crate::api::{AppState, REQUEST_ID, request_id_of};
 use crate::cluster::Priority;
@@ -61,9 +61,23 @@ pub struct Resolution {
     main: Arc<Target>,
     /// The canary and its percentage of requests.
     canary: Option<(Arc<Target>, u32)>,
+    /// The function's id.
+    function_id: FunctionId,
+    /// How the function's asynchronous invocations are retried.
+    async_retry: AsyncRetry,
 }
 
 impl Resolution {
+    /// The function's id.
+    pub fn function_id(&self) -> FunctionId {
+        self.function_id
+    }
+
+    /// How the function's asynchronous invocations are retried.
+    pub fn async_retry(&self) -> AsyncRetry {
+        self.async_retry
+    }
+
     /// The version the alias sends every request to that does not go to its canary.
     pub fn main(&self) -> &Arc<Target> {
         &self.main
@@ -212,22 +226,47 @@ impl Resolver {
             node_selector: Arc::new(function.node_selector.clone()),
         };
         let main = self
-            .target(&project, &function, &settings, alias.version_a)
+            .target(project.id, &function, &settings, alias.version_a)
             .await?;
         let canary = match alias.version_b {
             Some(version) => Some((
-                self.target(&project, &function, &settings, version).await?,
+                self.target(project.id, &function, &settings, version)
+                    .await?,
                 u32::try_from(alias.weight_b.clamp(0, 100)).unwrap_or(0),
             )),
             None => None,
         };
-        Ok(Some(Resolution { main, canary }))
+        Ok(Some(Resolution {
+            main,
+            canary,
+            function_id: function.id,
+            async_retry: function.async_retry,
+        }))
+    }
+
+    /// Version `version` of the function `function_id`, with the function's current settings:
+    /// what an asynchronous invocation accepted for that version runs.
+    pub async fn version_target(
+        &self,
+        function_id: FunctionId,
+        version: i64,
+    ) -> Result<Arc<Target>, ApiError> {
+        let function = self
+            .store
+            .with_retry(|tx| Box::pin(async move { tx.get_function_by_id(function_id).await }))
+            .await?;
+        let settings = FunctionSettings {
+            priority: priority_of(&function),
+            node_selector: Arc::new(function.node_selector.clone()),
+        };
+        self.target(function.project_id, &function, &settings, version)
+            .await
     }
 
     /// The version's target with the function's current settings, read and parsed once.
     async fn target(
         &self,
-        project: &nexus_store::Project,
+        project_id: ProjectId,
         function: &nexus_store::Function,
         settings: &FunctionSettings,
         version: i64,
@@ -262,7 +301,7 @@ impl Resolver {
                     })
                     .await?;
                 Arc::new(Target::of_version(
-                    project.id,
+                    project_id,
                     &function.name,
                     settings.priority,
                     Arc::clone(&settings.node_selector),
@@ -328,6 +367,37 @@ async fn run(state: &AppState, request: Request, client: SocketAddr) -> Result<R
         .ok_or_else(not_found)?;
     let target = Arc::clone(resolution.pick());
     let prefix = path[..prefix_len].to_owned();
+    let respond_async = crate::api::invocations::wants_async(request.headers());
+    run_version(
+        state,
+        &resolution,
+        target,
+        request,
+        prefix,
+        client,
+        respond_async,
+    )
+    .await
+}
+
+/// Runs `request` on `target` (picked from `resolution`), mounted under `prefix`: now,
+/// answering with the function's response and its version in `nexus-version`; or, when
+/// `respond_async`, as an asynchronous invocation, answering `202` once it is recorded.
+pub(crate) async fn run_version(
+    state: &AppState,
+    resolution: &Resolution,
+    target: Arc<Target>,
+    request: Request,
+    prefix: String,
+    client: SocketAddr,
+    respond_async: bool,
+) -> Result<Response, ApiError> {
+    if respond_async {
+        return crate::api::invocations::accept(
+            state, resolution, &target, request, prefix, client, None,
+        )
+        .await;
+    }
     let version = target.version;
     let mut response = state
         .dispatch

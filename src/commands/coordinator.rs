@@ -67,6 +67,16 @@ pub struct CoordinatorCommand {
     #[arg(long, env = "NEXUS_EVENT_BUS")]
     event_bus: Option<String>,
 
+    /// A `redis://…` whose stream announces asynchronous invocations to the workers of every
+    /// replica (a consumer group); without it they are announced in this process. The
+    /// invocations themselves are always in the database.
+    #[arg(long, env = "NEXUS_INVOCATION_QUEUE")]
+    invocation_queue: Option<String>,
+
+    /// The key of that stream; replicas of one coordinator share it.
+    #[arg(long, env = "NEXUS_INVOCATION_STREAM", default_value = nexus_coordinator::server::INVOCATION_STREAM)]
+    invocation_stream: String,
+
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -81,6 +91,9 @@ impl CoordinatorCommand {
             limits: nexus_http::ServerLimits::default(),
             deploy: DeployLimits::default(),
             event_bus: self.event_bus.clone(),
+            invocation_queue: self.invocation_queue.clone(),
+            invocation_stream: Some(self.invocation_stream.clone()),
+            invocations: nexus_coordinator::invocations::AsyncConfig::default(),
         };
         if self.cluster {
             let coordinator = ClusterCoordinator::start(ClusterConfig {

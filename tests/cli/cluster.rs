@@ -1,6 +1,7 @@
 //! A cluster of real processes on loopback: `nexus coordinator --cluster` on Postgres and
 //! `nexus-edge` nodes. Requests spread evenly, survive a node killed with SIGKILL, avoid a
-//! drained node; a restarted node reuses its compiled components.
+//! drained node; a restarted node reuses its compiled components; accepted asynchronous
+//! invocations survive crashes ([`durability`]).
 #![expect(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -21,6 +22,9 @@ use tokio::process::Command;
 
 #[path = "cluster/processes.rs"]
 mod processes;
+
+#[path = "cluster/durability.rs"]
+mod durability;
 
 use nexus_tests::PrivateRedis;
 use processes::{Coordinator, Edge, served_by};

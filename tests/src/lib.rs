@@ -143,18 +143,30 @@ impl HttpClient {
 
     /// Sends `request` and reads the whole response.
     pub async fn send(&self, request: Request<Full<Bytes>>) -> TestResponse {
-        let response = self.client.request(request).await.expect("request failed");
+        self.try_send(request)
+            .await
+            .unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// [`HttpClient::send`], with a failure to connect or to read the answer as an error: for
+    /// servers a test kills.
+    pub async fn try_send(&self, request: Request<Full<Bytes>>) -> Result<TestResponse, String> {
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|error| format!("request failed: {error}"))?;
         let (parts, body) = response.into_parts();
         let body = body
             .collect()
             .await
-            .expect("reading the body failed")
+            .map_err(|error| format!("reading the body failed: {error}"))?
             .to_bytes();
-        TestResponse {
+        Ok(TestResponse {
             status: parts.status,
             headers: parts.headers,
             body,
-        }
+        })
     }
 }
 

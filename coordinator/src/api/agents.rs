@@ -3,9 +3,8 @@
 
 use axum::Json;
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
 
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::Response;
 use nexus_store::{Agent, AgentId, AgentState, ProjectId};
@@ -282,10 +281,8 @@ async fn send_message(
             )));
         }
     };
-    let client = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)), |info| info.0);
+    let client = super::invocations::client_of(&request);
+    let respond_async = super::invocations::wants_async(request.headers());
     let (parts, body) = request.into_parts();
     // Only what describes the message: the caller's credentials are not the function's.
     let mut message = Request::new(body);
@@ -296,10 +293,24 @@ async fn send_message(
         header::CONTENT_TYPE,
         header::CONTENT_LENGTH,
         header::ACCEPT,
+        super::invocations::IDEMPOTENCY_KEY,
     ] {
         if let Some(value) = parts.headers.get(&name) {
             message.headers_mut().insert(name, value.clone());
         }
+    }
+    if respond_async {
+        let (resolution, target) = state.agents.resolve(&project, agent).await?;
+        return super::invocations::accept(
+            &state,
+            &resolution,
+            &target,
+            message,
+            String::new(),
+            client,
+            Some(agent),
+        )
+        .await;
     }
     state.agents.send(&project, agent, message, client).await
 }

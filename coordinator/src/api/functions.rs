@@ -114,10 +114,26 @@ struct FunctionView {
     /// empty when any node may.
     #[schema(example = json!({"gpu": "true"}))]
     node_selector: BTreeMap<String, String>,
+    /// How its asynchronous invocations are retried.
+    async_retry: AsyncRetryView,
     created_at: String,
     aliases: Vec<AliasView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     versions: Option<Vec<VersionView>>,
+}
+
+/// How a function's asynchronous invocations are retried.
+#[derive(Serialize, Deserialize, ToSchema, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+struct AsyncRetryView {
+    /// Attempts in all, the first included: 1 to 100 (default 3).
+    max_attempts: i32,
+    /// No attempt starts this long after the invocation was accepted: 1 s to 7 days in
+    /// milliseconds (default 6 hours).
+    max_age_ms: i64,
+    /// The wait before the first retry, in milliseconds (0 to 1 hour, default 1 s); each
+    /// later wait doubles, up to 15 minutes, with jitter.
+    backoff_ms: i64,
 }
 
 fn function_view(
@@ -129,6 +145,11 @@ fn function_view(
         name: function.name,
         priority: function.priority,
         node_selector: function.node_selector,
+        async_retry: AsyncRetryView {
+            max_attempts: function.async_retry.max_attempts,
+            max_age_ms: function.async_retry.max_age_ms,
+            backoff_ms: function.async_retry.backoff_ms,
+        },
         created_at: function.created_at.to_rfc3339(),
         aliases: aliases.into_iter().map(alias_view).collect(),
         versions: versions.map(|versions| {
@@ -284,7 +305,7 @@ async fn show(
     Ok(Json(function_view(function, aliases, Some(versions))))
 }
 
-/// A change to a function's settings: `priority`, `node_selector` or both. A field left out
+/// A change to a function's settings: `priority`, `node_selector`, `async_retry`. A field left out
 /// keeps its value.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -300,6 +321,8 @@ struct FunctionChange {
     /// digit (a value may be empty).
     #[schema(example = json!({"gpu": "true"}))]
     node_selector: Option<BTreeMap<String, String>>,
+    /// How asynchronous invocations accepted from now on are retried (all three fields).
+    async_retry: Option<AsyncRetryView>,
 }
 
 /// Sets a function's priority class, node selector or both; the change applies to the next
@@ -313,9 +336,9 @@ async fn update(
     Path((project, function)): Path<(String, String)>,
     JsonBody(body): JsonBody<FunctionChange>,
 ) -> Result<Json<FunctionView>, ApiError> {
-    if body.priority.is_none() && body.node_selector.is_none() {
+    if body.priority.is_none() && body.node_selector.is_none() && body.async_retry.is_none() {
         return Err(ApiError::bad_request(
-            "the change is empty: give priority, node_selector or both",
+            "the change is empty: give priority, node_selector or async_retry",
         ));
     }
     let priority = body
@@ -326,6 +349,11 @@ async fn update(
     let change = FunctionUpdate {
         priority,
         node_selector: body.node_selector,
+        async_retry: body.async_retry.map(|retry| nexus_store::AsyncRetry {
+            max_attempts: retry.max_attempts,
+            max_age_ms: retry.max_age_ms,
+            backoff_ms: retry.backoff_ms,
+        }),
     };
     let (function, versions, aliases) = state
         .functions

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::http::Uri;
@@ -18,6 +18,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::channel::NodeChannel;
+use crate::events::{EventBus, EventKind};
 
 /// How often a node sends a heartbeat.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
@@ -221,9 +222,22 @@ pub struct InvalidRegistration(String);
 #[derive(Default)]
 pub struct NodeRegistry {
     nodes: RwLock<HashMap<Uuid, Arc<Node>>>,
+    /// Where joins and losses are published, once set.
+    events: OnceLock<Arc<dyn EventBus>>,
 }
 
 impl NodeRegistry {
+    /// Publishes every node joined and lost from now on to `events`.
+    pub fn publish_to(&self, events: Arc<dyn EventBus>) {
+        let _ = self.events.set(events);
+    }
+
+    fn publish(&self, kind: EventKind) {
+        if let Some(events) = self.events.get() {
+            events.publish(kind);
+        }
+    }
+
     /// Adds a node; it holds a lease from now until [`LEASE`] passes without a heartbeat.
     pub fn register(
         &self,
@@ -299,6 +313,11 @@ impl NodeRegistry {
             known: Mutex::default(),
         });
         tracing::info!(node = %node.id, name = node.name, address = node.address, slots = node.slots, "node joined");
+        self.publish(EventKind::NodeJoined {
+            node: node.id.to_string(),
+            name: node.name.clone(),
+            region: node.region.clone(),
+        });
         self.nodes
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -342,6 +361,11 @@ impl NodeRegistry {
     pub fn lose(&self, node: &Node, reason: &str) {
         if node.mark(NodeState::Lost) {
             tracing::warn!(node = %node.id, name = node.name, reason, "node lost");
+            self.publish(EventKind::NodeLost {
+                node: node.id.to_string(),
+                name: node.name.clone(),
+                reason: reason.to_owned(),
+            });
         }
     }
 
@@ -397,5 +421,68 @@ impl NodeRegistry {
                 .lost_at
                 .is_none_or(|lost| now.duration_since(lost) < FORGET_LOST_AFTER)
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt as _;
+    use nexus_proto::node::v1::Capacity;
+
+    use super::*;
+    use crate::events::{EventId, InProcessBus};
+
+    #[tokio::test]
+    async fn joins_and_losses_are_published_once() {
+        let registry = NodeRegistry::default();
+        let bus = Arc::new(InProcessBus::default());
+        registry.publish_to(Arc::clone(&bus) as Arc<dyn EventBus>);
+        let request = RegisterRequest {
+            name: "edge-1".to_owned(),
+            region: "eu".to_owned(),
+            address: "http://127.0.0.1:9".to_owned(),
+            capacity: Some(Capacity {
+                instance_slots: 4,
+                ..Capacity::default()
+            }),
+            ..RegisterRequest::default()
+        };
+        let node = registry
+            .register(request, &AddToken::new("token").unwrap())
+            .unwrap();
+        registry.lose(&node, "a call to it failed");
+        registry.lose(&node, "lease lapsed");
+        let mut events = bus.subscribe(Some(EventId::default())).await;
+        let kinds: Vec<EventKind> = vec![
+            events.next().await.unwrap().unwrap().kind,
+            events.next().await.unwrap().unwrap().kind,
+        ];
+        let id = node.id.to_string();
+        assert_eq!(
+            kinds,
+            [
+                EventKind::NodeJoined {
+                    node: id.clone(),
+                    name: "edge-1".to_owned(),
+                    region: "eu".to_owned(),
+                },
+                EventKind::NodeLost {
+                    node: id,
+                    name: "edge-1".to_owned(),
+                    reason: "a call to it failed".to_owned(),
+                },
+            ]
+        );
+        // Lost once: the second loss published nothing.
+        assert!(
+            bus.append(EventKind::AgentDeleted {
+                project: "p".to_owned(),
+                agent: "a".to_owned(),
+            }) > EventId::default()
+        );
+        assert!(matches!(
+            events.next().await.unwrap().unwrap().kind,
+            EventKind::AgentDeleted { .. }
+        ));
     }
 }

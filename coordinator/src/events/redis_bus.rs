@@ -42,6 +42,19 @@ struct Stored {
     kind: EventKind,
 }
 
+/// A connection for commands that block up to `block` (`XREAD BLOCK`): the client's default
+/// response timeout (half a second) would cut them off.
+pub(crate) async fn blocking_connection(
+    client: &Client,
+    block: Duration,
+) -> RedisResult<MultiplexedConnection> {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_response_timeout(Some(block + Duration::from_secs(5)));
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+}
+
 /// A bus on one Redis Stream.
 pub struct RedisBus {
     client: Client,
@@ -118,7 +131,7 @@ struct Reader {
 impl Reader {
     async fn connection(&mut self) -> RedisResult<&mut MultiplexedConnection> {
         if self.connection.is_none() {
-            self.connection = Some(self.client.get_multiplexed_async_connection().await?);
+            self.connection = Some(blocking_connection(&self.client, BLOCK).await?);
         }
         self.connection
             .as_mut()

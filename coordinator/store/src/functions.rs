@@ -24,8 +24,34 @@ pub struct Function {
     /// until set: any node). The store keeps what it is given; the coordinator checks the
     /// entries.
     pub node_selector: BTreeMap<String, String>,
+    /// How its asynchronous invocations are retried.
+    pub async_retry: AsyncRetry,
     /// When it was created.
     pub created_at: DateTime<Utc>,
+}
+
+/// How a function's asynchronous invocations are retried: at most `max_attempts` attempts,
+/// none started more than `max_age_ms` after the invocation was accepted, the first retry
+/// after `backoff_ms` and each later one after twice the wait before it (with jitter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AsyncRetry {
+    /// Attempts in all, the first included (at least 1).
+    pub max_attempts: i32,
+    /// Milliseconds from acceptance after which no attempt starts.
+    pub max_age_ms: i64,
+    /// Milliseconds before the first retry.
+    pub backoff_ms: i64,
+}
+
+impl Default for AsyncRetry {
+    /// The migration's defaults, as Lambda's: three attempts, six hours, a second.
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            max_age_ms: 6 * 60 * 60 * 1000,
+            backoff_ms: 1000,
+        }
+    }
 }
 
 /// A `functions` row as stored: the node selector is a JSON object in a text column.
@@ -36,6 +62,9 @@ struct FunctionRow {
     name: String,
     priority: String,
     node_selector: String,
+    async_max_attempts: i32,
+    async_max_age_ms: i64,
+    async_backoff_ms: i64,
     created_at: DateTime<Utc>,
 }
 
@@ -62,6 +91,11 @@ impl TryFrom<FunctionRow> for Function {
             name: row.name,
             priority: row.priority,
             node_selector,
+            async_retry: AsyncRetry {
+                max_attempts: row.async_max_attempts,
+                max_age_ms: row.async_max_age_ms,
+                backoff_ms: row.async_backoff_ms,
+            },
             created_at: row.created_at,
         })
     }
@@ -119,7 +153,8 @@ pub struct Alias {
 /// The columns of [`FunctionRow`], in its field order.
 macro_rules! function_columns {
     () => {
-        "id, project_id, name, priority, node_selector, created_at"
+        "id, project_id, name, priority, node_selector, async_max_attempts, async_max_age_ms, \
+         async_backoff_ms, created_at"
     };
 }
 
@@ -210,6 +245,41 @@ impl Tx<'_> {
         ))
         .bind(function_id)
         .bind(text)
+        .fetch_optional(conn)
+        .await)?;
+        row.ok_or_else(|| Error::not_found("function"))?.try_into()
+    }
+
+    /// Sets the function's retry policy for asynchronous invocations (checked by the caller)
+    /// and returns the function as it now is. Invocations already accepted keep the policy
+    /// they were accepted under.
+    pub async fn set_function_async_retry(
+        &mut self,
+        function_id: FunctionId,
+        retry: AsyncRetry,
+    ) -> Result<Function> {
+        let row: Option<FunctionRow> = on_tx!(self, conn => sqlx::query_as(concat!(
+            "UPDATE functions SET async_max_attempts = $2, async_max_age_ms = $3, \
+             async_backoff_ms = $4 WHERE id = $1 RETURNING ",
+            function_columns!()
+        ))
+        .bind(function_id)
+        .bind(retry.max_attempts)
+        .bind(retry.max_age_ms)
+        .bind(retry.backoff_ms)
+        .fetch_optional(conn)
+        .await)?;
+        row.ok_or_else(|| Error::not_found("function"))?.try_into()
+    }
+
+    /// The function with this id. [`Error::NotFound`] if there is none.
+    pub async fn get_function_by_id(&mut self, id: FunctionId) -> Result<Function> {
+        let row: Option<FunctionRow> = on_tx!(self, conn => sqlx::query_as(concat!(
+            "SELECT ",
+            function_columns!(),
+            " FROM functions WHERE id = $1"
+        ))
+        .bind(id)
         .fetch_optional(conn)
         .await)?;
         row.ok_or_else(|| Error::not_found("function"))?.try_into()

@@ -65,3 +65,7 @@ id_type!(
     /// A process that holds leases (one coordinator run): fresh at every start.
     HolderId
 );
+id_type!(
+    /// An asynchronous invocation.
+    InvocationId
+);

@@ -22,6 +22,7 @@ mod audit;
 mod error;
 mod functions;
 mod ids;
+mod invocations;
 mod migrate;
 mod projects;
 mod retry;
@@ -35,9 +36,15 @@ pub use agents::{Agent, AgentState, NewAgent, UnknownAgentState};
 pub use api_keys::{ApiKey, NewApiKey};
 pub use audit::{AuditEntry, AuditVerification, BrokenLink, NewAuditEntry};
 pub use error::{Error, Result};
-pub use functions::{Alias, Function, FunctionVersion, NewFunctionVersion};
+pub use functions::{Alias, AsyncRetry, Function, FunctionVersion, NewFunctionVersion};
 pub use ids::{
-    AgentId, ApiKeyId, FunctionId, FunctionVersionId, HolderId, ProjectId, SessionId, UserId,
+    AgentId, ApiKeyId, FunctionId, FunctionVersionId, HolderId, InvocationId, ProjectId, SessionId,
+    UserId,
+};
+pub use invocations::{
+    Attempt, AttemptReport, Claim, ClaimedInvocation, DeadFilter, Enqueued, Finished,
+    InvocationRecord, InvocationStatus, MAX_BACKOFF, NewInvocation, Reaped, StoredRequest,
+    StoredResult, Sweepable, Verdict, backoff,
 };
 pub use projects::{Member, NewProject, Project, ProjectUpdate, Role};
 pub use retry::RetryPolicy;

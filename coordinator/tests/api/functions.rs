@@ -738,10 +738,10 @@ async fn a_function_node_selector_is_set_shown_and_checked() {
             json!({"priority": "high", "node_selector": {"gpu": "-"}}),
             "\"gpu\"",
         ),
-        (json!({}), "priority, node_selector or both"),
+        (json!({}), "priority, node_selector or async_retry"),
         (
             json!({"node_selector": null}),
-            "priority, node_selector or both",
+            "priority, node_selector or async_retry",
         ),
     ] {
         let refused = api

@@ -50,6 +50,24 @@ impl Api {
         .await
     }
 
+    /// As a cluster's coordinator runs asynchronous invocations: a fresh PostgreSQL database,
+    /// and invocations announced on a Redis Stream of this test's own, read by a consumer
+    /// group.
+    pub async fn start_with_redis_queue() -> Self {
+        let mut config = |config: &mut EmbeddedConfig| {
+            config.coordinator.invocation_queue = Some(nexus_tests::redis_url());
+            config.coordinator.invocation_stream =
+                Some(format!("nexus-test:invocations:{}", uuid::Uuid::new_v4()));
+        };
+        Self::start_configured(
+            DeployLimits::default(),
+            Some(FreshDatabase::create().await),
+            KvBackend::Memory,
+            &mut config,
+        )
+        .await
+    }
+
     async fn start_on(limits: DeployLimits, database: Option<FreshDatabase>) -> Self {
         Self::start_with_kv(limits, database, KvBackend::Memory).await
     }
@@ -59,10 +77,20 @@ impl Api {
         database: Option<FreshDatabase>,
         kv: KvBackend,
     ) -> Self {
+        Self::start_configured(limits, database, kv, &mut |_| {}).await
+    }
+
+    async fn start_configured(
+        limits: DeployLimits,
+        database: Option<FreshDatabase>,
+        kv: KvBackend,
+        configure: &mut dyn FnMut(&mut EmbeddedConfig),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = EmbeddedConfig::in_directory(dir.path());
         config.coordinator.deploy = limits;
         config.kv = kv;
+        configure(&mut config);
         if let Some(database) = &database {
             config.coordinator.database_url = database.url().to_owned();
         }

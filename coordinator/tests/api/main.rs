@@ -17,6 +17,7 @@ mod functions;
 mod grpc;
 mod grpc_agents;
 mod harness;
+mod invocations;
 mod openapi;
 mod projects;
 mod trigger;

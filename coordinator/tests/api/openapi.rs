@@ -100,6 +100,11 @@ async fn every_route_in_the_spec_is_served_and_answers_as_documented() {
         "GET /v1/projects/{project}/agents/{agent}/context/{key}",
         "PUT /v1/projects/{project}/agents/{agent}/context/{key}",
         "DELETE /v1/projects/{project}/agents/{agent}/context/{key}",
+        "POST /v1/projects/{project}/invocations",
+        "GET /v1/projects/{project}/invocations",
+        "POST /v1/projects/{project}/invocations/dead/redrive",
+        "POST /v1/projects/{project}/invocations/dead/purge",
+        "GET /v1/invocations/{id}",
     ] {
         assert!(
             walked.contains(expected),

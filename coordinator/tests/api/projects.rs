@@ -285,6 +285,30 @@ async fn every_project_endpoint_answers_every_role_as_the_rbac_table_says() {
             expected: [204, 204, 204, 403, 404],
         },
         Case {
+            method: "POST",
+            path: "/v1/projects/{p}/invocations",
+            body: Send::Json(json!({"function": "f"})),
+            expected: [200, 200, 200, 403, 404],
+        },
+        Case {
+            method: "GET",
+            path: "/v1/projects/{p}/invocations",
+            body: Send::Nothing,
+            expected: [200, 200, 200, 200, 404],
+        },
+        Case {
+            method: "POST",
+            path: "/v1/projects/{p}/invocations/dead/redrive",
+            body: Send::Json(json!({})),
+            expected: [200, 200, 200, 403, 404],
+        },
+        Case {
+            method: "POST",
+            path: "/v1/projects/{p}/invocations/dead/purge",
+            body: Send::Json(json!({})),
+            expected: [200, 200, 200, 403, 404],
+        },
+        Case {
             method: "DELETE",
             path: "/v1/projects/{p}/agents/{agent}",
             body: Send::Nothing,

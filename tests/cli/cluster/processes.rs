@@ -69,10 +69,33 @@ impl Coordinator {
         coordinator
     }
 
+    /// [`Coordinator::restart`] on `base`, the address of the one before it, so that the
+    /// nodes it had find it again.
+    pub async fn restart_at(
+        base: &str,
+        database: &FreshDatabase,
+        state: &Path,
+        args: &[&str],
+    ) -> Self {
+        let listen = base.strip_prefix("http://").unwrap();
+        let mut coordinator = Self::launch_on(listen, database, state, args).await;
+        coordinator.log_in().await;
+        coordinator
+    }
+
     async fn launch(database: &FreshDatabase, state: &Path, args: &[&str]) -> Self {
+        Self::launch_on("127.0.0.1:0", database, state, args).await
+    }
+
+    async fn launch_on(
+        listen: &str,
+        database: &FreshDatabase,
+        state: &Path,
+        args: &[&str],
+    ) -> Self {
         let token_file = state.join("node-token");
         let mut child = Command::new(env!("CARGO_BIN_EXE_nexus"))
-            .args(["coordinator", "--cluster", "--listen", "127.0.0.1:0"])
+            .args(["coordinator", "--cluster", "--listen", listen])
             .arg("--database-url")
             .arg(database.url())
             .arg("--state-dir")

@@ -397,3 +397,31 @@ pub async fn node_selector_is_set_per_function(db: TestDb) {
         );
     }
 }
+
+pub async fn async_retry_is_set_per_function(db: TestDb) {
+    let store = &db.store;
+    let owner = create_user(store, "owner@example.com").await;
+    let project_id = create_project(store, "retry", owner.id).await.id;
+    let created = store
+        .with_retry(|tx| Box::pin(async move { tx.create_function(project_id, "jobs").await }))
+        .await
+        .unwrap();
+    assert_eq!(created.async_retry, nexus_store::AsyncRetry::default());
+    let policy = nexus_store::AsyncRetry {
+        max_attempts: 5,
+        max_age_ms: 60_000,
+        backoff_ms: 10,
+    };
+    let updated = store
+        .with_retry(|tx| {
+            Box::pin(async move { tx.set_function_async_retry(created.id, policy).await })
+        })
+        .await
+        .unwrap();
+    assert_eq!(updated.async_retry, policy);
+    let read = store
+        .with_retry(|tx| Box::pin(async move { tx.get_function_by_id(created.id).await }))
+        .await
+        .unwrap();
+    assert_eq!(read, updated);
+}

@@ -15,6 +15,7 @@ mod agents;
 mod audit;
 mod functions;
 mod harness;
+mod invocations;
 mod migrations;
 mod projects;
 mod retry;
@@ -45,9 +46,16 @@ macro_rules! store_test_suite {
                 functions::rollback_returns_to_the_previous_target,
                 functions::priority_is_set_per_function,
                 functions::node_selector_is_set_per_function,
+                functions::async_retry_is_set_per_function,
                 agents::agents_are_created_paged_changed_and_deleted,
                 agents::a_deleted_project_takes_its_agents_with_it,
                 agents::an_agent_lease_has_one_holder_and_changes_hands_with_a_new_epoch,
+                invocations::an_invocation_is_claimed_once_and_keeps_its_request_and_result,
+                invocations::the_same_idempotency_key_names_the_first_invocation_for_a_day,
+                invocations::a_result_from_a_lost_lease_is_refused,
+                invocations::failures_retry_with_backoff_then_go_to_the_dead_letters,
+                invocations::an_invocation_past_its_max_age_dies_instead_of_running,
+                invocations::queued_invocations_are_announced_again_when_due,
                 audit::appends_form_a_verified_chain,
                 audit::an_edited_row_is_reported,
                 audit::a_removed_row_is_reported,

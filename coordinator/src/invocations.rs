@@ -1,0 +1,446 @@
+//! Asynchronous invocations: a request accepted now (`202` and an id only once its row is
+//! committed), run later by a worker under a lease, retried with exponential backoff and
+//! jitter within its function's budget, then kept on the dead-letter list for `redrive` or
+//! `purge`.
+//!
+//! Accepts are committed in batches: concurrent requests share one transaction, so the
+//! database's commit latency is paid once per batch rather than once per request. After the
+//! commit the ids are announced on an [`InvocationQueue`]; a [`worker`] on any coordinator
+//! claims each in the database (the claim, not the queue, decides who runs an attempt), runs
+//! it through the one dispatch path, and records the outcome under the claim's epoch. The
+//! sweep on every coordinator re-announces what a queue lost and retries attempts whose
+//! lease ran out.
+
+pub mod queue;
+mod redis_queue;
+mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use chrono::{TimeDelta, Utc};
+use nexus_store::{
+    Attempt, DeadFilter, Enqueued, HolderId, InvocationId, InvocationRecord, InvocationStatus,
+    NewInvocation, ProjectId, Store,
+};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use crate::error::ApiError;
+use crate::events::{EventBus, EventKind};
+
+pub use self::queue::{InProcessQueue, InvocationQueue, QueueError};
+pub use self::redis_queue::RedisQueue;
+pub use self::worker::Runner;
+
+/// The largest request body an asynchronous invocation keeps.
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+/// The largest part of a function's response body an invocation keeps (its size is recorded
+/// whole).
+pub const MAX_RESULT_BYTES: usize = 1024 * 1024;
+/// Accepts committed in one transaction at most.
+const MAX_BATCH: usize = 512;
+/// Transactions committing accepts at once.
+const COMMITTERS: usize = 4;
+/// Accepts waiting for a transaction at most; beyond, callers wait for room.
+const MAX_WAITING_ACCEPTS: usize = 16 * 1024;
+/// Invocations listed per page unless the caller asks for another size.
+pub const DEFAULT_PAGE: u32 = 50;
+/// The most invocations one page, redrive or purge takes.
+pub const MAX_PAGE: u32 = 1000;
+
+/// How a coordinator runs asynchronous invocations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AsyncConfig {
+    /// Attempts this coordinator runs at once.
+    pub workers: usize,
+    /// How long a claim holds without being renewed (renewed every third of it).
+    pub lease: Duration,
+    /// How long an announced invocation may stay queued before it is announced again.
+    pub redeliver_after: Duration,
+    /// How often the sweep runs.
+    pub sweep_every: Duration,
+    /// How long an idempotency key names its first invocation.
+    pub idempotency_window: Duration,
+}
+
+impl Default for AsyncConfig {
+    fn default() -> Self {
+        Self {
+            workers: 64,
+            lease: Duration::from_secs(10),
+            redeliver_after: Duration::from_secs(30),
+            sweep_every: Duration::from_millis(250),
+            idempotency_window: Duration::from_secs(24 * 60 * 60),
+        }
+    }
+}
+
+struct PendingAccept {
+    new: NewInvocation,
+    function: String,
+    reply: oneshot::Sender<Result<Enqueued, ApiError>>,
+}
+
+/// Asynchronous invocations: accept, look up, list, redrive, purge; and the workers.
+#[derive(Clone)]
+pub struct InvocationService {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    store: Arc<Store>,
+    queue: Arc<dyn InvocationQueue>,
+    events: Arc<dyn EventBus>,
+    config: AsyncConfig,
+    holder: HolderId,
+    accepts: mpsc::Sender<PendingAccept>,
+}
+
+impl InvocationService {
+    /// The service over `store`, announcing on `queue` and publishing on `events`. Starts the
+    /// tasks that commit accepts, so it must be called within a Tokio runtime; workers start
+    /// with [`InvocationService::start`].
+    pub fn new(
+        store: Arc<Store>,
+        queue: Arc<dyn InvocationQueue>,
+        events: Arc<dyn EventBus>,
+        config: AsyncConfig,
+    ) -> Self {
+        let (accepts, waiting) = mpsc::channel(MAX_WAITING_ACCEPTS);
+        let shared = Arc::new(Shared {
+            store,
+            queue,
+            events,
+            config,
+            holder: HolderId::new(),
+            accepts,
+        });
+        let waiting = Arc::new(Mutex::new(waiting));
+        for _ in 0..COMMITTERS {
+            tokio::spawn(commit_accepts(
+                Arc::downgrade(&shared),
+                Arc::clone(&waiting),
+            ));
+        }
+        Self { shared }
+    }
+
+    /// Starts this coordinator's workers and sweep, which run attempts through `runner`.
+    pub fn start(&self, runner: Runner) {
+        worker::start(Arc::clone(&self.shared), runner);
+    }
+
+    /// Records `new` (of the function named `function`) as queued and announces it; returns
+    /// once it is committed. With an idempotency key the project used within the window,
+    /// returns that invocation instead.
+    pub async fn accept(&self, new: NewInvocation, function: String) -> Result<Enqueued, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        let pending = PendingAccept {
+            new,
+            function,
+            reply,
+        };
+        self.shared
+            .accepts
+            .send(pending)
+            .await
+            .map_err(|_| ApiError::unavailable("the coordinator is shutting down"))?;
+        answer
+            .await
+            .map_err(|_| ApiError::unavailable("the coordinator is shutting down"))?
+    }
+
+    /// The invocation `id` with its attempts.
+    pub async fn get(
+        &self,
+        id: InvocationId,
+    ) -> Result<(InvocationRecord, Vec<Attempt>), ApiError> {
+        Ok(self
+            .shared
+            .store
+            .with_retry(|tx| {
+                Box::pin(async move {
+                    let record = tx.get_invocation(id).await?;
+                    let attempts = tx.list_invocation_attempts(id).await?;
+                    Ok((record, attempts))
+                })
+            })
+            .await?)
+    }
+
+    /// Up to `limit` of the project's invocations, newest first, filtered by status and
+    /// function, after the cursor `before`.
+    pub async fn list(
+        &self,
+        project: ProjectId,
+        status: Option<InvocationStatus>,
+        function: Option<&str>,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<(Vec<InvocationRecord>, Option<String>), ApiError> {
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(ApiError::bad_request(format!(
+                "limit must be 1 to {MAX_PAGE}"
+            )));
+        }
+        let before = before.map(parse_cursor).transpose()?;
+        let function = function.map(str::to_owned);
+        let records = self
+            .shared
+            .store
+            .with_retry(|tx| {
+                let function = function.clone();
+                Box::pin(async move {
+                    let function_id = match &function {
+                        Some(name) => Some(tx.get_function(project, name).await?.id),
+                        None => None,
+                    };
+                    tx.list_invocations(project, status, function_id, before, limit)
+                        .await
+                })
+            })
+            .await?;
+        let next = (records.len() == limit as usize)
+            .then(|| records.last().map(cursor))
+            .flatten();
+        Ok((records, next))
+    }
+
+    /// Queues the project's dead invocations that the filter takes again, each with a fresh
+    /// budget from its function's policy, and announces them; returns their ids.
+    pub async fn redrive(
+        &self,
+        project: ProjectId,
+        function: Option<&str>,
+        ids: Option<Vec<InvocationId>>,
+    ) -> Result<Vec<InvocationId>, ApiError> {
+        let redeliver_at = self.redeliver_at();
+        let function = function.map(str::to_owned);
+        let redriven = self
+            .shared
+            .store
+            .with_retry(|tx| {
+                let (function, ids) = (function.clone(), ids.clone());
+                Box::pin(async move {
+                    let filter = dead_filter(tx, project, function.as_deref(), ids).await?;
+                    tx.redrive_invocations(project, &filter, MAX_PAGE, redeliver_at)
+                        .await
+                })
+            })
+            .await?;
+        self.announce(redriven.clone()).await;
+        Ok(redriven)
+    }
+
+    /// Deletes the project's dead invocations that the filter takes; returns how many.
+    pub async fn purge(
+        &self,
+        project: ProjectId,
+        function: Option<&str>,
+        ids: Option<Vec<InvocationId>>,
+    ) -> Result<u64, ApiError> {
+        let function = function.map(str::to_owned);
+        Ok(self
+            .shared
+            .store
+            .with_retry(|tx| {
+                let (function, ids) = (function.clone(), ids.clone());
+                Box::pin(async move {
+                    let filter = dead_filter(tx, project, function.as_deref(), ids).await?;
+                    tx.purge_invocations(project, &filter, MAX_PAGE).await
+                })
+            })
+            .await?)
+    }
+
+    fn redeliver_at(&self) -> chrono::DateTime<Utc> {
+        self.shared.redeliver_at()
+    }
+
+    async fn announce(&self, ids: Vec<InvocationId>) {
+        self.shared.announce(ids).await;
+    }
+}
+
+impl Shared {
+    fn redeliver_at(&self) -> chrono::DateTime<Utc> {
+        Utc::now() + TimeDelta::from_std(self.config.redeliver_after).unwrap_or(TimeDelta::MAX)
+    }
+
+    /// Announces `ids`; when the queue cannot take them the sweep announces them once due.
+    async fn announce(&self, ids: Vec<InvocationId>) {
+        if ids.is_empty() {
+            return;
+        }
+        if let Err(error) = self.queue.push(ids).await {
+            tracing::warn!(%error, "could not announce invocations; the sweep will");
+        }
+    }
+
+    fn publish_dead(&self, record: &InvocationRecord) {
+        self.events.publish(EventKind::InvocationDead {
+            project: record.project_id.to_string(),
+            function: record.function.clone(),
+            agent: record.agent_id.map(|agent| agent.to_string()),
+            invocation: record.id.to_string(),
+            error: record.error.clone().unwrap_or_default(),
+        });
+    }
+}
+
+async fn dead_filter(
+    tx: &mut nexus_store::Tx<'_>,
+    project: ProjectId,
+    function: Option<&str>,
+    ids: Option<Vec<InvocationId>>,
+) -> nexus_store::Result<DeadFilter> {
+    let function_id = match function {
+        Some(name) => Some(tx.get_function(project, name).await?.id),
+        None => None,
+    };
+    Ok(DeadFilter { function_id, ids })
+}
+
+/// Commits waiting accepts in batches until the service is dropped.
+async fn commit_accepts(
+    shared: std::sync::Weak<Shared>,
+    waiting: Arc<Mutex<mpsc::Receiver<PendingAccept>>>,
+) {
+    loop {
+        let batch = {
+            let mut waiting = waiting.lock().await;
+            let Some(first) = waiting.recv().await else {
+                return;
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match waiting.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        commit_batch(&shared, batch).await;
+    }
+}
+
+async fn commit_batch(shared: &Shared, batch: Vec<PendingAccept>) {
+    let window = TimeDelta::from_std(shared.config.idempotency_window).unwrap_or(TimeDelta::MAX);
+    let fresh_since = Utc::now() - window;
+    let redeliver_at = shared.redeliver_at();
+    let news: Vec<&NewInvocation> = batch.iter().map(|pending| &pending.new).collect();
+    let committed = shared
+        .store
+        .with_retry(|tx| {
+            let news = &news;
+            Box::pin(async move {
+                let mut enqueued = Vec::with_capacity(news.len());
+                for new in news {
+                    enqueued.push(
+                        tx.enqueue_invocation(new, fresh_since, redeliver_at)
+                            .await?,
+                    );
+                }
+                Ok(enqueued)
+            })
+        })
+        .await;
+    match committed {
+        Ok(enqueued) => {
+            let mut created = Vec::with_capacity(enqueued.len());
+            for (pending, enqueued) in batch.into_iter().zip(enqueued) {
+                if enqueued.created {
+                    created.push(enqueued.id);
+                    shared.events.publish(EventKind::InvocationQueued {
+                        project: pending.new.project_id.to_string(),
+                        function: pending.function,
+                        agent: pending.new.agent_id.map(|agent| agent.to_string()),
+                        invocation: enqueued.id.to_string(),
+                    });
+                }
+                let _ = pending.reply.send(Ok(enqueued));
+            }
+            shared.announce(created).await;
+        }
+        Err(error) => {
+            let error = ApiError::from(error);
+            for pending in batch {
+                let _ = pending.reply.send(Err(error.clone()));
+            }
+        }
+    }
+}
+
+/// A page cursor: the creation time (microseconds since the epoch) and id of the last entry.
+fn cursor(record: &InvocationRecord) -> String {
+    format!("{}.{}", record.created_at.timestamp_micros(), record.id)
+}
+
+fn parse_cursor(text: &str) -> Result<(chrono::DateTime<Utc>, InvocationId), ApiError> {
+    let invalid = || ApiError::bad_request("before is not a cursor this API returned");
+    let (micros, id) = text.split_once('.').ok_or_else(invalid)?;
+    let at = chrono::DateTime::from_timestamp_micros(micros.parse().map_err(|_| invalid())?)
+        .ok_or_else(invalid)?;
+    Ok((at, InvocationId(id.parse().map_err(|_| invalid())?)))
+}
+
+/// Headers as `name: value\r\n` lines: every byte of every value kept, in order.
+pub fn encode_headers(headers: &HeaderMap) -> Vec<u8> {
+    let mut encoded = Vec::new();
+    for (name, value) in headers {
+        encoded.extend_from_slice(name.as_str().as_bytes());
+        encoded.extend_from_slice(b": ");
+        encoded.extend_from_slice(value.as_bytes());
+        encoded.extend_from_slice(b"\r\n");
+    }
+    encoded
+}
+
+/// The headers [`encode_headers`] wrote; a line that is not a header is skipped.
+pub fn decode_headers(encoded: &[u8]) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for line in encoded.split(|&byte| byte == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = line.iter().position(|&byte| byte == b':') else {
+            continue;
+        };
+        let (name, value) = (&line[..colon], &line[colon + 1..]);
+        let value = value.strip_prefix(b" ").unwrap_or(value);
+        if let (Ok(name), Ok(value)) =
+            (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
+        {
+            headers.append(name, value);
+        }
+    }
+    headers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_round_trip_with_every_byte_and_repeat() {
+        let mut headers = HeaderMap::new();
+        headers.append("x-a", HeaderValue::from_static("one"));
+        headers.append("x-a", HeaderValue::from_static("two: with colon"));
+        headers.append("x-bin", HeaderValue::from_bytes(b"\xff\xfe ").unwrap());
+        headers.append("x-empty", HeaderValue::from_static(""));
+        assert_eq!(decode_headers(&encode_headers(&headers)), headers);
+    }
+
+    #[test]
+    fn cursors_round_trip_and_nonsense_is_refused() {
+        let id = InvocationId::new();
+        let at = chrono::DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
+        let text = format!("{}.{id}", at.timestamp_micros());
+        assert_eq!(parse_cursor(&text).unwrap(), (at, id));
+        assert!(parse_cursor("nonsense").is_err());
+        assert!(parse_cursor("12.not-a-uuid").is_err());
+    }
+}

@@ -1,0 +1,396 @@
+//! The workers: take announced ids from the queue, claim each in the database, run the attempt
+//! through the one dispatch path while renewing the claim's lease, and record the outcome
+//! under the claim's epoch. And the sweep, which re-announces what is due and retries
+//! attempts whose lease expired (their coordinator died).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt as _;
+use nexus_store::{
+    AttemptReport, Claim, ClaimedInvocation, Finished, InvocationRecord, StoredResult, Sweepable,
+    Verdict,
+};
+use tokio::sync::{Semaphore, mpsc};
+
+use super::queue::Delivery;
+use super::{MAX_RESULT_BYTES, Shared, decode_headers, encode_headers};
+use crate::agents::AgentService;
+use crate::cluster::dispatch::NODE_HEADER;
+use crate::dispatch::{Dispatch, Invocation};
+use crate::error::ApiError;
+use crate::events::EventKind;
+use crate::trigger::Resolver;
+
+/// Ids taken from the queue at once at most.
+const PULL_BATCH: usize = 256;
+/// The wait before asking an unreachable queue or database again.
+const RETRY: Duration = Duration::from_millis(500);
+/// Invocations one sweep takes at most of each kind.
+const SWEEP_LIMIT: u32 = 1000;
+/// Invocations one transaction of the sweep changes at most.
+const SWEEP_CHUNK: usize = 64;
+/// The longest an attempt may take, the reading of the function's response included.
+pub const MAX_ATTEMPT: Duration = Duration::from_secs(15 * 60);
+/// The most of a response body read to learn its size.
+const MAX_COUNTED_BYTES: u64 = 256 * 1024 * 1024;
+
+/// What runs an attempt: the same resolution, dispatch and agents as a request does.
+#[derive(Clone)]
+pub struct Runner {
+    /// Versions by function and number.
+    pub triggers: Arc<Resolver>,
+    /// Where invocations run.
+    pub dispatch: Arc<dyn Dispatch>,
+    /// Messages to agents go through their mailboxes.
+    pub agents: AgentService,
+}
+
+pub(super) fn start(shared: Arc<Shared>, runner: Runner) {
+    let (acks, pending_acks) = mpsc::unbounded_channel();
+    tokio::spawn(acknowledge(Arc::clone(&shared), pending_acks));
+    tokio::spawn(pull(Arc::clone(&shared), runner, acks));
+    tokio::spawn(sweep(shared));
+}
+
+/// Takes announcements while there is a free worker, and starts an attempt for each.
+async fn pull(shared: Arc<Shared>, runner: Runner, acks: mpsc::UnboundedSender<Delivery>) {
+    let workers = Arc::new(Semaphore::new(shared.config.workers.max(1)));
+    loop {
+        let Ok(first) = Arc::clone(&workers).acquire_owned().await else {
+            return;
+        };
+        let room = (workers.available_permits() + 1).min(PULL_BATCH);
+        let deliveries = match shared.queue.pull(room).await {
+            Ok(deliveries) => deliveries,
+            Err(error) => {
+                tracing::warn!(%error, "could not take invocations from the queue");
+                tokio::time::sleep(RETRY).await;
+                continue;
+            }
+        };
+        let mut first = Some(first);
+        for delivery in deliveries {
+            let worker = match first.take() {
+                Some(worker) => worker,
+                None => match Arc::clone(&workers).acquire_owned().await {
+                    Ok(worker) => worker,
+                    Err(_) => return,
+                },
+            };
+            let (shared, runner, acks) = (Arc::clone(&shared), runner.clone(), acks.clone());
+            tokio::spawn(async move {
+                run(&shared, &runner, delivery, &acks).await;
+                drop(worker);
+            });
+        }
+    }
+}
+
+/// Acknowledges deliveries in batches.
+async fn acknowledge(shared: Arc<Shared>, mut pending: mpsc::UnboundedReceiver<Delivery>) {
+    let mut batch = Vec::new();
+    while pending.recv_many(&mut batch, PULL_BATCH).await > 0 {
+        if let Err(error) = shared.queue.ack(std::mem::take(&mut batch)).await {
+            tracing::warn!(%error, "could not acknowledge invocations; they may be delivered again");
+        }
+    }
+}
+
+async fn run(
+    shared: &Shared,
+    runner: &Runner,
+    delivery: Delivery,
+    acks: &mpsc::UnboundedSender<Delivery>,
+) {
+    let (id, holder, lease) = (delivery.id, shared.holder, shared.config.lease);
+    let claim = shared
+        .store
+        .with_retry(|tx| Box::pin(async move { tx.claim_invocation(id, holder, lease).await }))
+        .await;
+    // The row now says what happens; the announcement has done its work either way.
+    let _ = acks.send(delivery);
+    match claim {
+        Ok(Claim::Claimed(claimed)) => attempt(shared, runner, claimed).await,
+        Ok(Claim::Expired(record)) => shared.publish_dead(&record),
+        Ok(Claim::NotDue | Claim::Gone) => {}
+        Err(error) => {
+            tracing::warn!(%error, invocation = %id, "could not claim; the sweep announces it again");
+        }
+    }
+}
+
+async fn attempt(shared: &Shared, runner: &Runner, claimed: ClaimedInvocation) {
+    let ClaimedInvocation {
+        record,
+        epoch,
+        attempt,
+        ..
+    } = claimed;
+    shared.events.publish(EventKind::InvocationStarted {
+        project: record.project_id.to_string(),
+        function: record.function.clone(),
+        agent: record.agent_id.map(|agent| agent.to_string()),
+        invocation: record.id.to_string(),
+        attempt,
+    });
+    let report = tokio::select! {
+        report = runner.run(&record) => report,
+        () = keep_lease(shared, &record, epoch) => {
+            tracing::warn!(invocation = %record.id, attempt, "lost the lease; the attempt was dropped");
+            return;
+        }
+    };
+    let (id, jitter) = (record.id, jitter());
+    let finished = shared
+        .store
+        .with_retry(|tx| {
+            let report = &report;
+            Box::pin(async move { tx.finish_invocation(id, epoch, report, jitter).await })
+        })
+        .await;
+    match finished {
+        Ok(Finished::Done(record)) => shared.events.publish(EventKind::InvocationFinished {
+            project: record.project_id.to_string(),
+            function: record.function.clone(),
+            agent: record.agent_id.map(|agent| agent.to_string()),
+            invocation: Some(record.id.to_string()),
+            status: record
+                .result
+                .as_ref()
+                .and_then(|result| u16::try_from(result.status).ok())
+                .unwrap_or(0),
+        }),
+        Ok(Finished::Dead(record)) => shared.publish_dead(&record),
+        Ok(Finished::Retrying { run_at }) => {
+            tracing::debug!(invocation = %id, attempt, %run_at, "retrying");
+        }
+        Ok(Finished::Stale) => {
+            tracing::warn!(invocation = %id, attempt, "the result came after the lease was lost; refused");
+        }
+        Err(error) => {
+            tracing::warn!(%error, invocation = %id, "could not record the outcome; the attempt will be retried");
+        }
+    }
+}
+
+/// Renews the claim's lease every third of its length; returns when it is lost.
+async fn keep_lease(shared: &Shared, record: &InvocationRecord, epoch: i64) {
+    let (id, lease) = (record.id, shared.config.lease);
+    loop {
+        tokio::time::sleep(lease / 3).await;
+        let extended = shared
+            .store
+            .with_retry(|tx| {
+                Box::pin(async move { tx.extend_invocation_lease(id, epoch, lease).await })
+            })
+            .await;
+        match extended {
+            Ok(true) => {}
+            Ok(false) => return,
+            // The lease may still hold; try again at the next renewal.
+            Err(error) => tracing::warn!(%error, invocation = %id, "could not renew the lease"),
+        }
+    }
+}
+
+/// Re-announces due invocations and retries attempts whose lease expired, all the time.
+async fn sweep(shared: Arc<Shared>) {
+    let mut every = tokio::time::interval(shared.config.sweep_every);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        // Read first, then write row by row in small transactions: one scan that also wrote
+        // would conflict with every claim and accept meanwhile.
+        let sweepable = shared
+            .store
+            .with_retry(|tx| Box::pin(async move { tx.sweepable_invocations(SWEEP_LIMIT).await }))
+            .await;
+        let sweepable = match sweepable {
+            Ok(sweepable) => sweepable,
+            Err(error) => {
+                tracing::warn!(%error, "the invocation sweep could not read");
+                continue;
+            }
+        };
+        let chunks = sweepable
+            .expired
+            .chunks(SWEEP_CHUNK)
+            .map(|expired| Sweepable {
+                expired: expired.to_vec(),
+                due: Vec::new(),
+            })
+            .chain(sweepable.due.chunks(SWEEP_CHUNK).map(|due| Sweepable {
+                expired: Vec::new(),
+                due: due.to_vec(),
+            }));
+        for chunk in chunks {
+            let (redeliver_after, jitter) = (shared.config.redeliver_after, jitter());
+            let reaped = shared
+                .store
+                .with_retry(|tx| {
+                    let chunk = &chunk;
+                    Box::pin(
+                        async move { tx.reap_invocations(chunk, redeliver_after, jitter).await },
+                    )
+                })
+                .await;
+            match reaped {
+                Ok(reaped) => {
+                    for record in &reaped.dead {
+                        shared.publish_dead(record);
+                    }
+                    shared.announce(reaped.announce).await;
+                }
+                Err(error) => tracing::warn!(%error, "the invocation sweep could not write"),
+            }
+        }
+    }
+}
+
+fn jitter() -> f64 {
+    f64::from(getrandom::u32().unwrap_or(0)) / f64::from(u32::MAX)
+}
+
+impl Runner {
+    /// Runs one attempt of `record` and judges it.
+    async fn run(&self, record: &InvocationRecord) -> AttemptReport {
+        match tokio::time::timeout(MAX_ATTEMPT, self.answer(record)).await {
+            Ok(Ok(response)) => judge(response).await,
+            Ok(Err(error)) => AttemptReport {
+                verdict: if retryable(error.status) {
+                    Verdict::Retry
+                } else {
+                    Verdict::Failed
+                },
+                node: None,
+                result: None,
+                error: Some(format!("{}: {}", error.code, error.message)),
+            },
+            Err(_) => AttemptReport {
+                verdict: Verdict::Retry,
+                node: None,
+                result: None,
+                error: Some(format!("timed_out: the attempt took over {MAX_ATTEMPT:?}")),
+            },
+        }
+    }
+
+    async fn answer(&self, record: &InvocationRecord) -> Result<Response<Body>, ApiError> {
+        let stored = &record.request;
+        let method = Method::from_bytes(stored.method.as_bytes())
+            .map_err(|_| ApiError::bad_request("the stored method is not an HTTP method"))?;
+        let mut request = Request::builder()
+            .method(method)
+            .uri(stored.uri.as_str())
+            .body(Body::from(stored.body.clone()))
+            .map_err(|_| ApiError::bad_request("the stored request is not an HTTP request"))?;
+        *request.headers_mut() = decode_headers(&stored.headers);
+        let client = stored
+            .client
+            .parse()
+            .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+        if let Some(agent) = record.agent_id {
+            let project = record.project_id;
+            let project = self
+                .agents
+                .store()
+                .with_retry(|tx| Box::pin(async move { tx.get_project(project).await }))
+                .await?;
+            return self.agents.send(&project, agent, request, client).await;
+        }
+        let target = self
+            .triggers
+            .version_target(record.function_id, record.version)
+            .await?;
+        self.dispatch
+            .invoke(Invocation {
+                target,
+                prefix: stored.prefix.clone(),
+                client,
+                request,
+                agent: None,
+            })
+            .await
+    }
+}
+
+/// Whether an attempt that ended with `status` may succeed when tried again: server errors,
+/// timeouts, throttling and conflicts (a suspended agent) are; other client errors are not.
+fn retryable(status: StatusCode) -> bool {
+    !status.is_client_error()
+        || matches!(
+            status,
+            StatusCode::REQUEST_TIMEOUT | StatusCode::CONFLICT | StatusCode::TOO_MANY_REQUESTS
+        )
+}
+
+/// Reads the function's response (keeping its first [`MAX_RESULT_BYTES`]) and judges it.
+async fn judge(response: Response<Body>) -> AttemptReport {
+    let (parts, mut body) = response.into_parts();
+    let node = Some(
+        parts
+            .headers
+            .get(NODE_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("local")
+            .to_owned(),
+    );
+    let mut kept = Vec::new();
+    let mut size: u64 = 0;
+    let mut broke_off = None;
+    while size < MAX_COUNTED_BYTES {
+        match body.frame().await {
+            None => break,
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    size += data.len() as u64;
+                    let room = MAX_RESULT_BYTES.saturating_sub(kept.len());
+                    kept.extend_from_slice(&data[..data.len().min(room)]);
+                }
+            }
+            Some(Err(error)) => {
+                broke_off = Some(error.to_string());
+                break;
+            }
+        }
+    }
+    let status = parts.status;
+    let result = Some(StoredResult {
+        status: i32::from(status.as_u16()),
+        headers: encode_headers(&parts.headers),
+        body: kept,
+        size: i64::try_from(size).unwrap_or(i64::MAX),
+    });
+    if let Some(error) = broke_off {
+        return AttemptReport {
+            verdict: Verdict::Retry,
+            node,
+            result,
+            error: Some(format!("the function's response broke off: {error}")),
+        };
+    }
+    let (verdict, error) =
+        if status.is_success() || status.is_redirection() || status.is_informational() {
+            (Verdict::Succeeded, None)
+        } else if retryable(status) {
+            (
+                Verdict::Retry,
+                Some(format!("the function answered {status}")),
+            )
+        } else {
+            (
+                Verdict::Failed,
+                Some(format!("the function answered {status}")),
+            )
+        };
+    AttemptReport {
+        verdict,
+        node,
+        result,
+        error,
+    }
+}
