@@ -15,17 +15,19 @@
     reason = "a benchmark reports failures by panicking"
 )]
 
+#[path = "support/api.rs"]
+mod api;
 mod support;
 
 use std::time::Instant;
 
-use http::{Request, StatusCode};
-use http_body_util::Full;
+use api::Client;
+use http::StatusCode;
 use nexus::{Embedded, EmbeddedConfig, KvBackend};
 use nexus_context::{ContextStore as _, Namespace, PostgresStore, RedisStore, TieredStore};
 use nexus_store::NewAgent;
 use nexus_tests::postgres::FreshDatabase;
-use nexus_tests::{COUNTER_APP, HttpClient, TestResponse, app_tar, redis_url};
+use nexus_tests::{HttpClient, redis_url};
 use serde_json::json;
 use support::{percentile, print_row};
 
@@ -223,54 +225,4 @@ fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
     let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
     pages * 4096
-}
-
-struct Client {
-    base: String,
-    http: HttpClient,
-    token: String,
-}
-
-impl Client {
-    /// Signs up, makes project `lab` and deploys `counter` at every path.
-    async fn signed_up(mut self) -> Self {
-        let account = json!({"email": "bench@example.com", "password": "correct horse"});
-        let registered = self.post("/v1/auth/register", account.to_string()).await;
-        assert_eq!(registered.status, StatusCode::CREATED);
-        let login = self.post("/v1/auth/login", account.to_string()).await;
-        self.token = login.json()["access_token"].as_str().unwrap().to_owned();
-        let project = self
-            .post("/v1/projects", json!({"name": "lab"}).to_string())
-            .await;
-        assert_eq!(project.status, StatusCode::CREATED);
-        let upload = app_tar(COUNTER_APP, &[("counter.wasm", "counter")]);
-        let request = Request::post(format!(
-            "{}/v1/projects/lab/functions/counter/versions",
-            self.base
-        ))
-        .header("content-type", "application/x-tar")
-        .header("authorization", format!("Bearer {}", self.token))
-        .body(Full::from(upload))
-        .unwrap();
-        let deployed = self.http.send(request).await;
-        assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.text());
-        self
-    }
-
-    async fn post(&self, path: &str, body: String) -> TestResponse {
-        let request = Request::post(format!("{}{path}", self.base))
-            .header("content-type", "application/json")
-            .header("authorization", format!("Bearer {}", self.token))
-            .body(Full::from(body))
-            .unwrap();
-        self.http.send(request).await
-    }
-
-    async fn get(&self, path: &str) -> TestResponse {
-        let request = Request::get(format!("{}{path}", self.base))
-            .header("authorization", format!("Bearer {}", self.token))
-            .body(Full::default())
-            .unwrap();
-        self.http.send(request).await
-    }
 }

@@ -239,3 +239,8 @@ echo
 echo "agents (embedded platform on Postgres, key-value data in Redis over Postgres, both cores):"
 AGENTS=$(bench_executable nexus agents)
 "$AGENTS"
+
+echo
+echo "asynchronous invocations (embedded platform on Postgres, announced on a Redis Stream, both cores):"
+INVOCATIONS=$(bench_executable nexus invocations)
+"$INVOCATIONS"

@@ -250,7 +250,7 @@ impl AgentService {
         alias: Option<&str>,
         context: &BTreeMap<String, Vec<u8>>,
     ) -> Result<Agent, ApiError> {
-        check_name(name)?;
+        check_name("an agent", name, MAX_NAME_CHARS)?;
         let context_store = if context.is_empty() {
             None
         } else {
@@ -368,10 +368,11 @@ impl AgentService {
     }
 }
 
-/// Names are 1 to 128 letters, digits, `-`, `_` and `.`: safe in a URL path and a log line.
-fn check_name(name: &str) -> Result<(), ApiError> {
+/// Names are 1 to `max` letters, digits, `-`, `_` and `.`: safe in a URL path and a log line.
+/// `what` names the thing named ("an agent").
+pub(crate) fn check_name(what: &str, name: &str, max: usize) -> Result<(), ApiError> {
     let valid = !name.is_empty()
-        && name.chars().count() <= MAX_NAME_CHARS
+        && name.chars().count() <= max
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
@@ -379,7 +380,7 @@ fn check_name(name: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::bad_request(format!(
-            "an agent name has 1 to {MAX_NAME_CHARS} letters, digits, '-', '_' or '.': {name:?}"
+            "{what} name has 1 to {max} letters, digits, '-', '_' or '.': {name:?}"
         )))
     }
 }

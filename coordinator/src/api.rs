@@ -27,6 +27,7 @@ use crate::events::EventBus;
 use crate::functions::{BlobStore, DeployLimits, FunctionService};
 use crate::invocations::{AsyncConfig, InvocationQueue, InvocationService, Runner};
 use crate::projects::{Principal, ProjectService};
+use crate::schedules::ScheduleService;
 use crate::trigger::{CatalogChanges, Resolver};
 
 mod agent_context;
@@ -37,6 +38,7 @@ mod functions;
 pub(crate) mod invocations;
 mod nodes;
 mod projects;
+mod schedules;
 mod ws;
 
 pub(crate) use agents::MESSAGES_ROUTE;
@@ -76,6 +78,8 @@ pub struct AppState {
     pub dispatch: Arc<dyn Dispatch>,
     /// Asynchronous invocations.
     pub invocations: InvocationService,
+    /// Schedules.
+    pub schedules: ScheduleService,
     /// The edge nodes, when this coordinator runs a cluster.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
@@ -95,13 +99,15 @@ impl AppState {
     ) -> Self {
         let changes = Arc::new(CatalogChanges::default());
         let triggers = Arc::new(Resolver::new(Arc::clone(&store), Arc::clone(&changes)));
+        let invocations =
+            InvocationService::new(Arc::clone(&store), queue, Arc::clone(&events), async_config);
         Self {
-            invocations: InvocationService::new(
+            schedules: ScheduleService::new(
                 Arc::clone(&store),
-                queue,
-                Arc::clone(&events),
-                async_config,
+                Arc::clone(&triggers),
+                invocations.clone(),
             ),
+            invocations,
             functions: FunctionService::new(
                 Arc::clone(&store),
                 blobs,
@@ -134,8 +140,9 @@ impl AppState {
         Ok(Principal::User(self.auth.authenticate(token).await?))
     }
 
-    /// Starts the workers that run asynchronous invocations here.
+    /// Starts the workers that run asynchronous invocations here, and the schedules' loop.
     pub fn start_workers(&self) {
+        self.schedules.start();
         self.invocations.start(Runner {
             triggers: Arc::clone(&self.triggers),
             dispatch: Arc::clone(&self.dispatch),
@@ -185,6 +192,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(api_keys::routes())
         .merge(agents::routes())
         .merge(invocations::routes())
+        .merge(schedules::routes())
         .merge(nodes::routes())
         .merge(functions::routes(state.functions.limits()))
 }

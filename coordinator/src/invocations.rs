@@ -258,6 +258,19 @@ impl InvocationService {
         self.shared.redeliver_at()
     }
 
+    /// For [`nexus_store::Tx::enqueue_invocation`] now: since when an idempotency key still
+    /// names its invocation, and when an invocation not yet claimed is announced again.
+    pub fn windows(&self) -> (chrono::DateTime<Utc>, chrono::DateTime<Utc>) {
+        self.shared.windows()
+    }
+
+    /// Publishes and announces `new` (of the function named `function`), recorded by the
+    /// caller's own transaction.
+    pub async fn announce_accepted(&self, new: &NewInvocation, function: &str) {
+        self.shared.publish_queued(new, function.to_owned());
+        self.shared.announce(vec![new.id]).await;
+    }
+
     async fn announce(&self, ids: Vec<InvocationId>) {
         self.shared.announce(ids).await;
     }
@@ -266,6 +279,20 @@ impl InvocationService {
 impl Shared {
     fn redeliver_at(&self) -> chrono::DateTime<Utc> {
         Utc::now() + TimeDelta::from_std(self.config.redeliver_after).unwrap_or(TimeDelta::MAX)
+    }
+
+    fn windows(&self) -> (chrono::DateTime<Utc>, chrono::DateTime<Utc>) {
+        let window = TimeDelta::from_std(self.config.idempotency_window).unwrap_or(TimeDelta::MAX);
+        (Utc::now() - window, self.redeliver_at())
+    }
+
+    fn publish_queued(&self, new: &NewInvocation, function: String) {
+        self.events.publish(EventKind::InvocationQueued {
+            project: new.project_id.to_string(),
+            function,
+            agent: new.agent_id.map(|agent| agent.to_string()),
+            invocation: new.id.to_string(),
+        });
     }
 
     /// Announces `ids`; when the queue cannot take them the sweep announces them once due.
@@ -330,23 +357,15 @@ async fn commit_accepts(
 }
 
 async fn commit_batch(shared: &Shared, batch: Vec<PendingAccept>) {
-    let window = TimeDelta::from_std(shared.config.idempotency_window).unwrap_or(TimeDelta::MAX);
-    let fresh_since = Utc::now() - window;
-    let redeliver_at = shared.redeliver_at();
+    let (fresh_since, redeliver_at) = shared.windows();
     let news: Vec<&NewInvocation> = batch.iter().map(|pending| &pending.new).collect();
     let committed = shared
         .store
         .with_retry(|tx| {
             let news = &news;
             Box::pin(async move {
-                let mut enqueued = Vec::with_capacity(news.len());
-                for new in news {
-                    enqueued.push(
-                        tx.enqueue_invocation(new, fresh_since, redeliver_at)
-                            .await?,
-                    );
-                }
-                Ok(enqueued)
+                tx.enqueue_invocations(news, fresh_since, redeliver_at)
+                    .await
             })
         })
         .await;
@@ -356,12 +375,7 @@ async fn commit_batch(shared: &Shared, batch: Vec<PendingAccept>) {
             for (pending, enqueued) in batch.into_iter().zip(enqueued) {
                 if enqueued.created {
                     created.push(enqueued.id);
-                    shared.events.publish(EventKind::InvocationQueued {
-                        project: pending.new.project_id.to_string(),
-                        function: pending.function,
-                        agent: pending.new.agent_id.map(|agent| agent.to_string()),
-                        invocation: enqueued.id.to_string(),
-                    });
+                    shared.publish_queued(&pending.new, pending.function);
                 }
                 let _ = pending.reply.send(Ok(enqueued));
             }

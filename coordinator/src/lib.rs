@@ -14,5 +14,6 @@ pub mod functions;
 pub mod grpc;
 pub mod invocations;
 pub mod projects;
+pub mod schedules;
 pub mod server;
 pub mod trigger;

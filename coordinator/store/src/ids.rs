@@ -69,3 +69,7 @@ id_type!(
     /// An asynchronous invocation.
     InvocationId
 );
+id_type!(
+    /// A schedule.
+    ScheduleId
+);

@@ -399,6 +399,9 @@ pub(crate) fn after(at: DateTime<Utc>, wait: Duration) -> DateTime<Utc> {
         .min(DateTime::<Utc>::MAX_UTC)
 }
 
+/// Rows one `INSERT` writes at most (22 values each: SQLite takes 32,766 per statement).
+const INSERT_CHUNK: usize = 256;
+
 impl Tx<'_> {
     /// Records a queued invocation, announced again at `redeliver_at` unless claimed by then.
     /// With an idempotency key that the project used for an invocation accepted after
@@ -410,71 +413,126 @@ impl Tx<'_> {
         fresh_since: DateTime<Utc>,
         redeliver_at: DateTime<Utc>,
     ) -> Result<Enqueued> {
-        if let Some(key) = &new.idempotency_key {
-            let earlier: Option<(InvocationId, String, DateTime<Utc>)> = on_tx!(self, conn =>
-                sqlx::query_as(
-                    "SELECT id, status, created_at FROM invocations \
-                     WHERE project_id = $1 AND idempotency_key = $2",
-                )
-                .bind(new.project_id)
-                .bind(key)
-                .fetch_optional(conn)
-                .await)?;
-            if let Some((id, status, created_at)) = earlier {
-                if created_at > fresh_since {
-                    return Ok(Enqueued {
+        let mut enqueued = self
+            .enqueue_invocations(&[new], fresh_since, redeliver_at)
+            .await?;
+        enqueued.pop().ok_or_else(|| Error::not_found("invocation"))
+    }
+
+    /// [`Tx::enqueue_invocation`] for each of `news`, in order, with the new rows written by
+    /// a few multi-row statements: what a batch of accepts costs is a round trip or two, not
+    /// one per invocation. A key used twice in `news` names the first.
+    pub async fn enqueue_invocations(
+        &mut self,
+        news: &[&NewInvocation],
+        fresh_since: DateTime<Utc>,
+        redeliver_at: DateTime<Utc>,
+    ) -> Result<Vec<Enqueued>> {
+        let mut answers = Vec::with_capacity(news.len());
+        let mut fresh = Vec::with_capacity(news.len());
+        let mut keys_here = std::collections::HashMap::new();
+        for new in news {
+            if let Some(key) = &new.idempotency_key {
+                if let Some(&id) = keys_here.get(&(new.project_id, key.as_str())) {
+                    answers.push(Enqueued {
                         id,
-                        status: status.parse()?,
+                        status: InvocationStatus::Queued,
                         created: false,
                     });
+                    continue;
                 }
-                on_tx!(self, conn => sqlx::query(
-                    "UPDATE invocations SET idempotency_key = NULL WHERE id = $1",
-                )
-                .bind(id)
-                .execute(conn)
-                .await
-                .map(drop))?;
+                if let Some(earlier) = self.earlier_use(new.project_id, key, fresh_since).await? {
+                    answers.push(earlier);
+                    continue;
+                }
+                keys_here.insert((new.project_id, key.as_str()), new.id);
             }
+            answers.push(Enqueued {
+                id: new.id,
+                status: InvocationStatus::Queued,
+                created: true,
+            });
+            fresh.push(*new);
         }
         let now = now();
-        let expires_at = after(
-            now,
-            Duration::from_millis(u64::try_from(new.retry.max_age_ms).unwrap_or(0)),
-        );
-        let request = &new.request;
+        let redeliver_at = redeliver_at.trunc_subsecs(6);
+        for chunk in fresh.chunks(INSERT_CHUNK) {
+            on_tx!(self, conn => {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO invocations (id, project_id, function_id, version, agent_id, \
+                     status, idempotency_key, attempts, max_attempts, backoff_ms, expires_at, \
+                     epoch, run_at, due_at, method, uri, prefix, request_headers, request_body, \
+                     client, created_at, updated_at) ",
+                );
+                insert.push_values(chunk, |mut row, new| {
+                    let expires_at = after(
+                        now,
+                        Duration::from_millis(u64::try_from(new.retry.max_age_ms).unwrap_or(0)),
+                    );
+                    row.push_bind(new.id)
+                        .push_bind(new.project_id)
+                        .push_bind(new.function_id)
+                        .push_bind(new.version)
+                        .push_bind(new.agent_id)
+                        .push_bind(InvocationStatus::Queued.as_str())
+                        .push_bind(new.idempotency_key.as_deref())
+                        .push_bind(0_i32)
+                        .push_bind(new.retry.max_attempts.max(1))
+                        .push_bind(new.retry.backoff_ms.max(0))
+                        .push_bind(expires_at)
+                        .push_bind(0_i64)
+                        .push_bind(now)
+                        .push_bind(redeliver_at)
+                        .push_bind(new.request.method.as_str())
+                        .push_bind(new.request.uri.as_str())
+                        .push_bind(new.request.prefix.as_str())
+                        .push_bind(new.request.headers.as_slice())
+                        .push_bind(new.request.body.as_slice())
+                        .push_bind(new.request.client.as_str())
+                        .push_bind(now)
+                        .push_bind(now);
+                });
+                insert.build().execute(conn).await.map(drop)
+            })?;
+        }
+        Ok(answers)
+    }
+
+    /// The invocation that used `key` in the project after `fresh_since`; an older use of the
+    /// key is forgotten.
+    async fn earlier_use(
+        &mut self,
+        project_id: ProjectId,
+        key: &str,
+        fresh_since: DateTime<Utc>,
+    ) -> Result<Option<Enqueued>> {
+        let earlier: Option<(InvocationId, String, DateTime<Utc>)> = on_tx!(self, conn =>
+            sqlx::query_as(
+                "SELECT id, status, created_at FROM invocations \
+                 WHERE project_id = $1 AND idempotency_key = $2",
+            )
+            .bind(project_id)
+            .bind(key)
+            .fetch_optional(conn)
+            .await)?;
+        let Some((id, status, created_at)) = earlier else {
+            return Ok(None);
+        };
+        if created_at > fresh_since {
+            return Ok(Some(Enqueued {
+                id,
+                status: status.parse()?,
+                created: false,
+            }));
+        }
         on_tx!(self, conn => sqlx::query(
-            "INSERT INTO invocations (id, project_id, function_id, version, agent_id, status, \
-             idempotency_key, attempts, max_attempts, backoff_ms, expires_at, epoch, run_at, \
-             due_at, method, uri, prefix, request_headers, request_body, client, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', $6, 0, $7, $8, $9, 0, $10, $11, \
-             $12, $13, $14, $15, $16, $17, $10, $10)",
+            "UPDATE invocations SET idempotency_key = NULL WHERE id = $1",
         )
-        .bind(new.id)
-        .bind(new.project_id)
-        .bind(new.function_id)
-        .bind(new.version)
-        .bind(new.agent_id)
-        .bind(&new.idempotency_key)
-        .bind(new.retry.max_attempts.max(1))
-        .bind(new.retry.backoff_ms.max(0))
-        .bind(expires_at)
-        .bind(now)
-        .bind(redeliver_at.trunc_subsecs(6))
-        .bind(&request.method)
-        .bind(&request.uri)
-        .bind(&request.prefix)
-        .bind(&request.headers)
-        .bind(&request.body)
-        .bind(&request.client)
+        .bind(id)
         .execute(conn)
         .await
         .map(drop))?;
-        Ok(Enqueued {
-            id: new.id,
-            status: InvocationStatus::Queued,
-            created: true,
-        })
+        Ok(None)
     }
 
     /// The invocation with this id. [`Error::NotFound`] if there is none.

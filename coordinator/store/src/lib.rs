@@ -26,6 +26,7 @@ mod invocations;
 mod migrate;
 mod projects;
 mod retry;
+mod schedules;
 mod sessions;
 mod store;
 mod time;
@@ -38,8 +39,8 @@ pub use audit::{AuditEntry, AuditVerification, BrokenLink, NewAuditEntry};
 pub use error::{Error, Result};
 pub use functions::{Alias, AsyncRetry, Function, FunctionVersion, NewFunctionVersion};
 pub use ids::{
-    AgentId, ApiKeyId, FunctionId, FunctionVersionId, HolderId, InvocationId, ProjectId, SessionId,
-    UserId,
+    AgentId, ApiKeyId, FunctionId, FunctionVersionId, HolderId, InvocationId, ProjectId,
+    ScheduleId, SessionId, UserId,
 };
 pub use invocations::{
     Attempt, AttemptReport, Claim, ClaimedInvocation, DeadFilter, Enqueued, Finished,
@@ -48,6 +49,7 @@ pub use invocations::{
 };
 pub use projects::{Member, NewProject, Project, ProjectUpdate, Role};
 pub use retry::RetryPolicy;
+pub use schedules::{NewSchedule, Schedule};
 pub use sessions::{NewSession, Rotation, Session, TokenHash};
 pub use store::{Backend, DEFAULT_DATABASE_URL, Store, Tx};
 pub use users::{NewUser, User};

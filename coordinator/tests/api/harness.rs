@@ -68,6 +68,19 @@ impl Api {
         .await
     }
 
+    /// Another coordinator (with its runtime) on this one's PostgreSQL database, as a replica
+    /// runs; its state directory is the second value.
+    pub async fn replica(&self) -> (Embedded, tempfile::TempDir) {
+        let database = self
+            .database
+            .as_ref()
+            .expect("replicas share a PostgreSQL database");
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = EmbeddedConfig::in_directory(dir.path());
+        config.coordinator.database_url = database.url().to_owned();
+        (Embedded::start(config).await.unwrap(), dir)
+    }
+
     async fn start_on(limits: DeployLimits, database: Option<FreshDatabase>) -> Self {
         Self::start_with_kv(limits, database, KvBackend::Memory).await
     }

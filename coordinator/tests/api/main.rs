@@ -20,5 +20,6 @@ mod harness;
 mod invocations;
 mod openapi;
 mod projects;
+mod schedules;
 mod trigger;
 mod websockets;

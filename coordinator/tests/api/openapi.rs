@@ -105,6 +105,10 @@ async fn every_route_in_the_spec_is_served_and_answers_as_documented() {
         "POST /v1/projects/{project}/invocations/dead/redrive",
         "POST /v1/projects/{project}/invocations/dead/purge",
         "GET /v1/invocations/{id}",
+        "POST /v1/projects/{project}/schedules",
+        "GET /v1/projects/{project}/schedules",
+        "GET /v1/projects/{project}/schedules/{schedule}",
+        "DELETE /v1/projects/{project}/schedules/{schedule}",
     ] {
         assert!(
             walked.contains(expected),

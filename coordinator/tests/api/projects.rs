@@ -309,6 +309,18 @@ async fn every_project_endpoint_answers_every_role_as_the_rbac_table_says() {
             expected: [200, 200, 200, 403, 404],
         },
         Case {
+            method: "POST",
+            path: "/v1/projects/{p}/schedules",
+            body: Send::Json(json!({"name": "s", "function": "f", "after_ms": 3_600_000})),
+            expected: [201, 201, 201, 403, 404],
+        },
+        Case {
+            method: "GET",
+            path: "/v1/projects/{p}/schedules",
+            body: Send::Nothing,
+            expected: [200, 200, 200, 200, 404],
+        },
+        Case {
             method: "DELETE",
             path: "/v1/projects/{p}/agents/{agent}",
             body: Send::Nothing,

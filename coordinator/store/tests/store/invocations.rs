@@ -184,6 +184,49 @@ pub async fn the_same_idempotency_key_names_the_first_invocation_for_a_day(db: T
         .await
         .unwrap();
     assert_eq!(forgotten.idempotency_key, None);
+
+    // In one batch: a new key used twice names the first of the two; a known key names its
+    // invocation; rows without a key are each new.
+    let batch = [
+        new_invocation(&fixture, Some("order-8"), AsyncRetry::default()),
+        new_invocation(&fixture, None, AsyncRetry::default()),
+        new_invocation(&fixture, Some("order-8"), AsyncRetry::default()),
+        new_invocation(&fixture, Some("order-7"), AsyncRetry::default()),
+        new_invocation(&fixture, None, AsyncRetry::default()),
+    ];
+    let fresh_since = Utc::now() - TimeDelta::hours(24);
+    let answers = store
+        .with_retry(|tx| {
+            let batch: Vec<&NewInvocation> = batch.iter().collect();
+            Box::pin(async move {
+                tx.enqueue_invocations(&batch, fresh_since, Utc::now())
+                    .await
+            })
+        })
+        .await
+        .unwrap();
+    let answered: Vec<(InvocationId, bool)> = answers
+        .iter()
+        .map(|enqueued| (enqueued.id, enqueued.created))
+        .collect();
+    assert_eq!(
+        answered,
+        [
+            (batch[0].id, true),
+            (batch[1].id, true),
+            (batch[0].id, false),
+            (later.id, false),
+            (batch[4].id, true),
+        ]
+    );
+    for new in [&batch[0], &batch[1], &batch[4]] {
+        let stored = store
+            .with_retry(|tx| Box::pin(async move { tx.get_invocation(new.id).await }))
+            .await
+            .unwrap();
+        assert_eq!(stored.request, new.request);
+        assert_eq!(stored.idempotency_key, new.idempotency_key);
+    }
 }
 
 pub async fn a_result_from_a_lost_lease_is_refused(db: TestDb) {

@@ -19,6 +19,7 @@ mod invocations;
 mod migrations;
 mod projects;
 mod retry;
+mod schedules;
 mod sessions;
 mod users;
 
@@ -56,6 +57,7 @@ macro_rules! store_test_suite {
                 invocations::failures_retry_with_backoff_then_go_to_the_dead_letters,
                 invocations::an_invocation_past_its_max_age_dies_instead_of_running,
                 invocations::queued_invocations_are_announced_again_when_due,
+                schedules::a_tick_is_advanced_once_and_schedules_are_listed_and_deleted,
                 audit::appends_form_a_verified_chain,
                 audit::an_edited_row_is_reported,
                 audit::a_removed_row_is_reported,

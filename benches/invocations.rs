@@ -1,0 +1,197 @@
+//! Durable asynchronous invocations on the embedded platform as a cluster's coordinator runs
+//! them (Postgres, invocations announced on a Redis Stream), each figure next to a peer
+//! measured in the same run:
+//!
+//! - accepts per second: `Prefer: respond-async` through the trigger from 64 clients, every
+//!   202 answered only once its invocation is committed; against the same requests answered at
+//!   once (the function run synchronously), and against one transaction per invocation straight
+//!   on the store (what committing accepts in batches saves);
+//! - how fast the workers then run what was accepted.
+//!
+//! Run with `cargo bench --bench invocations` (or `make bench`); needs the local Postgres and
+//! Redis.
+#![expect(
+    clippy::unwrap_used,
+    reason = "a benchmark reports failures by panicking"
+)]
+
+#[path = "support/api.rs"]
+mod api;
+mod support;
+
+use std::time::{Duration, Instant};
+
+use api::Client;
+use futures::StreamExt as _;
+use http::{Request, StatusCode};
+use http_body_util::Full;
+use nexus::{Embedded, EmbeddedConfig};
+use nexus_store::{AsyncRetry, InvocationId, NewInvocation, StoredRequest};
+use nexus_tests::postgres::FreshDatabase;
+use nexus_tests::{HttpClient, redis_url};
+use support::print_row;
+
+const ACCEPTS: usize = 20_000;
+const CLIENTS: usize = 64;
+const DIRECT: usize = 5_000;
+
+/// Sends `count` requests from [`CLIENTS`] clients; the time each took and the whole run's.
+async fn flood(
+    http: &HttpClient,
+    count: usize,
+    request: impl Fn(usize) -> Request<Full<bytes::Bytes>>,
+    expected: StatusCode,
+) -> (Vec<Duration>, Duration) {
+    let started = Instant::now();
+    let latencies = futures::stream::iter(0..count)
+        .map(|n| {
+            let request = request(n);
+            async move {
+                let sent = Instant::now();
+                let response = http.send(request).await;
+                assert_eq!(response.status, expected, "{}", response.text());
+                sent.elapsed()
+            }
+        })
+        .buffer_unordered(CLIENTS)
+        .collect::<Vec<_>>()
+        .await;
+    (latencies, started.elapsed())
+}
+
+fn per_second(count: usize, took: Duration) -> f64 {
+    count as f64 / took.as_secs_f64()
+}
+
+#[tokio::main]
+async fn main() {
+    let database = FreshDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = EmbeddedConfig::in_directory(dir.path());
+    config.coordinator.database_url = database.url().to_owned();
+    config.coordinator.invocation_queue = Some(redis_url());
+    config.coordinator.invocation_stream =
+        Some(format!("nexus-bench:invocations:{}", uuid::Uuid::new_v4()));
+    let platform = Embedded::start(config).await.unwrap();
+    let api = Client {
+        base: platform.base_url(),
+        http: HttpClient::default(),
+        token: String::new(),
+    }
+    .signed_up()
+    .await;
+    let url = format!("{}/lab/counter/", api.base);
+
+    // The peer: the same requests, run at once.
+    let (mut sync_latencies, sync_took) = flood(
+        &api.http,
+        ACCEPTS,
+        |_| Request::post(url.as_str()).body(Full::default()).unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+
+    // Accepted for later: each committed before its 202.
+    let accepts_started = Instant::now();
+    let (mut accept_latencies, accept_took) = flood(
+        &api.http,
+        ACCEPTS,
+        |_| {
+            Request::post(url.as_str())
+                .header("prefer", "respond-async")
+                .body(Full::default())
+                .unwrap()
+        },
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    // Then run by the workers (which started on the first ones while the rest arrived).
+    let drained = loop {
+        let queued = api
+            .get("/v1/projects/lab/invocations?status=queued&limit=1")
+            .await;
+        let running = api
+            .get("/v1/projects/lab/invocations?status=running&limit=1")
+            .await;
+        let empty =
+            |page: &nexus_tests::TestResponse| page.json()["invocations"] == serde_json::json!([]);
+        if empty(&queued) && empty(&running) {
+            break accepts_started.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let drain_took = drained;
+
+    // One transaction per invocation, straight on the store, from as many tasks.
+    let store = &platform.state().store;
+    let project = store
+        .with_retry(|tx| Box::pin(async move { tx.get_project_by_slug("lab").await }))
+        .await
+        .unwrap();
+    let function = store
+        .with_retry(|tx| Box::pin(async move { tx.get_function(project.id, "counter").await }))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut direct_latencies = futures::stream::iter(0..DIRECT)
+        .map(|_| async {
+            let new = NewInvocation {
+                id: InvocationId::new(),
+                project_id: project.id,
+                function_id: function.id,
+                version: 1,
+                agent_id: None,
+                idempotency_key: None,
+                retry: AsyncRetry::default(),
+                request: StoredRequest {
+                    method: "POST".to_owned(),
+                    uri: "/lab/counter/".to_owned(),
+                    prefix: "/lab/counter".to_owned(),
+                    headers: b"host: 127.0.0.1\r\n".to_vec(),
+                    body: Vec::new(),
+                    client: "127.0.0.1:1".to_owned(),
+                },
+            };
+            let sent = Instant::now();
+            let (fresh_since, redeliver_at) = platform.state().invocations.windows();
+            store
+                .with_retry(|tx| {
+                    let new = &new;
+                    Box::pin(
+                        async move { tx.enqueue_invocation(new, fresh_since, redeliver_at).await },
+                    )
+                })
+                .await
+                .unwrap();
+            sent.elapsed()
+        })
+        .buffer_unordered(CLIENTS)
+        .collect::<Vec<_>>()
+        .await;
+    let direct_took = started.elapsed();
+
+    println!(
+        "durable async accepts: {:.0}/s ({ACCEPTS} from {CLIENTS} clients in {:.2} s) | sync trigger: {:.0}/s | one transaction per invocation on the store: {:.0}/s",
+        per_second(ACCEPTS, accept_took),
+        accept_took.as_secs_f64(),
+        per_second(ACCEPTS, sync_took),
+        per_second(DIRECT, direct_took),
+    );
+    print_row(
+        "async accept",
+        &mut accept_latencies,
+        "sync trigger",
+        &mut sync_latencies,
+    );
+    print_row(
+        "async accept",
+        &mut accept_latencies,
+        "one store transaction",
+        &mut direct_latencies,
+    );
+    println!(
+        "accepted and run: {ACCEPTS} in {:.2} s ({:.0}/s)",
+        drain_took.as_secs_f64(),
+        per_second(ACCEPTS, drain_took)
+    );
+}
