@@ -6,7 +6,9 @@
 //!   202 answered only once its invocation is committed; against the same requests answered at
 //!   once (the function run synchronously), and against one transaction per invocation straight
 //!   on the store (what committing accepts in batches saves);
-//! - how fast the workers then run what was accepted.
+//! - how fast the workers then run what was accepted;
+//! - how long after its time a one-shot schedule's invocation is queued (target: under a
+//!   second), against how long an accepted invocation takes to be queued.
 //!
 //! Run with `cargo bench --bench invocations` (or `make bench`); needs the local Postgres and
 //! Redis.
@@ -34,6 +36,8 @@ use support::print_row;
 const ACCEPTS: usize = 20_000;
 const CLIENTS: usize = 64;
 const DIRECT: usize = 5_000;
+const SCHEDULES: usize = 20;
+const SCHEDULE_DELAY_MS: i64 = 300;
 
 /// Sends `count` requests from [`CLIENTS`] clients; the time each took and the whole run's.
 async fn flood(
@@ -194,4 +198,65 @@ async fn main() {
         drain_took.as_secs_f64(),
         per_second(ACCEPTS, drain_took)
     );
+    // Schedules: how long after its time a one-shot's invocation is queued (target: within a
+    // second), against an accept's own time to be queued.
+    let mut events = platform.state().events.subscribe(None).await;
+    let mut late = Vec::with_capacity(SCHEDULES);
+    for n in 0..SCHEDULES {
+        let due_ms = unix_millis() + SCHEDULE_DELAY_MS;
+        let body = serde_json::json!({
+            "name": format!("once-{n}"),
+            "function": "counter",
+            "after_ms": SCHEDULE_DELAY_MS,
+        });
+        let created = api
+            .post("/v1/projects/lab/schedules", body.to_string())
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+        let queued_ms = queued_at(&mut events).await;
+        late.push(Duration::from_millis(
+            u64::try_from(queued_ms - due_ms).unwrap_or(0),
+        ));
+    }
+    let mut accepted_queued = Vec::with_capacity(SCHEDULES);
+    for _ in 0..SCHEDULES {
+        let sent_ms = unix_millis();
+        let request = Request::post(url.as_str())
+            .header("prefer", "respond-async")
+            .body(Full::default())
+            .unwrap();
+        assert_eq!(api.http.send(request).await.status, StatusCode::ACCEPTED);
+        let queued_ms = queued_at(&mut events).await;
+        accepted_queued.push(Duration::from_millis(
+            u64::try_from(queued_ms - sent_ms).unwrap_or(0),
+        ));
+    }
+    print_row(
+        "schedule fired after its time",
+        &mut late,
+        "async accept queued after sending",
+        &mut accepted_queued,
+    );
+}
+
+/// Milliseconds since the Unix epoch.
+fn unix_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
+/// When the next invocation was queued, in milliseconds since the Unix epoch.
+async fn queued_at(events: &mut nexus_coordinator::events::Listener) -> i64 {
+    loop {
+        let event = events.next().await.unwrap().unwrap();
+        if matches!(
+            event.kind,
+            nexus_coordinator::events::EventKind::InvocationQueued { .. }
+        ) {
+            return event.at.timestamp_millis();
+        }
+    }
 }
