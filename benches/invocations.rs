@@ -4,8 +4,9 @@
 //!
 //! - accepts per second: `Prefer: respond-async` through the trigger from 64 clients, every
 //!   202 answered only once its invocation is committed; against the same requests answered at
-//!   once (the function run synchronously), and against one transaction per invocation straight
-//!   on the store (what committing accepts in batches saves);
+//!   once (the function run synchronously), against one transaction per invocation straight
+//!   on the store (what committing accepts in batches saves), and against `GET /healthz` (what
+//!   the HTTP stack and the client in this process cost on their own);
 //! - how fast the workers then run what was accepted;
 //! - how long after its time a one-shot schedule's invocation is queued (target: under a
 //!   second), against how long an accepted invocation takes to be queued.
@@ -85,6 +86,16 @@ async fn main() {
     .signed_up()
     .await;
     let url = format!("{}/lab/counter/", api.base);
+
+    // The floor: the cheapest request this HTTP stack answers, from as many clients.
+    let health = format!("{}/healthz", api.base);
+    let (_, floor_took) = flood(
+        &api.http,
+        ACCEPTS,
+        |_| Request::get(health.as_str()).body(Full::default()).unwrap(),
+        StatusCode::OK,
+    )
+    .await;
 
     // The peer: the same requests, run at once.
     let (mut sync_latencies, sync_took) = flood(
@@ -175,9 +186,10 @@ async fn main() {
     let direct_took = started.elapsed();
 
     println!(
-        "durable async accepts: {:.0}/s ({ACCEPTS} from {CLIENTS} clients in {:.2} s) | sync trigger: {:.0}/s | one transaction per invocation on the store: {:.0}/s",
+        "durable async accepts: {:.0}/s ({ACCEPTS} from {CLIENTS} clients in {:.2} s) | GET /healthz: {:.0}/s | sync trigger: {:.0}/s | one transaction per invocation on the store: {:.0}/s",
         per_second(ACCEPTS, accept_took),
         accept_took.as_secs_f64(),
+        per_second(ACCEPTS, floor_took),
         per_second(ACCEPTS, sync_took),
         per_second(DIRECT, direct_took),
     );

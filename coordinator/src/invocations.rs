@@ -11,23 +11,25 @@
 //! sweep on every coordinator re-announces what a queue lost and retries attempts whose
 //! lease ran out.
 
+mod batch;
 pub mod queue;
 mod redis_queue;
 mod worker;
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use chrono::{TimeDelta, Utc};
 use nexus_store::{
-    Attempt, DeadFilter, Enqueued, HolderId, InvocationId, InvocationRecord, InvocationStatus,
-    NewInvocation, ProjectId, Store,
+    Attempt, DeadFilter, Enqueued, Finished, HolderId, InvocationId, InvocationRecord,
+    InvocationStatus, NewInvocation, ProjectId, Store,
 };
-use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::error::ApiError;
 use crate::events::{EventBus, EventKind};
+
+use self::batch::Batcher;
 
 pub use self::queue::{InProcessQueue, InvocationQueue, QueueError};
 pub use self::redis_queue::RedisQueue;
@@ -38,12 +40,14 @@ pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 /// The largest part of a function's response body an invocation keeps (its size is recorded
 /// whole).
 pub const MAX_RESULT_BYTES: usize = 1024 * 1024;
-/// Accepts committed in one transaction at most.
+/// Accepts, or outcomes, committed in one transaction at most.
 const MAX_BATCH: usize = 512;
-/// Transactions committing accepts at once.
+/// Transactions committing accepts at once, each on a connection of its own.
 const COMMITTERS: usize = 4;
-/// Accepts waiting for a transaction at most; beyond, callers wait for room.
-const MAX_WAITING_ACCEPTS: usize = 16 * 1024;
+/// Transactions recording attempts' outcomes at once.
+const FINISHERS: usize = 2;
+/// Accepts, or outcomes, waiting for a transaction at most; beyond, callers wait for room.
+const MAX_WAITING: usize = 16 * 1024;
 /// Invocations listed per page unless the caller asks for another size.
 pub const DEFAULT_PAGE: u32 = 50;
 /// The most invocations one page, redrive or purge takes.
@@ -76,12 +80,6 @@ impl Default for AsyncConfig {
     }
 }
 
-struct PendingAccept {
-    new: NewInvocation,
-    function: String,
-    reply: oneshot::Sender<Result<Enqueued, ApiError>>,
-}
-
 /// Asynchronous invocations: accept, look up, list, redrive, purge; and the workers.
 #[derive(Clone)]
 pub struct InvocationService {
@@ -94,7 +92,11 @@ struct Shared {
     events: Arc<dyn EventBus>,
     config: AsyncConfig,
     holder: HolderId,
-    accepts: mpsc::Sender<PendingAccept>,
+    /// Accepts (with their function's name), committed in batches on connections of their
+    /// own, so that a busy pool never delays a `202`.
+    accepts: Batcher<(NewInvocation, String), Enqueued>,
+    /// Attempts' outcomes, committed in batches.
+    finishes: Batcher<worker::Finish, Finished>,
 }
 
 impl InvocationService {
@@ -107,22 +109,34 @@ impl InvocationService {
         events: Arc<dyn EventBus>,
         config: AsyncConfig,
     ) -> Self {
-        let (accepts, waiting) = mpsc::channel(MAX_WAITING_ACCEPTS);
-        let shared = Arc::new(Shared {
-            store,
-            queue,
-            events,
-            config,
-            holder: HolderId::new(),
-            accepts,
+        let shared = Arc::new_cyclic(|weak: &Weak<Shared>| {
+            let accepts_store = Arc::new(store.with_own_pool(COMMITTERS as u32));
+            let shared = Weak::clone(weak);
+            let accepts = Batcher::start(COMMITTERS, MAX_BATCH, MAX_WAITING, move |batch| {
+                let (shared, store) = (shared.upgrade(), Arc::clone(&accepts_store));
+                async move {
+                    let shared = shared.ok_or_else(shutting_down)?;
+                    commit_accepts(&shared, &store, batch).await
+                }
+            });
+            let shared = Weak::clone(weak);
+            let finishes = Batcher::start(FINISHERS, MAX_BATCH, MAX_WAITING, move |batch| {
+                let shared = shared.upgrade();
+                async move {
+                    let shared = shared.ok_or_else(shutting_down)?;
+                    worker::commit_finishes(&shared, batch).await
+                }
+            });
+            Shared {
+                store,
+                queue,
+                events,
+                config,
+                holder: HolderId::new(),
+                accepts,
+                finishes,
+            }
         });
-        let waiting = Arc::new(Mutex::new(waiting));
-        for _ in 0..COMMITTERS {
-            tokio::spawn(commit_accepts(
-                Arc::downgrade(&shared),
-                Arc::clone(&waiting),
-            ));
-        }
         Self { shared }
     }
 
@@ -135,20 +149,7 @@ impl InvocationService {
     /// once it is committed. With an idempotency key the project used within the window,
     /// returns that invocation instead.
     pub async fn accept(&self, new: NewInvocation, function: String) -> Result<Enqueued, ApiError> {
-        let (reply, answer) = oneshot::channel();
-        let pending = PendingAccept {
-            new,
-            function,
-            reply,
-        };
-        self.shared
-            .accepts
-            .send(pending)
-            .await
-            .map_err(|_| ApiError::unavailable("the coordinator is shutting down"))?;
-        answer
-            .await
-            .map_err(|_| ApiError::unavailable("the coordinator is shutting down"))?
+        self.shared.accepts.submit((new, function)).await
     }
 
     /// The invocation `id` with its attempts.
@@ -329,38 +330,20 @@ async fn dead_filter(
     Ok(DeadFilter { function_id, ids })
 }
 
-/// Commits waiting accepts in batches until the service is dropped.
-async fn commit_accepts(
-    shared: std::sync::Weak<Shared>,
-    waiting: Arc<Mutex<mpsc::Receiver<PendingAccept>>>,
-) {
-    loop {
-        let batch = {
-            let mut waiting = waiting.lock().await;
-            let Some(first) = waiting.recv().await else {
-                return;
-            };
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match waiting.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
-                }
-            }
-            batch
-        };
-        let Some(shared) = shared.upgrade() else {
-            return;
-        };
-        commit_batch(&shared, batch).await;
-    }
+fn shutting_down() -> ApiError {
+    ApiError::unavailable("the coordinator is shutting down")
 }
 
-async fn commit_batch(shared: &Shared, batch: Vec<PendingAccept>) {
+/// Records a batch of accepts in one transaction on `store`, then publishes and announces
+/// those that are new.
+async fn commit_accepts(
+    shared: &Shared,
+    store: &Store,
+    batch: Vec<(NewInvocation, String)>,
+) -> Result<Vec<Enqueued>, ApiError> {
     let (fresh_since, redeliver_at) = shared.windows();
-    let news: Vec<&NewInvocation> = batch.iter().map(|pending| &pending.new).collect();
-    let committed = shared
-        .store
+    let news: Vec<&NewInvocation> = batch.iter().map(|(new, _)| new).collect();
+    let enqueued = store
         .with_retry(|tx| {
             let news = &news;
             Box::pin(async move {
@@ -368,26 +351,16 @@ async fn commit_batch(shared: &Shared, batch: Vec<PendingAccept>) {
                     .await
             })
         })
-        .await;
-    match committed {
-        Ok(enqueued) => {
-            let mut created = Vec::with_capacity(enqueued.len());
-            for (pending, enqueued) in batch.into_iter().zip(enqueued) {
-                if enqueued.created {
-                    created.push(enqueued.id);
-                    shared.publish_queued(&pending.new, pending.function);
-                }
-                let _ = pending.reply.send(Ok(enqueued));
-            }
-            shared.announce(created).await;
-        }
-        Err(error) => {
-            let error = ApiError::from(error);
-            for pending in batch {
-                let _ = pending.reply.send(Err(error.clone()));
-            }
+        .await?;
+    let mut created = Vec::with_capacity(enqueued.len());
+    for ((new, function), enqueued) in batch.into_iter().zip(&enqueued) {
+        if enqueued.created {
+            created.push(enqueued.id);
+            shared.publish_queued(&new, function);
         }
     }
+    shared.announce(created).await;
+    Ok(enqueued)
 }
 
 /// A page cursor: the creation time (microseconds since the epoch) and id of the last entry.

@@ -255,11 +255,20 @@ impl Resolver {
             .store
             .with_retry(|tx| Box::pin(async move { tx.get_function_by_id(function_id).await }))
             .await?;
+        self.target_of(&function, version).await
+    }
+
+    /// Version `version` of `function` as read now.
+    pub async fn target_of(
+        &self,
+        function: &nexus_store::Function,
+        version: i64,
+    ) -> Result<Arc<Target>, ApiError> {
         let settings = FunctionSettings {
-            priority: priority_of(&function),
+            priority: priority_of(function),
             node_selector: Arc::new(function.node_selector.clone()),
         };
-        self.target(function.project_id, &function, &settings, version)
+        self.target(function.project_id, function, &settings, version)
             .await
     }
 

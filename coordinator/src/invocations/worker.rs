@@ -3,6 +3,8 @@
 //! under the claim's epoch. And the sweep, which re-announces what is due and retries
 //! attempts whose lease expired (their coordinator died).
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,10 +13,10 @@ use axum::body::Body;
 use axum::http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt as _;
 use nexus_store::{
-    AttemptReport, Claim, ClaimedInvocation, Finished, InvocationRecord, StoredResult, Sweepable,
-    Verdict,
+    AttemptReport, Claim, ClaimedInvocation, Finished, Function, InvocationId, InvocationRecord,
+    StoredResult, Sweepable, Verdict,
 };
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::queue::Delivery;
 use super::{MAX_RESULT_BYTES, Shared, decode_headers, encode_headers};
@@ -27,6 +29,8 @@ use crate::trigger::Resolver;
 
 /// Ids taken from the queue at once at most.
 const PULL_BATCH: usize = 256;
+/// Invocations claimed in one transaction at most.
+const CLAIM_BATCH: usize = 64;
 /// The wait before asking an unreachable queue or database again.
 const RETRY: Duration = Duration::from_millis(500);
 /// Invocations one sweep takes at most of each kind.
@@ -49,6 +53,14 @@ pub struct Runner {
     pub agents: AgentService,
 }
 
+/// An attempt's outcome to record under its claim's epoch.
+pub(super) struct Finish {
+    id: InvocationId,
+    epoch: i64,
+    report: AttemptReport,
+    jitter: f64,
+}
+
 pub(super) fn start(shared: Arc<Shared>, runner: Runner) {
     let (acks, pending_acks) = mpsc::unbounded_channel();
     tokio::spawn(acknowledge(Arc::clone(&shared), pending_acks));
@@ -56,7 +68,7 @@ pub(super) fn start(shared: Arc<Shared>, runner: Runner) {
     tokio::spawn(sweep(shared));
 }
 
-/// Takes announcements while there is a free worker, and starts an attempt for each.
+/// Takes announcements while there is a free worker, and claims them in batches.
 async fn pull(shared: Arc<Shared>, runner: Runner, acks: mpsc::UnboundedSender<Delivery>) {
     let workers = Arc::new(Semaphore::new(shared.config.workers.max(1)));
     loop {
@@ -72,20 +84,23 @@ async fn pull(shared: Arc<Shared>, runner: Runner, acks: mpsc::UnboundedSender<D
                 continue;
             }
         };
-        let mut first = Some(first);
-        for delivery in deliveries {
-            let worker = match first.take() {
-                Some(worker) => worker,
-                None => match Arc::clone(&workers).acquire_owned().await {
-                    Ok(worker) => worker,
-                    Err(_) => return,
-                },
-            };
+        let mut permits = Vec::with_capacity(deliveries.len());
+        permits.push(first);
+        while permits.len() < deliveries.len() {
+            match Arc::clone(&workers).acquire_owned().await {
+                Ok(worker) => permits.push(worker),
+                Err(_) => return,
+            }
+        }
+        let mut deliveries = deliveries.into_iter();
+        loop {
+            let chunk: Vec<Delivery> = deliveries.by_ref().take(CLAIM_BATCH).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let workers = permits.split_off(permits.len().saturating_sub(chunk.len()));
             let (shared, runner, acks) = (Arc::clone(&shared), runner.clone(), acks.clone());
-            tokio::spawn(async move {
-                run(&shared, &runner, delivery, &acks).await;
-                drop(worker);
-            });
+            tokio::spawn(async move { claim(shared, runner, chunk, workers, &acks).await });
         }
     }
 }
@@ -100,30 +115,73 @@ async fn acknowledge(shared: Arc<Shared>, mut pending: mpsc::UnboundedReceiver<D
     }
 }
 
-async fn run(
-    shared: &Shared,
-    runner: &Runner,
-    delivery: Delivery,
+/// Claims the announced invocations in one transaction, reading their functions in it too,
+/// and starts an attempt on a worker of `workers` for each claimed.
+async fn claim(
+    shared: Arc<Shared>,
+    runner: Runner,
+    deliveries: Vec<Delivery>,
+    workers: Vec<OwnedSemaphorePermit>,
     acks: &mpsc::UnboundedSender<Delivery>,
 ) {
-    let (id, holder, lease) = (delivery.id, shared.holder, shared.config.lease);
-    let claim = shared
+    let (holder, lease) = (shared.holder, shared.config.lease);
+    // In one order, so that two batches sharing ids cannot deadlock on their row locks.
+    let mut ids: Vec<InvocationId> = deliveries.iter().map(|delivery| delivery.id).collect();
+    ids.sort_unstable();
+    let claimed = shared
         .store
-        .with_retry(|tx| Box::pin(async move { tx.claim_invocation(id, holder, lease).await }))
+        .with_retry_row_locking(|tx| {
+            let ids = &ids;
+            Box::pin(async move {
+                let mut claims = Vec::with_capacity(ids.len());
+                let mut functions = HashMap::new();
+                for &id in ids {
+                    let claim = tx.claim_invocation(id, holder, lease).await?;
+                    if let Claim::Claimed(claimed) = &claim {
+                        let function_id = claimed.record.function_id;
+                        if let Entry::Vacant(slot) = functions.entry(function_id) {
+                            slot.insert(Arc::new(tx.get_function_by_id(function_id).await?));
+                        }
+                    }
+                    claims.push(claim);
+                }
+                Ok((claims, functions))
+            })
+        })
         .await;
-    // The row now says what happens; the announcement has done its work either way.
-    let _ = acks.send(delivery);
-    match claim {
-        Ok(Claim::Claimed(claimed)) => attempt(shared, runner, claimed).await,
-        Ok(Claim::Expired(record)) => shared.publish_dead(&record),
-        Ok(Claim::NotDue | Claim::Gone) => {}
+    // The rows now say what happens; the announcements have done their work either way.
+    for delivery in deliveries {
+        let _ = acks.send(delivery);
+    }
+    let (claims, functions) = match claimed {
+        Ok(claimed) => claimed,
         Err(error) => {
-            tracing::warn!(%error, invocation = %id, "could not claim; the sweep announces it again");
+            tracing::warn!(%error, invocations = ids.len(), "could not claim; the sweep announces them again");
+            return;
+        }
+    };
+    for (claim, worker) in claims.into_iter().zip(workers) {
+        match claim {
+            Claim::Claimed(claimed) => {
+                let function = functions.get(&claimed.record.function_id).cloned();
+                let (shared, runner) = (Arc::clone(&shared), runner.clone());
+                tokio::spawn(async move {
+                    attempt(&shared, &runner, claimed, function).await;
+                    drop(worker);
+                });
+            }
+            Claim::Expired(record) => shared.publish_dead(&record),
+            Claim::NotDue | Claim::Gone => {}
         }
     }
 }
 
-async fn attempt(shared: &Shared, runner: &Runner, claimed: ClaimedInvocation) {
+async fn attempt(
+    shared: &Shared,
+    runner: &Runner,
+    claimed: ClaimedInvocation,
+    function: Option<Arc<Function>>,
+) {
     let ClaimedInvocation {
         record,
         epoch,
@@ -138,18 +196,20 @@ async fn attempt(shared: &Shared, runner: &Runner, claimed: ClaimedInvocation) {
         attempt,
     });
     let report = tokio::select! {
-        report = runner.run(&record) => report,
+        report = runner.run(&record, function.as_deref()) => report,
         () = keep_lease(shared, &record, epoch) => {
             tracing::warn!(invocation = %record.id, attempt, "lost the lease; the attempt was dropped");
             return;
         }
     };
-    let (id, jitter) = (record.id, jitter());
+    let id = record.id;
     let finished = shared
-        .store
-        .with_retry(|tx| {
-            let report = &report;
-            Box::pin(async move { tx.finish_invocation(id, epoch, report, jitter).await })
+        .finishes
+        .submit(Finish {
+            id,
+            epoch,
+            report,
+            jitter: jitter(),
         })
         .await;
     match finished {
@@ -177,6 +237,38 @@ async fn attempt(shared: &Shared, runner: &Runner, claimed: ClaimedInvocation) {
     }
 }
 
+/// Records a batch of outcomes in one transaction, taking the rows in id order (so that two
+/// batches cannot deadlock); answers in the batch's order.
+pub(super) async fn commit_finishes(
+    shared: &Shared,
+    finishes: Vec<Finish>,
+) -> Result<Vec<Finished>, ApiError> {
+    let mut order: Vec<usize> = (0..finishes.len()).collect();
+    order.sort_unstable_by_key(|&index| finishes[index].id);
+    let finished = shared
+        .store
+        .with_retry_row_locking(|tx| {
+            let (finishes, order) = (&finishes, &order);
+            Box::pin(async move {
+                let mut finished = Vec::with_capacity(finishes.len());
+                for &index in order {
+                    let finish = &finishes[index];
+                    let outcome = tx
+                        .finish_invocation(finish.id, finish.epoch, &finish.report, finish.jitter)
+                        .await?;
+                    finished.push((index, outcome));
+                }
+                Ok(finished)
+            })
+        })
+        .await?;
+    let mut answers: Vec<Option<Finished>> = vec![None; finishes.len()];
+    for (index, outcome) in finished {
+        answers[index] = Some(outcome);
+    }
+    Ok(answers.into_iter().flatten().collect())
+}
+
 /// Renews the claim's lease every third of its length; returns when it is lost.
 async fn keep_lease(shared: &Shared, record: &InvocationRecord, epoch: i64) {
     let (id, lease) = (record.id, shared.config.lease);
@@ -184,7 +276,7 @@ async fn keep_lease(shared: &Shared, record: &InvocationRecord, epoch: i64) {
         tokio::time::sleep(lease / 3).await;
         let extended = shared
             .store
-            .with_retry(|tx| {
+            .with_retry_row_locking(|tx| {
                 Box::pin(async move { tx.extend_invocation_lease(id, epoch, lease).await })
             })
             .await;
@@ -231,7 +323,7 @@ async fn sweep(shared: Arc<Shared>) {
             let (redeliver_after, jitter) = (shared.config.redeliver_after, jitter());
             let reaped = shared
                 .store
-                .with_retry(|tx| {
+                .with_retry_row_locking(|tx| {
                     let chunk = &chunk;
                     Box::pin(
                         async move { tx.reap_invocations(chunk, redeliver_after, jitter).await },
@@ -256,9 +348,10 @@ fn jitter() -> f64 {
 }
 
 impl Runner {
-    /// Runs one attempt of `record` and judges it.
-    async fn run(&self, record: &InvocationRecord) -> AttemptReport {
-        match tokio::time::timeout(MAX_ATTEMPT, self.answer(record)).await {
+    /// Runs one attempt of `record` (of `function`, when it was read with the claim) and
+    /// judges it.
+    async fn run(&self, record: &InvocationRecord, function: Option<&Function>) -> AttemptReport {
+        match tokio::time::timeout(MAX_ATTEMPT, self.answer(record, function)).await {
             Ok(Ok(response)) => judge(response).await,
             Ok(Err(error)) => AttemptReport {
                 verdict: if retryable(error.status) {
@@ -279,7 +372,11 @@ impl Runner {
         }
     }
 
-    async fn answer(&self, record: &InvocationRecord) -> Result<Response<Body>, ApiError> {
+    async fn answer(
+        &self,
+        record: &InvocationRecord,
+        function: Option<&Function>,
+    ) -> Result<Response<Body>, ApiError> {
         let stored = &record.request;
         let method = Method::from_bytes(stored.method.as_bytes())
             .map_err(|_| ApiError::bad_request("the stored method is not an HTTP method"))?;
@@ -302,10 +399,14 @@ impl Runner {
                 .await?;
             return self.agents.send(&project, agent, request, client).await;
         }
-        let target = self
-            .triggers
-            .version_target(record.function_id, record.version)
-            .await?;
+        let target = match function {
+            Some(function) => self.triggers.target_of(function, record.version).await?,
+            None => {
+                self.triggers
+                    .version_target(record.function_id, record.version)
+                    .await?
+            }
+        };
         self.dispatch
             .invoke(Invocation {
                 target,

@@ -19,7 +19,7 @@ use std::time::Duration;
 use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
 
 use crate::functions::AsyncRetry;
-use crate::store::on_tx;
+use crate::store::{TxInner, on_tx};
 use crate::time::now;
 use crate::{AgentId, Error, FunctionId, InvocationId, ProjectId, Result, Tx};
 
@@ -554,6 +554,33 @@ impl Tx<'_> {
             .into_record()
     }
 
+    /// [`Tx::invocation_row`], the row locked until the transaction ends: for reading a row in
+    /// order to change it, as [`Store::with_retry_row_locking`] needs. SQLite has one writer
+    /// at a time and no row locks.
+    ///
+    /// [`Store::with_retry_row_locking`]: crate::Store::with_retry_row_locking
+    pub(crate) async fn locked_invocation_row(
+        &mut self,
+        id: InvocationId,
+    ) -> Result<(InvocationRecord, i64)> {
+        let row: Option<InvocationRow> = match &mut self.inner {
+            TxInner::Sqlite(transaction) => {
+                sqlx::query_as(select_invocations!("WHERE i.id = $1"))
+                    .bind(id)
+                    .fetch_optional(&mut **transaction)
+                    .await?
+            }
+            TxInner::Postgres(transaction) => {
+                sqlx::query_as(select_invocations!("WHERE i.id = $1 FOR UPDATE OF i"))
+                    .bind(id)
+                    .fetch_optional(&mut **transaction)
+                    .await?
+            }
+        };
+        row.ok_or_else(|| Error::not_found("invocation"))?
+            .into_record()
+    }
+
     /// The invocation's attempts, first first.
     pub async fn list_invocation_attempts(&mut self, id: InvocationId) -> Result<Vec<Attempt>> {
         Ok(on_tx!(self, conn => sqlx::query_as(
@@ -576,21 +603,32 @@ impl Tx<'_> {
         before: Option<(DateTime<Utc>, InvocationId)>,
         limit: u32,
     ) -> Result<Vec<InvocationRecord>> {
-        let (before_at, before_id) = before.unzip();
-        let rows: Vec<InvocationRow> = on_tx!(self, conn => sqlx::query_as(select_invocations!(
-            "WHERE i.project_id = $1 AND ($2 IS NULL OR i.status = $2) \
-             AND ($3 IS NULL OR i.function_id = $3) \
-             AND ($4 IS NULL OR i.created_at < $4 OR (i.created_at = $4 AND i.id < $5)) \
-             ORDER BY i.created_at DESC, i.id DESC LIMIT $6"
-        ))
-        .bind(project_id)
-        .bind(status.map(InvocationStatus::as_str))
-        .bind(function_id)
-        .bind(before_at)
-        .bind(before_id)
-        .bind(i64::from(limit))
-        .fetch_all(conn)
-        .await)?;
+        // Only the conditions given: `$n IS NULL OR …` would keep a prepared statement's
+        // generic plan off the indexes.
+        let rows: Vec<InvocationRow> = on_tx!(self, conn => {
+            let mut query = sqlx::QueryBuilder::new(select_invocations!("WHERE i.project_id = "));
+            query.push_bind(project_id);
+            if let Some(status) = status {
+                query.push(" AND i.status = ").push_bind(status.as_str());
+            }
+            if let Some(function_id) = function_id {
+                query.push(" AND i.function_id = ").push_bind(function_id);
+            }
+            if let Some((at, id)) = before {
+                query
+                    .push(" AND (i.created_at < ")
+                    .push_bind(at)
+                    .push(" OR (i.created_at = ")
+                    .push_bind(at)
+                    .push(" AND i.id < ")
+                    .push_bind(id)
+                    .push("))");
+            }
+            query
+                .push(" ORDER BY i.created_at DESC, i.id DESC LIMIT ")
+                .push_bind(i64::from(limit));
+            query.build_query_as().fetch_all(conn).await
+        })?;
         rows.into_iter()
             .map(|row| row.into_record().map(|(record, _)| record))
             .collect()

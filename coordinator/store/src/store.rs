@@ -27,6 +27,16 @@ const POSTGRES_MAX_CONNECTIONS: u32 = 10;
 /// How long an operation waits for a free connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How a transaction is isolated from concurrent ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Isolation {
+    /// The default: serializable, as CockroachDB always is.
+    Serializable,
+    /// Read committed on Postgres, where each read of a row that is then written locks it
+    /// (`FOR UPDATE`). See [`Store::with_retry_row_locking`].
+    RowLocking,
+}
+
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -120,6 +130,25 @@ impl Store {
         self
     }
 
+    /// The same database through a pool of its own of at most `connections`, opened as they
+    /// are needed: for a writer whose commits must not queue behind everyone else's. On
+    /// SQLite, which has one writer whatever the pool, this is the same pool.
+    pub fn with_own_pool(&self, connections: u32) -> Self {
+        let pool = match &self.pool {
+            Pool::Sqlite(_) => self.pool.clone(),
+            Pool::Postgres(pool) => Pool::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(connections.max(1))
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_lazy_with(PgConnectOptions::clone(&pool.connect_options())),
+            ),
+        };
+        Self {
+            pool,
+            retry: self.retry,
+        }
+    }
+
     /// Which database this store talks to.
     pub fn backend(&self) -> Backend {
         match &self.pool {
@@ -146,10 +175,16 @@ impl Store {
     }
 
     /// Begins a transaction. Prefer [`Store::with_retry`], which also commits and retries.
-    pub(crate) async fn begin<'env>(&self) -> Result<Tx<'env>> {
-        let inner = match &self.pool {
-            Pool::Sqlite(pool) => TxInner::Sqlite(pool.begin().await?),
-            Pool::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
+    pub(crate) async fn begin<'env>(&self, isolation: Isolation) -> Result<Tx<'env>> {
+        let inner = match (&self.pool, isolation) {
+            (Pool::Sqlite(pool), _) => TxInner::Sqlite(pool.begin().await?),
+            (Pool::Postgres(pool), Isolation::Serializable) => {
+                TxInner::Postgres(pool.begin().await?)
+            }
+            (Pool::Postgres(pool), Isolation::RowLocking) => TxInner::Postgres(
+                pool.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
+                    .await?,
+            ),
         };
         Ok(Tx {
             inner,

@@ -31,14 +31,15 @@ pub fn backoff(backoff_ms: i64, attempts: i32, jitter: f64) -> Duration {
 
 impl Tx<'_> {
     /// Starts the invocation's next attempt for `holder` under a lease of `lease`, when it is
-    /// queued and due.
+    /// queued and due. Locks the row it reads, so it may run under
+    /// [`crate::Store::with_retry_row_locking`].
     pub async fn claim_invocation(
         &mut self,
         id: InvocationId,
         holder: HolderId,
         lease: Duration,
     ) -> Result<Claim> {
-        let (record, _) = match self.invocation_row(id).await {
+        let (record, _) = match self.locked_invocation_row(id).await {
             Ok(found) => found,
             Err(Error::NotFound { .. }) => return Ok(Claim::Gone),
             Err(error) => return Err(error),
@@ -129,6 +130,7 @@ impl Tx<'_> {
     /// Records how the attempt under `epoch` ended and moves the invocation on: to its final
     /// status, to another attempt after a backoff scaled by `jitter` (0 to 1), or to the
     /// dead-letter list. [`Finished::Stale`] (and no change) when `epoch` is not current.
+    /// Locks the row it reads, so it may run under [`crate::Store::with_retry_row_locking`].
     pub async fn finish_invocation(
         &mut self,
         id: InvocationId,
@@ -136,7 +138,7 @@ impl Tx<'_> {
         report: &AttemptReport,
         jitter: f64,
     ) -> Result<Finished> {
-        let (record, backoff_ms) = match self.invocation_row(id).await {
+        let (record, backoff_ms) = match self.locked_invocation_row(id).await {
             Ok(found) => found,
             Err(Error::NotFound { .. }) => return Ok(Finished::Stale),
             Err(error) => return Err(error),

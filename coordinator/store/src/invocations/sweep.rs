@@ -39,7 +39,8 @@ impl Tx<'_> {
     /// The sweep's writes, row by row, each condition checked again: attempts in `sweepable`
     /// whose lease expired count as failed (`lost`) and are retried or buried; its queued
     /// invocations still due get `due_at` moved `redeliver_after` on and are returned to be
-    /// announced again.
+    /// announced again. Locks each row it reads and then changes, so it may run under
+    /// [`crate::Store::with_retry_row_locking`].
     pub async fn reap_invocations(
         &mut self,
         sweepable: &Sweepable,
@@ -49,7 +50,7 @@ impl Tx<'_> {
         let now = now();
         let mut reaped = Reaped::default();
         for id in &sweepable.expired {
-            let (record, backoff_ms) = match self.invocation_row(*id).await {
+            let (record, backoff_ms) = match self.locked_invocation_row(*id).await {
                 Ok(found) => found,
                 Err(Error::NotFound { .. }) => continue,
                 Err(error) => return Err(error),
