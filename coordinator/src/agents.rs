@@ -21,6 +21,7 @@ use crate::dispatch::{Dispatch, Invocation};
 use crate::error::ApiError;
 use crate::events::{EventBus, EventKind};
 use crate::functions::LIVE;
+use crate::projects::Access;
 use crate::trigger::{Resolution, Resolver, VERSION_HEADER};
 use mailbox::Mailboxes;
 
@@ -240,41 +241,50 @@ impl AgentService {
     }
 
     /// Creates the agent `name`, run by `alias` (default `live`) of `function`, with `context`
-    /// in its default key-value store. When the context cannot be written, the agent is
+    /// in its default key-value store, in the project `access` names: the check, the insert
+    /// and the audit row commit together. When the context cannot be written, the agent is
     /// removed again and the error returned.
     pub async fn create(
         &self,
-        project: ProjectId,
+        access: Access<'_>,
         function: &str,
         name: &str,
         alias: Option<&str>,
         context: &BTreeMap<String, Vec<u8>>,
-    ) -> Result<Agent, ApiError> {
+    ) -> Result<(Project, Agent), ApiError> {
         check_name("an agent", name, MAX_NAME_CHARS)?;
         let context_store = if context.is_empty() {
             None
         } else {
             Some(self.context_store()?)
         };
-        let (function, name) = (function.to_owned(), name.to_owned());
-        let alias = alias.unwrap_or(LIVE).to_owned();
-        let agent = self
+        let alias = alias.unwrap_or(LIVE);
+        let access = &access;
+        let created = self
             .store
             .with_retry(|tx| {
-                let (function, name, alias) = (function.clone(), name.clone(), alias.clone());
                 Box::pin(async move {
-                    let function = tx.get_function(project, &function).await?;
-                    tx.get_alias(function.id, &alias).await?;
-                    tx.create_agent(&NewAgent {
-                        project_id: project,
-                        function_id: function.id,
-                        name,
-                        alias,
-                    })
-                    .await
+                    let (project, _) = match access.check(tx).await? {
+                        Ok(granted) => granted,
+                        Err(refused) => return Ok(Err(refused)),
+                    };
+                    let function = tx.get_function(project.id, function).await?;
+                    tx.get_alias(function.id, alias).await?;
+                    let agent = tx
+                        .create_agent(&NewAgent {
+                            project_id: project.id,
+                            function_id: function.id,
+                            name: name.to_owned(),
+                            alias: alias.to_owned(),
+                        })
+                        .await?;
+                    access.record(tx).await?;
+                    Ok(Ok((project, agent)))
                 })
             })
             .await?;
+        let (project_record, agent) = created?;
+        let project = project_record.id;
         if let Some(store) = context_store {
             let namespace = Namespace::agent_store(
                 &project.to_string(),
@@ -298,7 +308,7 @@ impl AgentService {
             agent: agent.id.to_string(),
             name: agent.name.clone(),
         });
-        Ok(agent)
+        Ok((project_record, agent))
     }
 
     /// The project's agent `id`.

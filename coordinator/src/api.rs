@@ -340,8 +340,8 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
 
 /// Tells the audit log who the caller is.
 fn record_actor(parts: &Parts, actor: String) {
-    if let Some(slot) = parts.extensions.get::<crate::audit::ActorSlot>() {
-        slot.set(actor);
+    if let Some(slot) = parts.extensions.get::<crate::audit::AuditSlot>() {
+        slot.set_actor(actor);
     }
 }
 

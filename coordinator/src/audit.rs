@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -12,21 +13,80 @@ use nexus_store::NewAuditEntry;
 
 use crate::api::{AppState, RequestId};
 
-/// Filled in by the bearer-token extractor when the request names its caller.
-#[derive(Clone, Default)]
-pub(crate) struct ActorSlot(Arc<Mutex<Option<String>>>);
+/// A mutating call's audit row in the making. The middleware fills in what the request says
+/// and the bearer-token extractor who the caller is. A handler whose change can carry the row
+/// in its own transaction takes it from here ([`AuditSlot::entry_on_success`]) and says so once
+/// that committed ([`AuditSlot::mark_recorded`]); the middleware appends every other row.
+#[derive(Clone)]
+pub(crate) struct AuditSlot(Arc<Mutex<Draft>>);
 
-impl ActorSlot {
-    pub(crate) fn set(&self, actor: String) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(actor);
+struct Draft {
+    actor: Option<String>,
+    action: String,
+    target: String,
+    request_id: Option<String>,
+    recorded: bool,
+}
+
+impl AuditSlot {
+    /// The row of `action` on `target` by the request `request_id`, its actor still unknown.
+    pub(crate) fn new(action: String, target: String, request_id: Option<String>) -> Self {
+        Self(Arc::new(Mutex::new(Draft {
+            actor: None,
+            action,
+            target,
+            request_id,
+            recorded: false,
+        })))
     }
 
-    fn actor(&self) -> String {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .unwrap_or_else(|| "anonymous".to_owned())
+    fn draft(&self) -> std::sync::MutexGuard<'_, Draft> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn set_actor(&self, actor: String) {
+        self.draft().actor = Some(actor);
+    }
+
+    /// The row of the call if it succeeds, for the change's own transaction to append.
+    pub(crate) fn entry_on_success(&self) -> NewAuditEntry {
+        self.draft().entry("ok")
+    }
+
+    /// The change committed with the row of [`AuditSlot::entry_on_success`].
+    pub(crate) fn mark_recorded(&self) {
+        self.draft().recorded = true;
+    }
+
+    /// The row still to append for a call answered with `status`: none when the change
+    /// recorded its success and the call did succeed.
+    fn unrecorded(&self, status: StatusCode) -> Option<NewAuditEntry> {
+        let draft = self.draft();
+        let result = result(status);
+        (!(draft.recorded && result == "ok")).then(|| draft.entry(result))
+    }
+}
+
+impl Draft {
+    fn entry(&self, result: &str) -> NewAuditEntry {
+        NewAuditEntry {
+            actor: self.actor.clone().unwrap_or_else(|| "anonymous".to_owned()),
+            action: self.action.clone(),
+            target: self.target.clone(),
+            result: result.to_owned(),
+            request_id: self.request_id.clone(),
+            project_id: None,
+        }
+    }
+}
+
+/// The slot of the call being served, for a handler that records its change itself; `None`
+/// for calls the audit log does not record.
+impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for AuditSlot {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<Self>().cloned())
     }
 }
 
@@ -58,8 +118,6 @@ pub(crate) async fn record(
     if !mutating || invocation {
         return next.run(request).await;
     }
-    let slot = ActorSlot::default();
-    request.extensions_mut().insert(slot.clone());
     let action = match request.extensions().get::<MatchedPath>() {
         Some(route) => format!("{} {}", request.method(), route.as_str()),
         None => format!("{} (no route)", request.method()),
@@ -69,21 +127,22 @@ pub(crate) async fn record(
         .extensions()
         .get::<RequestId>()
         .map(|RequestId(id)| id.clone());
+    let slot = AuditSlot::new(action, target, request_id);
+    request.extensions_mut().insert(slot.clone());
     let response = next.run(request).await;
-    let entry = NewAuditEntry {
-        actor: slot.actor(),
-        action,
-        target,
-        result: result(response.status()).to_owned(),
-        request_id,
-        project_id: None,
-    };
-    append(&state.store, entry).await;
+    close(&state.store, &slot, response.status()).await;
     response
 }
 
+/// Appends the row of a call answered with `status`, unless its change recorded it.
+pub(crate) async fn close(store: &nexus_store::Store, slot: &AuditSlot, status: StatusCode) {
+    if let Some(entry) = slot.unrecorded(status) {
+        append(store, entry).await;
+    }
+}
+
 /// Appends `entry`; a failure is logged, never the caller's.
-pub(crate) async fn append(store: &nexus_store::Store, entry: NewAuditEntry) {
+async fn append(store: &nexus_store::Store, entry: NewAuditEntry) {
     let appended = store
         .with_retry(|tx| {
             let entry = entry.clone();

@@ -16,7 +16,6 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{Request, StatusCode};
 use nexus_proto::v1::agent_service_server::AgentServiceServer;
 use nexus_proto::v1::session_service_server::SessionServiceServer;
-use nexus_store::NewAuditEntry;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::server::NamedService as _;
 use tonic::service::Routes;
@@ -150,19 +149,12 @@ pub(crate) async fn audit(
     outcome: Result<(), &ApiError>,
     request_id: &str,
 ) {
-    let result = match outcome {
-        Ok(()) => "ok",
-        Err(error) => crate::audit::result(error.status),
-    };
-    let entry = NewAuditEntry {
-        actor: actor.unwrap_or_else(|| "anonymous".to_owned()),
-        action: action.to_owned(),
-        target,
-        result: result.to_owned(),
-        request_id: Some(request_id.to_owned()),
-        project_id: None,
-    };
-    crate::audit::append(&state.store, entry).await;
+    let slot = crate::audit::AuditSlot::new(action.to_owned(), target, Some(request_id.to_owned()));
+    if let Some(actor) = actor {
+        slot.set_actor(actor);
+    }
+    let status = outcome.map_or_else(|error| error.status, |()| StatusCode::OK);
+    crate::audit::close(&state.store, &slot, status).await;
 }
 
 /// The gRPC code for an API error's HTTP status.

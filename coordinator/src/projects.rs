@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
-use nexus_store::{Member, NewProject, Project, ProjectUpdate, Role, Store, UserId};
+use nexus_store::{
+    Member, NewAuditEntry, NewProject, Project, ProjectUpdate, Role, Store, Tx, UserId,
+};
 
 use crate::api_keys::KeyCaller;
 use crate::auth::service::Caller;
@@ -43,7 +45,7 @@ impl From<Caller> for Principal {
 pub enum Permission {
     /// See the project and its members.
     View,
-
+    /// Change the project's name.
     Update,
     /// Delete the project and everything in it.
     Delete,
@@ -73,6 +75,68 @@ pub fn allows(role: Role, permission: Permission) -> bool {
     }
 }
 
+/// Who asks to act on which project, and the audit row of the change: for a change to check
+/// and record in its own transaction, so that the check, the change and its record commit
+/// together, once.
+pub struct Access<'a> {
+    /// Who acts.
+    pub principal: Principal,
+    /// The project's name.
+    pub project: &'a str,
+    /// What the change needs.
+    pub permission: Permission,
+    /// The row to append when the change commits; `None` when the caller records it.
+    pub audit: Option<NewAuditEntry>,
+}
+
+impl Access<'_> {
+    /// The project and the principal's role in it, read in `tx`; `None` when the project
+    /// does not exist or the principal is not a member.
+    async fn role(&self, tx: &mut Tx<'_>) -> nexus_store::Result<Option<(Project, Role)>> {
+        let project = match tx.get_project_by_slug(self.project).await {
+            Ok(project) => project,
+            Err(nexus_store::Error::NotFound { .. }) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let role = match self.principal {
+            Principal::User(caller) => tx.member_role(project.id, caller.user).await?,
+            // A key knows one project; any other looks as if it did not exist.
+            Principal::ApiKey(key) => (key.project == project.id).then_some(key.role),
+        };
+        Ok(role.map(|role| (project, role)))
+    }
+
+    /// What [`Access::role`] found, if it grants the permission.
+    fn granted(&self, found: Option<(Project, Role)>) -> Result<(Project, Role), ApiError> {
+        let Some((project, role)) = found else {
+            return Err(ApiError::not_found("project"));
+        };
+        if !allows(role, self.permission) {
+            return Err(ApiError::forbidden(format!(
+                "a project {role} may not do this"
+            )));
+        }
+        Ok((project, role))
+    }
+
+    /// The project and role, checked in `tx`; the outer error is the database's (the
+    /// transaction is retried), the inner one the caller's.
+    pub async fn check(
+        &self,
+        tx: &mut Tx<'_>,
+    ) -> nexus_store::Result<Result<(Project, Role), ApiError>> {
+        Ok(self.granted(self.role(tx).await?))
+    }
+
+    /// Appends the audit row, if the access carries one, in `tx`.
+    pub async fn record(&self, tx: &mut Tx<'_>) -> nexus_store::Result<()> {
+        if let Some(entry) = &self.audit {
+            tx.append_audit(entry).await?;
+        }
+        Ok(())
+    }
+}
+
 /// The projects service.
 #[derive(Clone)]
 pub struct ProjectService {
@@ -93,36 +157,18 @@ impl ProjectService {
         slug: &str,
         permission: Permission,
     ) -> Result<(Project, Role), ApiError> {
-        let principal = principal.into();
-        let slug = slug.to_owned();
+        let access = Access {
+            principal: principal.into(),
+            project: slug,
+            permission,
+            audit: None,
+        };
+        let reader = &access;
         let found = self
             .store
-            .with_retry(|tx| {
-                let slug = slug.clone();
-                Box::pin(async move {
-                    let project = match tx.get_project_by_slug(&slug).await {
-                        Ok(project) => project,
-                        Err(nexus_store::Error::NotFound { .. }) => return Ok(None),
-                        Err(error) => return Err(error),
-                    };
-                    let role = match principal {
-                        Principal::User(caller) => tx.member_role(project.id, caller.user).await?,
-                        // A key knows one project; any other looks as if it did not exist.
-                        Principal::ApiKey(key) => (key.project == project.id).then_some(key.role),
-                    };
-                    Ok(role.map(|role| (project, role)))
-                })
-            })
+            .with_retry(|tx| Box::pin(async move { reader.role(tx).await }))
             .await?;
-        let Some((project, role)) = found else {
-            return Err(ApiError::not_found("project"));
-        };
-        if !allows(role, permission) {
-            return Err(ApiError::forbidden(format!(
-                "a project {role} may not do this"
-            )));
-        }
-        Ok((project, role))
+        access.granted(found)
     }
 
     /// Creates a project owned by the caller.

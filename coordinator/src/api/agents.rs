@@ -15,8 +15,9 @@ use utoipa_axum::routes;
 
 use super::{AppState, ErrorResponse, JsonBody};
 use crate::agents::DEFAULT_PAGE;
+use crate::audit::AuditSlot;
 use crate::error::ApiError;
-use crate::projects::{Permission, Principal};
+use crate::projects::{Access, Permission, Principal};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -116,17 +117,20 @@ pub(super) async fn project_and_agent(
 async fn create(
     State(state): State<AppState>,
     principal: Principal,
+    audit: Option<AuditSlot>,
     Path(project): Path<String>,
     JsonBody(body): JsonBody<NewAgentBody>,
 ) -> Result<(StatusCode, Json<AgentView>), ApiError> {
-    let (project, _) = state
-        .projects
-        .authorize(principal, &project, Permission::ManageAgents)
-        .await?;
-    let agent = state
+    let access = Access {
+        principal,
+        project: &project,
+        permission: Permission::ManageAgents,
+        audit: audit.as_ref().map(AuditSlot::entry_on_success),
+    };
+    let (_, agent) = state
         .agents
         .create(
-            project.id,
+            access,
             &body.function,
             &body.name,
             body.alias.as_deref(),
@@ -137,6 +141,9 @@ async fn create(
                 .collect(),
         )
         .await?;
+    if let Some(audit) = audit {
+        audit.mark_recorded();
+    }
     Ok((StatusCode::CREATED, Json(view(agent))))
 }
 

@@ -2,8 +2,9 @@
 //! bearer token into the caller it names. A session is a refresh-token family; revoking it
 //! makes its access tokens useless at the next request, because every request checks it.
 
-use std::sync::Arc;
-use std::time::SystemTime;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
 
 use nexus_store::{NewSession, NewUser, Rotation, Session, SessionId, Store, TokenHash, UserId};
 
@@ -45,11 +46,19 @@ pub struct ClientInfo {
     pub ip: Option<String>,
 }
 
+/// How long a session found live is trusted without reading it again. A revocation takes
+/// effect at once on the coordinator that made it, and within this on every other one.
+pub const LIVE_SESSION_TTL: Duration = Duration::from_secs(1);
+/// Sessions remembered as live at most; beyond, the oldest are forgotten.
+const MAX_LIVE_SESSIONS: usize = 64 * 1024;
+
 /// The accounts and sessions service.
 #[derive(Clone)]
 pub struct AuthService {
     store: Arc<Store>,
     keys: Arc<AccessTokenKeys>,
+    /// Sessions read live lately, with their user and when they were read.
+    live: Arc<Mutex<HashMap<SessionId, (UserId, Instant)>>>,
 }
 
 impl AuthService {
@@ -58,7 +67,34 @@ impl AuthService {
         Self {
             store,
             keys: Arc::new(keys),
+            live: Arc::default(),
         }
+    }
+
+    fn live_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, (UserId, Instant)>> {
+        self.live.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether `caller`'s session was read live within [`LIVE_SESSION_TTL`].
+    fn seen_live(&self, caller: Caller) -> bool {
+        self.live_sessions()
+            .get(&caller.session)
+            .is_some_and(|&(user, read)| user == caller.user && read.elapsed() < LIVE_SESSION_TTL)
+    }
+
+    fn remember_live(&self, caller: Caller) {
+        let mut live = self.live_sessions();
+        if live.len() >= MAX_LIVE_SESSIONS {
+            live.retain(|_, (_, read)| read.elapsed() < LIVE_SESSION_TTL);
+            if live.len() >= MAX_LIVE_SESSIONS {
+                live.clear();
+            }
+        }
+        live.insert(caller.session, (caller.user, Instant::now()));
+    }
+
+    fn forget_live(&self, session: SessionId) {
+        self.live_sessions().remove(&session);
     }
 
     /// Creates an account.
@@ -151,6 +187,7 @@ impl AuthService {
         match rotation {
             Rotation::Rotated(session) => self.tokens(session.user_id, session.id, refresh_token),
             Rotation::Reused { session_id, .. } => {
+                self.forget_live(session_id);
                 tracing::warn!(session = %session_id, "refresh token reused; session revoked");
                 Err(refused())
             }
@@ -173,6 +210,7 @@ impl AuthService {
 
     /// Revokes one of the caller's sessions; another user's session is "not found".
     pub async fn revoke_session(&self, caller: Caller, session: SessionId) -> Result<(), ApiError> {
+        self.forget_live(session);
         self.store
             .with_retry(|tx| {
                 Box::pin(async move { tx.revoke_session(caller.user, session, "logout").await })
@@ -191,6 +229,9 @@ impl AuthService {
             user: UserId(claims.sub),
             session: SessionId(claims.sid),
         };
+        if self.seen_live(caller) {
+            return Ok(caller);
+        }
         let session = self
             .store
             .with_retry(|tx| Box::pin(async move { tx.get_session(caller.session).await }))
@@ -204,6 +245,7 @@ impl AuthService {
         if session.revoked_at.is_some() || session.user_id != caller.user {
             return Err(ApiError::unauthenticated("the session has ended"));
         }
+        self.remember_live(caller);
         Ok(caller)
     }
 

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 
+use axum::http::StatusCode;
 use nexus_proto::v1::agent_service_server::AgentService as AgentServiceGrpc;
 use nexus_proto::v1::{
     Agent, AgentRef, AgentState as WireState, CreateAgentRequest, DeleteAgentResponse,
@@ -16,11 +17,12 @@ use nexus_store::{AgentId, AgentState, Project};
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
-use super::{answer, audit, bearer, request_id};
+use super::{answer, bearer, request_id};
 use crate::agents::DEFAULT_PAGE;
 use crate::api::AppState;
+use crate::audit::AuditSlot;
 use crate::error::ApiError;
-use crate::projects::Permission;
+use crate::projects::{Access, Permission};
 
 /// The largest request a call here decodes: a message's body, and its envelope.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024 + 64 * 1024;
@@ -42,10 +44,12 @@ impl Agents {
         metadata: &MetadataMap,
         project: &str,
         permission: Permission,
-        actor: &mut Option<String>,
+        audit: Option<&AuditSlot>,
     ) -> Result<Project, ApiError> {
         let principal = self.state.principal(bearer(metadata)?).await?;
-        *actor = Some(principal.actor());
+        if let Some(audit) = audit {
+            audit.set_actor(principal.actor());
+        }
         let (project, _) = self
             .state
             .projects
@@ -64,10 +68,7 @@ impl Agents {
         call: impl AsyncFnOnce(Project) -> Result<T, ApiError>,
     ) -> Result<Response<T>, Status> {
         let request_id = request_id(metadata);
-        let outcome = match self
-            .authorize(metadata, project, permission, &mut None)
-            .await
-        {
+        let outcome = match self.authorize(metadata, project, permission, None).await {
             Ok(project) => call(project).await,
             Err(error) => Err(error),
         };
@@ -80,21 +81,17 @@ impl Agents {
         metadata: &MetadataMap,
         method: &str,
         target: String,
-        change: impl AsyncFnOnce(&mut Option<String>) -> Result<T, ApiError>,
+        change: impl AsyncFnOnce(&AuditSlot) -> Result<T, ApiError>,
     ) -> Result<Response<T>, Status> {
         let request_id = request_id(metadata);
-        let mut actor = None;
-        let outcome = change(&mut actor).await;
         let action = format!("POST /nexus.v1.AgentService/{method}");
-        audit(
-            &self.state,
-            actor,
-            &action,
-            target,
-            outcome.as_ref().map(|_| ()),
-            &request_id,
-        )
-        .await;
+        let audit = AuditSlot::new(action, target, Some(request_id.clone()));
+        let outcome = change(&audit).await;
+        let status = match &outcome {
+            Ok(_) => StatusCode::OK,
+            Err(error) => error.status,
+        };
+        crate::audit::close(&self.state.store, &audit, status).await;
         answer(outcome, &request_id)
     }
 
@@ -106,9 +103,14 @@ impl Agents {
     ) -> Result<Response<Agent>, Status> {
         let AgentRef { project: slug, id } = request.get_ref().clone();
         let target = format!("project:{slug}/agent:{id}");
-        self.audited(request.metadata(), method, target, async |actor| {
+        self.audited(request.metadata(), method, target, async |audit| {
             let project = self
-                .authorize(request.metadata(), &slug, Permission::ManageAgents, actor)
+                .authorize(
+                    request.metadata(),
+                    &slug,
+                    Permission::ManageAgents,
+                    Some(audit),
+                )
                 .await?;
             let agent = self
                 .state
@@ -154,32 +156,27 @@ impl AgentServiceGrpc for Agents {
     ) -> Result<Response<Agent>, Status> {
         let message = request.get_ref();
         let target = format!("project:{}/agent:{}", message.project, message.name);
-        self.audited(request.metadata(), "CreateAgent", target, async |actor| {
-            let project = self
-                .authorize(
-                    request.metadata(),
-                    &message.project,
-                    Permission::ManageAgents,
-                    actor,
-                )
-                .await?;
+        self.audited(request.metadata(), "CreateAgent", target, async |audit| {
+            let principal = self.state.principal(bearer(request.metadata())?).await?;
+            audit.set_actor(principal.actor());
             let context: BTreeMap<String, Vec<u8>> = message
                 .context
                 .iter()
                 .map(|(key, value)| (key.clone(), value.to_vec()))
                 .collect();
             let alias = Some(message.alias.as_str()).filter(|alias| !alias.is_empty());
-            let agent = self
+            let access = Access {
+                principal,
+                project: &message.project,
+                permission: Permission::ManageAgents,
+                audit: Some(audit.entry_on_success()),
+            };
+            let (project, agent) = self
                 .state
                 .agents
-                .create(
-                    project.id,
-                    &message.function,
-                    &message.name,
-                    alias,
-                    &context,
-                )
+                .create(access, &message.function, &message.name, alias, &context)
                 .await?;
+            audit.mark_recorded();
             Ok(view(agent, &project.slug))
         })
         .await
@@ -251,9 +248,14 @@ impl AgentServiceGrpc for Agents {
     ) -> Result<Response<DeleteAgentResponse>, Status> {
         let AgentRef { project: slug, id } = request.get_ref().clone();
         let target = format!("project:{slug}/agent:{id}");
-        self.audited(request.metadata(), "DeleteAgent", target, async |actor| {
+        self.audited(request.metadata(), "DeleteAgent", target, async |audit| {
             let project = self
-                .authorize(request.metadata(), &slug, Permission::ManageAgents, actor)
+                .authorize(
+                    request.metadata(),
+                    &slug,
+                    Permission::ManageAgents,
+                    Some(audit),
+                )
                 .await?;
             self.state.agents.delete(project.id, agent_id(&id)?).await?;
             Ok(DeleteAgentResponse {})

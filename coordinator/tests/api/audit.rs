@@ -69,3 +69,46 @@ async fn mutating_calls_are_audited_with_actor_result_and_request_id() {
     assert_eq!(verification.rows_checked, 6);
     assert_eq!(verification.first_broken, None);
 }
+
+#[tokio::test]
+async fn an_agent_create_commits_its_audit_row_with_it_once_and_refusals_are_recorded_too() {
+    let api = Api::start_on_postgres().await;
+    let hello = std::fs::read(nexus_tests::component_path("hello")).unwrap();
+    let owner = crate::agents::lab_with(&api, "application/wasm", hello).await;
+    let create = |body| api.call("POST", "/v1/projects/lab/agents", Some(&owner), Some(body));
+    let created = create(json!({"name": "a1", "function": "counter"})).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    let again = create(json!({"name": "a1", "function": "counter"})).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text());
+    let unknown = create(json!({"name": "a2", "function": "nope"})).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.text());
+
+    let entries = api
+        .store
+        .with_retry(|tx| Box::pin(async move { tx.list_audit(0, 100).await }))
+        .await
+        .unwrap();
+    let creates: Vec<_> = entries
+        .iter()
+        .filter(|entry| entry.action == "POST /v1/projects/{project}/agents")
+        .collect();
+    let results: Vec<&str> = creates.iter().map(|entry| entry.result.as_str()).collect();
+    assert_eq!(results, ["ok", "refused", "denied"]);
+    assert!(
+        creates[0].actor.starts_with("user:"),
+        "{}",
+        creates[0].actor
+    );
+    assert_eq!(creates[0].target, "/v1/projects/lab/agents");
+    assert_eq!(
+        creates[0].request_id.as_deref(),
+        created.headers[REQUEST_ID].to_str().ok()
+    );
+    let verification = api
+        .store
+        .with_retry(|tx| Box::pin(async move { tx.verify_audit_chain().await }))
+        .await
+        .unwrap();
+    assert_eq!(verification.first_broken, None);
+    assert_eq!(verification.rows_checked as usize, entries.len());
+}

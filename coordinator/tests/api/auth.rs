@@ -197,3 +197,53 @@ async fn revoking_a_session_or_logging_out_takes_effect_on_the_next_request() {
         "unauthenticated",
     );
 }
+
+#[tokio::test]
+async fn a_session_revoked_on_one_coordinator_is_refused_by_another_within_its_cache_ttl() {
+    let api = Api::start_on_postgres().await;
+    api.register("kim@example.com", "correct horse").await;
+    let (token, _, session) = tokens(&api.login("kim@example.com", "correct horse").await);
+    let (replica, _replica_dir) = api.replica().await;
+    let sessions_on_replica = || {
+        Request::get(format!("{}/v1/sessions", replica.base_url()))
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::default())
+            .unwrap()
+    };
+    // The replica reads the session once and then trusts it for a while.
+    let live = api.client.send(sessions_on_replica()).await;
+    assert_eq!(live.status, StatusCode::OK, "{}", live.text());
+
+    let revoked = api
+        .call(
+            "DELETE",
+            &format!("/v1/sessions/{session}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.text());
+    // Where it was revoked: refused at once.
+    assert_error(
+        &api.call("GET", "/v1/sessions", Some(&token), None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    );
+    // Elsewhere: refused once the replica's trust runs out.
+    let deadline = std::time::Instant::now()
+        + nexus_coordinator::auth::service::LIVE_SESSION_TTL
+        + std::time::Duration::from_secs(4);
+    let mut every = tokio::time::interval(std::time::Duration::from_millis(50));
+    loop {
+        every.tick().await;
+        let answer = api.client.send(sessions_on_replica()).await;
+        if answer.status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replica still takes a session revoked elsewhere"
+        );
+    }
+}

@@ -78,6 +78,8 @@ impl Api {
         let dir = tempfile::tempdir().unwrap();
         let mut config = EmbeddedConfig::in_directory(dir.path());
         config.coordinator.database_url = database.url().to_owned();
+        // Replicas sign with one key, so that any of them takes any one's tokens.
+        config.coordinator.signing_key_file = self._dir.path().join("signing-key");
         (Embedded::start(config).await.unwrap(), dir)
     }
 
