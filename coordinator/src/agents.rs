@@ -15,7 +15,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::BodyExt as _;
 use nexus_context::{ContextStore, Namespace};
-use nexus_store::{Agent, AgentId, AgentState, HolderId, NewAgent, Project, ProjectId, Store};
+use nexus_store::{Agent, AgentId, AgentState, HolderId, Project, ProjectId, Store};
 
 use crate::dispatch::{Dispatch, Invocation};
 use crate::error::ApiError;
@@ -268,15 +268,8 @@ impl AgentService {
                         Ok(granted) => granted,
                         Err(refused) => return Ok(Err(refused)),
                     };
-                    let function = tx.get_function(project.id, function).await?;
-                    tx.get_alias(function.id, alias).await?;
                     let agent = tx
-                        .create_agent(&NewAgent {
-                            project_id: project.id,
-                            function_id: function.id,
-                            name: name.to_owned(),
-                            alias: alias.to_owned(),
-                        })
+                        .create_agent_of_alias(project.id, function, alias, name)
                         .await?;
                     access.record(tx).await?;
                     Ok(Ok((project, agent)))

@@ -48,6 +48,8 @@ const COMMITTERS: usize = 4;
 const FINISHERS: usize = 2;
 /// Accepts, or outcomes, waiting for a transaction at most; beyond, callers wait for room.
 const MAX_WAITING: usize = 16 * 1024;
+/// How long finished invocations are kept unless configured otherwise: a week.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// Invocations listed per page unless the caller asks for another size.
 pub const DEFAULT_PAGE: u32 = 50;
 /// The most invocations one page, redrive or purge takes.
@@ -66,6 +68,9 @@ pub struct AsyncConfig {
     pub sweep_every: Duration,
     /// How long an idempotency key names its first invocation.
     pub idempotency_window: Duration,
+    /// How long a succeeded or failed invocation stays readable before the sweep deletes it;
+    /// dead ones stay until they are redriven or purged.
+    pub retention: Duration,
 }
 
 impl Default for AsyncConfig {
@@ -76,6 +81,7 @@ impl Default for AsyncConfig {
             redeliver_after: Duration::from_secs(30),
             sweep_every: Duration::from_millis(250),
             idempotency_window: Duration::from_secs(24 * 60 * 60),
+            retention: DEFAULT_RETENTION,
         }
     }
 }

@@ -93,17 +93,19 @@ impl Access<'_> {
     /// The project and the principal's role in it, read in `tx`; `None` when the project
     /// does not exist or the principal is not a member.
     async fn role(&self, tx: &mut Tx<'_>) -> nexus_store::Result<Option<(Project, Role)>> {
-        let project = match tx.get_project_by_slug(self.project).await {
-            Ok(project) => project,
-            Err(nexus_store::Error::NotFound { .. }) => return Ok(None),
-            Err(error) => return Err(error),
+        let found = match self.principal {
+            Principal::User(caller) => tx.get_project_and_role(self.project, caller.user).await,
+            Principal::ApiKey(key) => tx.get_project_by_slug(self.project).await.map(|project| {
+                // A key knows one project; any other looks as if it did not exist.
+                let role = (key.project == project.id).then_some(key.role);
+                (project, role)
+            }),
         };
-        let role = match self.principal {
-            Principal::User(caller) => tx.member_role(project.id, caller.user).await?,
-            // A key knows one project; any other looks as if it did not exist.
-            Principal::ApiKey(key) => (key.project == project.id).then_some(key.role),
-        };
-        Ok(role.map(|role| (project, role)))
+        match found {
+            Ok((project, role)) => Ok(role.map(|role| (project, role))),
+            Err(nexus_store::Error::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 
     /// What [`Access::role`] found, if it grants the permission.

@@ -77,6 +77,11 @@ pub struct CoordinatorCommand {
     #[arg(long, env = "NEXUS_INVOCATION_STREAM", default_value = nexus_coordinator::server::INVOCATION_STREAM)]
     invocation_stream: String,
 
+    /// Hours a succeeded or failed asynchronous invocation stays readable before it is
+    /// deleted; dead ones stay until redriven or purged.
+    #[arg(long, env = "NEXUS_INVOCATION_RETENTION_HOURS", default_value_t = 168)]
+    invocation_retention_hours: u64,
+
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -93,7 +98,12 @@ impl CoordinatorCommand {
             event_bus: self.event_bus.clone(),
             invocation_queue: self.invocation_queue.clone(),
             invocation_stream: Some(self.invocation_stream.clone()),
-            invocations: nexus_coordinator::invocations::AsyncConfig::default(),
+            invocations: nexus_coordinator::invocations::AsyncConfig {
+                retention: std::time::Duration::from_secs(
+                    self.invocation_retention_hours.saturating_mul(60 * 60),
+                ),
+                ..nexus_coordinator::invocations::AsyncConfig::default()
+            },
         };
         if self.cluster {
             let coordinator = ClusterCoordinator::start(ClusterConfig {

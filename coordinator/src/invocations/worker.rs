@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request, Response, StatusCode};
+use chrono::{TimeDelta, Utc};
 use http_body_util::BodyExt as _;
 use nexus_store::{
     AttemptReport, Claim, ClaimedInvocation, Finished, Function, InvocationId, InvocationRecord,
@@ -35,6 +36,8 @@ const CLAIM_BATCH: usize = 64;
 const RETRY: Duration = Duration::from_millis(500);
 /// Invocations one sweep takes at most of each kind.
 const SWEEP_LIMIT: u32 = 1000;
+/// How often finished invocations past their retention are deleted.
+const RETENTION_EVERY: Duration = Duration::from_secs(60);
 /// Invocations one transaction of the sweep changes at most.
 const SWEEP_CHUNK: usize = 64;
 /// The longest an attempt may take, the reading of the function's response included.
@@ -289,12 +292,18 @@ async fn keep_lease(shared: &Shared, record: &InvocationRecord, epoch: i64) {
     }
 }
 
-/// Re-announces due invocations and retries attempts whose lease expired, all the time.
+/// Re-announces due invocations and retries attempts whose lease expired, all the time, and
+/// deletes finished invocations past their retention now and then.
 async fn sweep(shared: Arc<Shared>) {
     let mut every = tokio::time::interval(shared.config.sweep_every);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_retention: Option<tokio::time::Instant> = None;
     loop {
         every.tick().await;
+        if last_retention.is_none_or(|at| at.elapsed() >= RETENTION_EVERY) {
+            last_retention = Some(tokio::time::Instant::now());
+            delete_expired(&shared).await;
+        }
         // Read first, then write row by row in small transactions: one scan that also wrote
         // would conflict with every claim and accept meanwhile.
         let sweepable = shared
@@ -338,6 +347,30 @@ async fn sweep(shared: Arc<Shared>) {
                     shared.announce(reaped.announce).await;
                 }
                 Err(error) => tracing::warn!(%error, "the invocation sweep could not write"),
+            }
+        }
+    }
+}
+
+/// Deletes the invocations that ended longer ago than the retention, a chunk per transaction.
+async fn delete_expired(shared: &Shared) {
+    let retention = TimeDelta::from_std(shared.config.retention).unwrap_or(TimeDelta::MAX);
+    let Some(before) = Utc::now().checked_sub_signed(retention) else {
+        return;
+    };
+    loop {
+        let deleted = shared
+            .store
+            .with_retry_row_locking(|tx| {
+                Box::pin(async move { tx.delete_finished_invocations(before, SWEEP_LIMIT).await })
+            })
+            .await;
+        match deleted {
+            Ok(deleted) if deleted < u64::from(SWEEP_LIMIT) => return,
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "could not delete finished invocations past their retention");
+                return;
             }
         }
     }

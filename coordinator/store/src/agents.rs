@@ -148,6 +148,43 @@ impl Tx<'_> {
         .fetch_optional(conn)
         .await)?
         .ok_or_else(|| Error::not_found("function"))?;
+        self.insert_agent(new_agent, function).await
+    }
+
+    /// Stores a new agent, `active`, of the project's alias `alias` of the function named
+    /// `function`, checking both in one read. [`Error::NotFound`] (`function` or `alias`) if
+    /// either is missing; [`Error::Conflict`] if the project has an agent named `name`.
+    pub async fn create_agent_of_alias(
+        &mut self,
+        project_id: ProjectId,
+        function: &str,
+        alias: &str,
+        name: &str,
+    ) -> Result<Agent> {
+        let found: Option<(FunctionId, Option<String>)> = on_tx!(self, conn => sqlx::query_as(
+            "SELECT f.id, a.name FROM functions f LEFT JOIN aliases a \
+             ON a.function_id = f.id AND a.name = $3 WHERE f.project_id = $1 AND f.name = $2",
+        )
+        .bind(project_id)
+        .bind(function)
+        .bind(alias)
+        .fetch_optional(conn)
+        .await)?;
+        let (function_id, alias) = match found {
+            None => return Err(Error::not_found("function")),
+            Some((_, None)) => return Err(Error::not_found("alias")),
+            Some((function_id, Some(alias))) => (function_id, alias),
+        };
+        let new_agent = NewAgent {
+            project_id,
+            function_id,
+            name: name.to_owned(),
+            alias,
+        };
+        self.insert_agent(&new_agent, function.to_owned()).await
+    }
+
+    async fn insert_agent(&mut self, new_agent: &NewAgent, function: String) -> Result<Agent> {
         let created_at = now();
         let agent = Agent {
             id: AgentId::new(),

@@ -142,6 +142,14 @@ struct ProjectWithRoleRow {
     role: String,
 }
 
+/// A project and, if the user is a member, the user's role.
+#[derive(sqlx::FromRow)]
+struct ProjectAndRoleRow {
+    #[sqlx(flatten)]
+    project: Project,
+    role: Option<String>,
+}
+
 macro_rules! select_projects {
     ($condition:literal) => {
         concat!(
@@ -202,6 +210,30 @@ impl Tx<'_> {
         .fetch_optional(conn)
         .await)?;
         project.ok_or_else(|| Error::not_found("project"))
+    }
+
+    /// The project `slug` and `user_id`'s role in it (`None` when not a member), read at once.
+    /// [`Error::NotFound`] if there is no such project.
+    pub async fn get_project_and_role(
+        &mut self,
+        slug: &str,
+        user_id: UserId,
+    ) -> Result<(Project, Option<Role>)> {
+        let row: Option<ProjectAndRoleRow> = on_tx!(self, conn => sqlx::query_as(
+            "SELECT p.id, p.slug, p.name, p.created_at, p.updated_at, m.role \
+             FROM projects p LEFT JOIN project_members m \
+             ON m.project_id = p.id AND m.user_id = $2 WHERE p.slug = $1",
+        )
+        .bind(slug)
+        .bind(user_id)
+        .fetch_optional(conn)
+        .await)?;
+        let row = row.ok_or_else(|| Error::not_found("project"))?;
+        let role = row
+            .role
+            .map(|role| stored_role("project_members", &role))
+            .transpose()?;
+        Ok((row.project, role))
     }
 
     /// The projects `user_id` is a member of, with the user's role, by slug.

@@ -1,5 +1,6 @@
-//! The sweep every coordinator runs: attempts whose lease expired are retried or buried, and
-//! queued invocations whose announcement may have been lost are announced again.
+//! The sweep every coordinator runs: attempts whose lease expired are retried or buried,
+//! queued invocations whose announcement may have been lost are announced again, and
+//! invocations that ended long enough ago are deleted.
 
 use std::time::Duration;
 
@@ -97,5 +98,24 @@ impl Tx<'_> {
             }
         }
         Ok(reaped)
+    }
+
+    /// Deletes up to `limit` invocations that ended (succeeded or failed) before `before`,
+    /// their attempts with them; dead ones stay on the dead-letter list until redriven or
+    /// purged. Returns how many went.
+    pub async fn delete_finished_invocations(
+        &mut self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64> {
+        Ok(on_tx!(self, conn => sqlx::query(
+            "DELETE FROM invocations WHERE id IN (SELECT id FROM invocations \
+             WHERE status IN ('succeeded', 'failed') AND finished_at < $1 LIMIT $2)",
+        )
+        .bind(before)
+        .bind(i64::from(limit))
+        .execute(conn)
+        .await
+        .map(|result| result.rows_affected()))?)
     }
 }

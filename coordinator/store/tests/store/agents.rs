@@ -239,3 +239,84 @@ pub async fn an_agent_lease_has_one_holder_and_changes_hands_with_a_new_epoch(db
         .unwrap();
     assert!(!release(first).await.unwrap());
 }
+
+pub async fn an_agent_of_an_alias_is_created_with_function_and_alias_checked(db: TestDb) {
+    let store = &db.store;
+    let owner = create_user(store, "owner@example.com").await;
+    let outsider = create_user(store, "outsider@example.com").await;
+    let project = create_project(store, "aliases", owner.id).await;
+    let function = create_function(store, project.id, "counter").await;
+    let function_id = function.id;
+    let new_version = &nexus_store::NewFunctionVersion {
+        spec: serde_json::json!({ "routes": ["/..."] }),
+        component_digests: vec![format!("sha256:{:064}", 1)],
+    };
+    store
+        .with_retry(|tx| {
+            Box::pin(async move {
+                tx.create_function_version(function_id, new_version).await?;
+                tx.set_alias(function_id, "live", 1, None).await
+            })
+        })
+        .await
+        .unwrap();
+    let create = |function: &'static str, alias: &'static str, name: &'static str| {
+        let project_id = project.id;
+        store.with_retry(move |tx| {
+            Box::pin(async move {
+                tx.create_agent_of_alias(project_id, function, alias, name)
+                    .await
+            })
+        })
+    };
+
+    let agent = create("counter", "live", "a1").await.unwrap();
+    assert_eq!(
+        (
+            agent.function_id,
+            agent.function.as_str(),
+            agent.alias.as_str()
+        ),
+        (function.id, "counter", "live")
+    );
+    assert_eq!(agent.state, AgentState::Active);
+    assert!(matches!(
+        create("nope", "live", "a2").await,
+        Err(Error::NotFound { what: "function" })
+    ));
+    assert!(matches!(
+        create("counter", "beta", "a2").await,
+        Err(Error::NotFound { what: "alias" })
+    ));
+    assert!(matches!(
+        create("counter", "live", "a1").await,
+        Err(Error::Conflict { .. })
+    ));
+
+    // The project and a user's role in it, read together.
+    let (found, role) = store
+        .with_retry(|tx| {
+            Box::pin(async move { tx.get_project_and_role("aliases", owner.id).await })
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (found.id, role),
+        (project.id, Some(nexus_store::Role::Owner))
+    );
+    let (_, role) = store
+        .with_retry(|tx| {
+            Box::pin(async move { tx.get_project_and_role("aliases", outsider.id).await })
+        })
+        .await
+        .unwrap();
+    assert_eq!(role, None);
+    assert!(matches!(
+        store
+            .with_retry(|tx| Box::pin(
+                async move { tx.get_project_and_role("missing", owner.id).await }
+            ))
+            .await,
+        Err(Error::NotFound { what: "project" })
+    ));
+}

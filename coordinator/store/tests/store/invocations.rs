@@ -61,9 +61,13 @@ async fn enqueue(store: &Store, new: &NewInvocation) -> Enqueued {
         .unwrap()
 }
 
+/// Claims, outcomes and the sweep's writes run as the coordinator runs them: locking the rows
+/// they change (READ COMMITTED on Postgres).
 async fn claim(store: &Store, id: InvocationId, holder: HolderId, lease: Duration) -> Claim {
     store
-        .with_retry(|tx| Box::pin(async move { tx.claim_invocation(id, holder, lease).await }))
+        .with_retry_row_locking(|tx| {
+            Box::pin(async move { tx.claim_invocation(id, holder, lease).await })
+        })
         .await
         .unwrap()
 }
@@ -77,7 +81,7 @@ fn claimed(claim: Claim) -> ClaimedInvocation {
 
 async fn finish(store: &Store, id: InvocationId, epoch: i64, report: &AttemptReport) -> Finished {
     store
-        .with_retry(|tx| {
+        .with_retry_row_locking(|tx| {
             Box::pin(async move { tx.finish_invocation(id, epoch, report, 0.0).await })
         })
         .await
@@ -91,7 +95,7 @@ async fn sweep(store: &Store) -> Reaped {
         .await
         .unwrap();
     store
-        .with_retry(|tx| {
+        .with_retry_row_locking(|tx| {
             let sweepable = &sweepable;
             Box::pin(async move {
                 tx.reap_invocations(sweepable, Duration::from_secs(30), 0.0)
@@ -442,4 +446,67 @@ pub async fn queued_invocations_are_announced_again_when_due(db: TestDb) {
         sweep(store).await.announce.is_empty(),
         "announced again only after the redelivery time"
     );
+}
+
+pub async fn finished_invocations_are_deleted_after_their_retention(db: TestDb) {
+    let store = &db.store;
+    let fixture = fixture(store, "retention").await;
+    let once = AsyncRetry {
+        max_attempts: 1,
+        ..AsyncRetry::default()
+    };
+    let [succeeded, failed, dead, queued] = [(); 4].map(|()| new_invocation(&fixture, None, once));
+    for new in [&succeeded, &failed, &dead, &queued] {
+        enqueue(store, new).await;
+    }
+    let before_any_ended = Utc::now() - TimeDelta::seconds(1);
+    let holder = HolderId::new();
+    let refused = AttemptReport {
+        verdict: Verdict::Failed,
+        ..answered(400)
+    };
+    for (new, report) in [
+        (&succeeded, answered(200)),
+        (&failed, refused),
+        (&dead, answered(500)),
+    ] {
+        let epoch = claimed(claim(store, new.id, holder, LEASE).await).epoch;
+        finish(store, new.id, epoch, &report).await;
+    }
+    let delete = |before, limit| {
+        store.with_retry_row_locking(move |tx| {
+            Box::pin(async move { tx.delete_finished_invocations(before, limit).await })
+        })
+    };
+
+    assert_eq!(delete(before_any_ended, 100).await.unwrap(), 0);
+    let now_and_then = Utc::now() + TimeDelta::seconds(1);
+    assert_eq!(delete(now_and_then, 1).await.unwrap(), 1);
+    assert_eq!(delete(now_and_then, 100).await.unwrap(), 1);
+    assert_eq!(delete(now_and_then, 100).await.unwrap(), 0);
+
+    for (new, kept) in [
+        (&succeeded, None),
+        (&failed, None),
+        (&dead, Some(InvocationStatus::Dead)),
+        (&queued, Some(InvocationStatus::Queued)),
+    ] {
+        let id = new.id;
+        let found = store
+            .with_retry(|tx| Box::pin(async move { tx.get_invocation(id).await }))
+            .await;
+        match kept {
+            Some(status) => assert_eq!(found.unwrap().status, status),
+            None => assert!(
+                matches!(found, Err(nexus_store::Error::NotFound { .. })),
+                "{found:?}"
+            ),
+        }
+    }
+    let id = succeeded.id;
+    let attempts = store
+        .with_retry(|tx| Box::pin(async move { tx.list_invocation_attempts(id).await }))
+        .await
+        .unwrap();
+    assert!(attempts.is_empty(), "{attempts:?}");
 }
