@@ -6,7 +6,8 @@
 //!   202 answered only once its invocation is committed; against the same requests answered at
 //!   once (the function run synchronously), against one transaction per invocation straight
 //!   on the store (what committing accepts in batches saves), and against `GET /healthz` (what
-//!   the HTTP stack and the client in this process cost on their own);
+//!   the HTTP stack and the client in this process cost on their own); and full batches
+//!   written straight on the store as the committers write them (what the database takes);
 //! - how fast the workers then run what was accepted;
 //! - how long after its time a one-shot schedule's invocation is queued (target: under a
 //!   second), against how long an accepted invocation takes to be queued.
@@ -38,6 +39,9 @@ const ACCEPTS: usize = 20_000;
 const CLIENTS: usize = 64;
 const DIRECT: usize = 5_000;
 const SCHEDULES: usize = 20;
+/// As the accept committers run: this many transactions at once, each of up to this many.
+const STORE_COMMITTERS: usize = 4;
+const STORE_BATCH: usize = 512;
 const SCHEDULE_DELAY_MS: i64 = 300;
 
 /// Sends `count` requests from [`CLIENTS`] clients; the time each took and the whole run's.
@@ -150,23 +154,7 @@ async fn main() {
     let started = Instant::now();
     let mut direct_latencies = futures::stream::iter(0..DIRECT)
         .map(|_| async {
-            let new = NewInvocation {
-                id: InvocationId::new(),
-                project_id: project.id,
-                function_id: function.id,
-                version: 1,
-                agent_id: None,
-                idempotency_key: None,
-                retry: AsyncRetry::default(),
-                request: StoredRequest {
-                    method: "POST".to_owned(),
-                    uri: "/lab/counter/".to_owned(),
-                    prefix: "/lab/counter".to_owned(),
-                    headers: b"host: 127.0.0.1\r\n".to_vec(),
-                    body: Vec::new(),
-                    client: "127.0.0.1:1".to_owned(),
-                },
-            };
+            let new = new_invocation(project.id, function.id);
             let sent = Instant::now();
             let (fresh_since, redeliver_at) = platform.state().invocations.windows();
             store
@@ -185,6 +173,32 @@ async fn main() {
         .await;
     let direct_took = started.elapsed();
 
+    // What the database takes when the accepts' batches are full: as many transactions as the
+    // committers, each of a full batch, straight on the store.
+    let started = Instant::now();
+    futures::stream::iter(0..ACCEPTS / STORE_BATCH)
+        .map(|_| async {
+            let news: Vec<NewInvocation> = (0..STORE_BATCH)
+                .map(|_| new_invocation(project.id, function.id))
+                .collect();
+            let news: Vec<&NewInvocation> = news.iter().collect();
+            let (fresh_since, redeliver_at) = platform.state().invocations.windows();
+            store
+                .with_retry(|tx| {
+                    let news = &news;
+                    Box::pin(async move {
+                        tx.enqueue_invocations(news, fresh_since, redeliver_at)
+                            .await
+                    })
+                })
+                .await
+                .unwrap();
+        })
+        .buffer_unordered(STORE_COMMITTERS)
+        .collect::<Vec<_>>()
+        .await;
+    let batched_took = started.elapsed();
+
     println!(
         "durable async accepts: {:.0}/s ({ACCEPTS} from {CLIENTS} clients in {:.2} s) | GET /healthz: {:.0}/s | sync trigger: {:.0}/s | one transaction per invocation on the store: {:.0}/s",
         per_second(ACCEPTS, accept_took),
@@ -192,6 +206,10 @@ async fn main() {
         per_second(ACCEPTS, floor_took),
         per_second(ACCEPTS, sync_took),
         per_second(DIRECT, direct_took),
+    );
+    println!(
+        "full batches straight on the store ({STORE_COMMITTERS} transactions of {STORE_BATCH} at once): {:.0}/s",
+        per_second(ACCEPTS / STORE_BATCH * STORE_BATCH, batched_took),
     );
     print_row(
         "async accept",
@@ -249,6 +267,30 @@ async fn main() {
         "async accept queued after sending",
         &mut accepted_queued,
     );
+}
+
+/// An invocation of `function` as the trigger records a bodiless `POST`.
+fn new_invocation(
+    project: nexus_store::ProjectId,
+    function: nexus_store::FunctionId,
+) -> NewInvocation {
+    NewInvocation {
+        id: InvocationId::new(),
+        project_id: project,
+        function_id: function,
+        version: 1,
+        agent_id: None,
+        idempotency_key: None,
+        retry: AsyncRetry::default(),
+        request: StoredRequest {
+            method: "POST".to_owned(),
+            uri: "/lab/counter/".to_owned(),
+            prefix: "/lab/counter".to_owned(),
+            headers: b"host: 127.0.0.1\r\nprefer: respond-async\r\n".to_vec(),
+            body: Vec::new(),
+            client: "127.0.0.1:1".to_owned(),
+        },
+    }
 }
 
 /// Milliseconds since the Unix epoch.
