@@ -78,8 +78,10 @@ impl Api {
         let dir = tempfile::tempdir().unwrap();
         let mut config = EmbeddedConfig::in_directory(dir.path());
         config.coordinator.database_url = database.url().to_owned();
-        // Replicas sign with one key, so that any of them takes any one's tokens.
+        // Replicas sign with one key, so that any of them takes any one's tokens, and read
+        // one blob store, so that any of them runs what another deployed.
         config.coordinator.signing_key_file = self._dir.path().join("signing-key");
+        config.coordinator.state_dir = self._dir.path().to_owned();
         (Embedded::start(config).await.unwrap(), dir)
     }
 
