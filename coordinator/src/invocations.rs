@@ -222,7 +222,7 @@ impl InvocationService {
         function: Option<&str>,
         ids: Option<Vec<InvocationId>>,
     ) -> Result<Vec<InvocationId>, ApiError> {
-        let redeliver_at = self.redeliver_at();
+        let redeliver_at = self.shared.redeliver_at();
         let function = function.map(str::to_owned);
         let redriven = self
             .shared
@@ -236,7 +236,7 @@ impl InvocationService {
                 })
             })
             .await?;
-        self.announce(redriven.clone()).await;
+        self.shared.announce(redriven.clone()).await;
         Ok(redriven)
     }
 
@@ -261,10 +261,6 @@ impl InvocationService {
             .await?)
     }
 
-    fn redeliver_at(&self) -> chrono::DateTime<Utc> {
-        self.shared.redeliver_at()
-    }
-
     /// For [`nexus_store::Tx::enqueue_invocation`] now: since when an idempotency key still
     /// names its invocation, and when an invocation not yet claimed is announced again.
     pub fn windows(&self) -> (chrono::DateTime<Utc>, chrono::DateTime<Utc>) {
@@ -276,10 +272,6 @@ impl InvocationService {
     pub async fn announce_accepted(&self, new: &NewInvocation, function: &str) {
         self.shared.publish_queued(new, function.to_owned());
         self.shared.announce(vec![new.id]).await;
-    }
-
-    async fn announce(&self, ids: Vec<InvocationId>) {
-        self.shared.announce(ids).await;
     }
 }
 

@@ -244,21 +244,8 @@ impl Resolver {
         }))
     }
 
-    /// Version `version` of the function `function_id`, with the function's current settings:
-    /// what an asynchronous invocation accepted for that version runs.
-    pub async fn version_target(
-        &self,
-        function_id: FunctionId,
-        version: i64,
-    ) -> Result<Arc<Target>, ApiError> {
-        let function = self
-            .store
-            .with_retry(|tx| Box::pin(async move { tx.get_function_by_id(function_id).await }))
-            .await?;
-        self.target_of(&function, version).await
-    }
-
-    /// Version `version` of `function` as read now.
+    /// Version `version` of `function` as read now: what an asynchronous invocation accepted
+    /// for that version runs, with the function's current settings.
     pub async fn target_of(
         &self,
         function: &nexus_store::Function,

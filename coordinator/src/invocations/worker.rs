@@ -14,8 +14,8 @@ use axum::http::{Method, Request, Response, StatusCode};
 use chrono::{TimeDelta, Utc};
 use http_body_util::BodyExt as _;
 use nexus_store::{
-    AttemptReport, Claim, ClaimedInvocation, Finished, Function, InvocationId, InvocationRecord,
-    StoredResult, Sweepable, Verdict,
+    AttemptReport, Claim, ClaimedInvocation, Finished, Function, FunctionId, InvocationId,
+    InvocationRecord, StoredResult, Sweepable, Verdict,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
@@ -137,18 +137,25 @@ async fn claim(
             let ids = &ids;
             Box::pin(async move {
                 let mut claims = Vec::with_capacity(ids.len());
-                let mut functions = HashMap::new();
+                let mut functions: HashMap<FunctionId, Arc<Function>> = HashMap::new();
                 for &id in ids {
                     let claim = tx.claim_invocation(id, holder, lease).await?;
-                    if let Claim::Claimed(claimed) = &claim {
-                        let function_id = claimed.record.function_id;
-                        if let Entry::Vacant(slot) = functions.entry(function_id) {
-                            slot.insert(Arc::new(tx.get_function_by_id(function_id).await?));
-                        }
-                    }
-                    claims.push(claim);
+                    let function =
+                        match &claim {
+                            Claim::Claimed(claimed) => {
+                                let function_id = claimed.record.function_id;
+                                Some(match functions.entry(function_id) {
+                                    Entry::Occupied(found) => Arc::clone(found.get()),
+                                    Entry::Vacant(slot) => Arc::clone(slot.insert(Arc::new(
+                                        tx.get_function_by_id(function_id).await?,
+                                    ))),
+                                })
+                            }
+                            _ => None,
+                        };
+                    claims.push((claim, function));
                 }
-                Ok((claims, functions))
+                Ok(claims)
             })
         })
         .await;
@@ -156,25 +163,24 @@ async fn claim(
     for delivery in deliveries {
         let _ = acks.send(delivery);
     }
-    let (claims, functions) = match claimed {
+    let claims = match claimed {
         Ok(claimed) => claimed,
         Err(error) => {
             tracing::warn!(%error, invocations = ids.len(), "could not claim; the sweep announces them again");
             return;
         }
     };
-    for (claim, worker) in claims.into_iter().zip(workers) {
-        match claim {
-            Claim::Claimed(claimed) => {
-                let function = functions.get(&claimed.record.function_id).cloned();
+    for ((claim, function), worker) in claims.into_iter().zip(workers) {
+        match (claim, function) {
+            (Claim::Claimed(claimed), Some(function)) => {
                 let (shared, runner) = (Arc::clone(&shared), runner.clone());
                 tokio::spawn(async move {
-                    attempt(&shared, &runner, claimed, function).await;
+                    attempt(&shared, &runner, claimed, &function).await;
                     drop(worker);
                 });
             }
-            Claim::Expired(record) => shared.publish_dead(&record),
-            Claim::NotDue | Claim::Gone => {}
+            (Claim::Expired(record), _) => shared.publish_dead(&record),
+            _ => {}
         }
     }
 }
@@ -183,7 +189,7 @@ async fn attempt(
     shared: &Shared,
     runner: &Runner,
     claimed: ClaimedInvocation,
-    function: Option<Arc<Function>>,
+    function: &Function,
 ) {
     let ClaimedInvocation {
         record,
@@ -199,7 +205,7 @@ async fn attempt(
         attempt,
     });
     let report = tokio::select! {
-        report = runner.run(&record, function.as_deref()) => report,
+        report = runner.run(&record, function) => report,
         () = keep_lease(shared, &record, epoch) => {
             tracing::warn!(invocation = %record.id, attempt, "lost the lease; the attempt was dropped");
             return;
@@ -381,9 +387,8 @@ fn jitter() -> f64 {
 }
 
 impl Runner {
-    /// Runs one attempt of `record` (of `function`, when it was read with the claim) and
-    /// judges it.
-    async fn run(&self, record: &InvocationRecord, function: Option<&Function>) -> AttemptReport {
+    /// Runs one attempt of `record` of `function` (as read with the claim) and judges it.
+    async fn run(&self, record: &InvocationRecord, function: &Function) -> AttemptReport {
         match tokio::time::timeout(MAX_ATTEMPT, self.answer(record, function)).await {
             Ok(Ok(response)) => judge(response).await,
             Ok(Err(error)) => AttemptReport {
@@ -408,7 +413,7 @@ impl Runner {
     async fn answer(
         &self,
         record: &InvocationRecord,
-        function: Option<&Function>,
+        function: &Function,
     ) -> Result<Response<Body>, ApiError> {
         let stored = &record.request;
         let method = Method::from_bytes(stored.method.as_bytes())
@@ -432,14 +437,7 @@ impl Runner {
                 .await?;
             return self.agents.send(&project, agent, request, client).await;
         }
-        let target = match function {
-            Some(function) => self.triggers.target_of(function, record.version).await?,
-            None => {
-                self.triggers
-                    .version_target(record.function_id, record.version)
-                    .await?
-            }
-        };
+        let target = self.triggers.target_of(function, record.version).await?;
         self.dispatch
             .invoke(Invocation {
                 target,
