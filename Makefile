@@ -7,17 +7,24 @@ REDIS_URL ?= redis://127.0.0.1:6379
 PGHOST ?= 127.0.0.1
 PGPORT ?= 5432
 
-.PHONY: demo test lint functions toolchain services bench
+.PHONY: demo test lint deploy-check functions toolchain services bench
 
 ## demo: build the example functions, start the platform with `nexus up` and deploy them, printing URLs and a token.
 demo: toolchain functions
 	cargo run --locked --bin nexus -- up -f functions/spin.toml
 
-## test: formatting, lints and every test, against the real Postgres and Redis. The binaries are
-## built first: the cluster tests run `nexus-edge`, which no test of its own package builds.
-test: toolchain services lint
+## test: formatting, lints, the deployment checks and every test, against the real Postgres and
+## Redis. The binaries are built first: the cluster and cloud tests run `nexus-edge`, which no
+## test of its own package builds; the cloud tests run it under cargo-lambda's Lambda emulator.
+test: toolchain services lint deploy-check
 	cargo build --workspace --locked --bins
-	cargo nextest run --workspace --locked --no-fail-fast
+	NEXUS_CARGO_LAMBDA="$$(scripts/python-tools.sh)/cargo-lambda" \
+	  cargo nextest run --workspace --locked --no-fail-fast
+
+## deploy-check: terraform fmt and checkov on terraform/; kubernetes-validate and checkov on infra/.
+deploy-check:
+	scripts/check-terraform.sh
+	scripts/check-infra.sh
 
 ## lint: rustfmt and clippy for the workspace and for the guest functions.
 lint: toolchain

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 mod agents;
 mod audit;
+mod bundle;
 mod client;
 mod coordinator;
 mod nodes;
@@ -27,6 +28,9 @@ enum Command {
     Serve(serve::ServeCommand),
     /// Inspect the coordinator's audit log.
     Audit(audit::AuditCommand),
+    /// Write a Spin app as the code of an AWS Lambda function or an Azure function app, served
+    /// there by `nexus-edge lambda` or `nexus-edge azure`.
+    Bundle(bundle::BundleCommand),
     /// Run the coordinator: its API and the HTTP trigger, with the runtime in process or
     /// edge nodes (`--cluster`).
     Coordinator(coordinator::CoordinatorCommand),
@@ -43,6 +47,7 @@ impl Cli {
             Command::Up(command) => command.run().await,
             Command::Serve(command) => command.run().await,
             Command::Audit(command) => command.run().await,
+            Command::Bundle(command) => command.run().await,
             Command::Coordinator(command) => command.run().await,
             Command::Nodes(command) => command.run().await,
             Command::Agents(command) => command.run().await,

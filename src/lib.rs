@@ -4,6 +4,7 @@
 //! This library is what the `nexus` binary and the end-to-end tests share; the binary only
 //! parses flags and prints.
 
+pub mod bundle;
 pub mod cluster;
 pub mod dev;
 pub mod embedded;

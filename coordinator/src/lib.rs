@@ -6,6 +6,7 @@ pub mod api;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod cloud;
 pub mod cluster;
 pub mod dispatch;
 pub mod error;

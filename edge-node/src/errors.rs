@@ -76,12 +76,46 @@ impl EdgeError {
         }
     }
 
+    /// A cloud host was asked to run a deployment other than the one its bundle holds.
+    pub fn wrong_deployment(asked: &str, held: &str) -> Self {
+        Self {
+            status: StatusCode::CONFLICT,
+            code: "wrong_deployment",
+            message: format!("this host runs deployment {held}, not {asked}"),
+            retry_after: None,
+        }
+    }
+
+    /// A caller that claimed to be the coordinator without its credential.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            code: "unauthorized",
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// The guest's response is larger than the host can return (a cloud's payload limit).
+    pub fn response_too_large(limit: usize) -> Self {
+        Self {
+            status: StatusCode::BAD_GATEWAY,
+            code: "response_too_large",
+            message: format!("the function's response is larger than {limit} bytes"),
+            retry_after: None,
+        }
+    }
+
     /// Whether the invocation failed before any guest code ran, so another node may run it
     /// whatever its method.
     pub fn ran_nothing(&self) -> bool {
         matches!(
             self.code,
-            "overloaded" | "app_load_failed" | "node_draining" | "artifact_unavailable"
+            "overloaded"
+                | "app_load_failed"
+                | "node_draining"
+                | "artifact_unavailable"
+                | "wrong_deployment"
         )
     }
 

@@ -1,20 +1,42 @@
 //! `nexus-edge`: an edge node of a SirsiNexus cluster.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use nexus_edge::cloud::azure::AzureHandler;
+use nexus_edge::cloud::{CloudConfig, CloudHost};
 use nexus_edge::kv::KvBackend;
 use nexus_edge::node::{EdgeNode, NodeConfig};
 use nexus_runtime::Limits;
+use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
-/// Runs WebAssembly functions for a SirsiNexus coordinator.
+/// Runs WebAssembly functions for a SirsiNexus coordinator; or, with `lambda` or `azure`, one
+/// bundle's app as a cloud function.
 #[derive(Debug, Parser)]
-#[command(name = "nexus-edge", version, about)]
+#[command(name = "nexus-edge", version, about, subcommand_negates_reqs = true)]
 struct Args {
+    #[command(subcommand)]
+    cloud: Option<Cloud>,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+/// The cloud function hosts.
+#[derive(Debug, Subcommand)]
+enum Cloud {
+    /// An AWS Lambda custom runtime (what the `bootstrap` of a `provided.al2023` function runs;
+    /// a binary named `bootstrap` runs this without arguments).
+    Lambda(CloudArgs),
+    /// An Azure Functions custom handler (started by the Functions host as `host.json` says).
+    Azure(AzureArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct NodeArgs {
     /// The coordinator's URL.
     #[arg(
         long,
@@ -23,8 +45,13 @@ struct Args {
     )]
     coordinator: String,
     /// The cluster's join token (the coordinator's `<state dir>/node-token`).
-    #[arg(long, env = "NEXUS_NODE_TOKEN", hide_env_values = true)]
-    token: String,
+    #[arg(
+        long,
+        env = "NEXUS_NODE_TOKEN",
+        hide_env_values = true,
+        required = true
+    )]
+    token: Option<String>,
     /// The node's name.
     #[arg(long, env = "NEXUS_NODE_NAME")]
     name: Option<String>,
@@ -43,6 +70,15 @@ struct Args {
     /// Components, compiled code and SQLite databases.
     #[arg(long, default_value = ".nexus-edge")]
     state_dir: PathBuf,
+    #[command(flatten)]
+    kv: KvArgs,
+    /// Invocations run at once.
+    #[arg(long)]
+    instance_slots: Option<u32>,
+}
+
+#[derive(Debug, clap::Args)]
+struct KvArgs {
     /// Spin key-value data: `postgres://…` or `redis://…` (shared by the cluster), `sqlite` or
     /// `memory`.
     #[arg(long, env = "NEXUS_KV", default_value = "memory")]
@@ -51,9 +87,31 @@ struct Args {
     /// recorded in Postgres before it returns.
     #[arg(long, env = "NEXUS_KV_CACHE")]
     kv_cache: Option<String>,
-    /// Invocations run at once.
-    #[arg(long)]
-    instance_slots: Option<u32>,
+}
+
+#[derive(Debug, clap::Args)]
+struct CloudArgs {
+    /// The bundle directory (`nexus bundle`); the function's own directory by default
+    /// (`LAMBDA_TASK_ROOT` on Lambda, the working directory on Azure).
+    #[arg(long, env = "NEXUS_BUNDLE")]
+    bundle: Option<PathBuf>,
+    /// Compiled code and SQLite databases: the function's scratch space by default.
+    #[arg(long, env = "NEXUS_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    kv: KvArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct AzureArgs {
+    #[command(flatten)]
+    cloud: CloudArgs,
+    /// The port the Functions host forwards requests to.
+    #[arg(long, env = nexus_edge::cloud::azure::PORT_VARIABLE)]
+    port: u16,
+    /// The coordinator's token for direct invocations (none: the handler takes none).
+    #[arg(long, env = nexus_edge::cloud::azure::INVOKE_TOKEN_VARIABLE, hide_env_values = true)]
+    invoke_token: Option<String>,
 }
 
 fn parse_label(text: &str) -> Result<(String, String), String> {
@@ -77,8 +135,67 @@ async fn run() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = Args::parse();
-    let kv = KvBackend::from_flags(&args.kv, args.kv_cache.as_deref(), &args.state_dir)?;
+    let args = if invoked_as_bootstrap() {
+        Args::parse_from(["bootstrap", "lambda"])
+    } else {
+        Args::parse()
+    };
+    match args.cloud {
+        Some(Cloud::Lambda(cloud)) => {
+            let root = std::env::var_os("LAMBDA_TASK_ROOT").map(PathBuf::from);
+            let host = start_cloud_host(cloud, root).await?;
+            nexus_edge::cloud::lambda::run(host).await
+        }
+        Some(Cloud::Azure(azure)) => {
+            let host = start_cloud_host(azure.cloud, None).await?;
+            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, azure.port))
+                .await
+                .with_context(|| format!("failed to listen on port {}", azure.port))?;
+            println!("Listening on http://{}", listener.local_addr()?);
+            AzureHandler::new(host, azure.invoke_token)
+                .serve(listener, nexus_http::ServerLimits::default(), terminated())
+                .await
+                .context("the handler stopped")
+        }
+        None => run_node(args.node).await,
+    }
+}
+
+/// Whether this binary was started, without arguments, as a Lambda custom runtime's
+/// `bootstrap`.
+fn invoked_as_bootstrap() -> bool {
+    let mut args = std::env::args_os();
+    let named_bootstrap = args
+        .next()
+        .map(PathBuf::from)
+        .is_some_and(|path| path.file_name().is_some_and(|name| name == "bootstrap"));
+    named_bootstrap && args.next().is_none()
+}
+
+async fn start_cloud_host(
+    args: CloudArgs,
+    default_root: Option<PathBuf>,
+) -> anyhow::Result<CloudHost> {
+    let bundle = match args.bundle.or(default_root) {
+        Some(bundle) => bundle,
+        None => std::env::current_dir().context("failed to read the working directory")?,
+    };
+    let state_dir = args
+        .state_dir
+        .unwrap_or_else(|| std::env::temp_dir().join("nexus-edge"));
+    let kv = KvBackend::from_flags(&args.kv.kv, args.kv.kv_cache.as_deref(), &state_dir)?;
+    CloudHost::start(CloudConfig {
+        bundle,
+        kv,
+        state_dir,
+        limits: Limits::default(),
+        environment: std::env::vars().collect(),
+    })
+    .await
+}
+
+async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
+    let kv = KvBackend::from_flags(&args.kv.kv, args.kv.kv_cache.as_deref(), &args.state_dir)?;
     let mut limits = Limits::default();
     if let Some(slots) = args.instance_slots {
         limits.max_instances = slots;
@@ -87,9 +204,12 @@ async fn run() -> anyhow::Result<()> {
         .name
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "edge".to_owned());
+    let token = args
+        .token
+        .context("the cluster's join token is missing (--token or NEXUS_NODE_TOKEN)")?;
     let mut node = EdgeNode::start(NodeConfig {
         coordinator: args.coordinator,
-        token: args.token,
+        token,
         name,
         region: args.region,
         labels: args.labels.into_iter().collect::<BTreeMap<_, _>>(),

@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 pub mod app;
+pub mod cloud;
 pub mod digest;
 pub mod error;
 pub mod route;

@@ -26,6 +26,19 @@ pub fn edge_binary() -> PathBuf {
     path
 }
 
+/// The address a process just started prints as `{prefix}{address}` on its first line; the
+/// rest of its output is drained.
+pub async fn announced_address(child: &mut Child, prefix: &str) -> String {
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = next_line(&mut lines).await;
+    let address = line
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("expected `{prefix}…`, the process printed `{line}`"))
+        .to_owned();
+    drain(lines);
+    address
+}
+
 /// Reads the rest of a process's output, so that it never writes to a closed pipe (which
 /// would make its next `println!` panic).
 fn drain(mut lines: Lines<BufReader<ChildStdout>>) {
@@ -109,13 +122,7 @@ impl Coordinator {
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = next_line(&mut lines).await;
-        let base = line
-            .strip_prefix("Coordinator listening on ")
-            .unwrap()
-            .to_owned();
-        drain(lines);
+        let base = announced_address(&mut child, "Coordinator listening on ").await;
         let token = std::fs::read_to_string(&token_file).unwrap();
         Self {
             child,

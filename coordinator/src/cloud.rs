@@ -1,0 +1,39 @@
+//! Cloud targets: functions whose bundle runs as an AWS Lambda function (`nexus-edge lambda`),
+//! invoked with the AWS SDK and the standard credential chain.
+//!
+//! A cloud target gets the same [`CloudInvoke`] an edge node would get as an invocation head
+//! and body, and answers with a [`CloudResponse`]; errors say whether any function code ran,
+//! so that a caller knows whether it may run the request somewhere else.
+
+pub mod lambda;
+
+use nexus_proto::cloud::CloudResponse;
+
+pub use self::lambda::{Credentials, LambdaConfig, LambdaTarget};
+
+/// Why a cloud target gave no response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CloudError {
+    /// The request never reached the function (no connection, no credentials, throttled, no
+    /// such function): nothing ran, so it may be sent elsewhere.
+    #[error("the cloud target was not reached: {0}")]
+    NotReached(String),
+    /// The function failed outside the app (the host crashed, ran out of time or memory):
+    /// the app may have run.
+    #[error("the cloud function failed: {0}")]
+    Function(String),
+    /// The function answered with something that is not a response.
+    #[error("the cloud function's answer is not a response: {0}")]
+    BadAnswer(String),
+}
+
+impl CloudError {
+    /// Whether no function code ran, so the invocation may go to another target whatever
+    /// its method.
+    pub fn ran_nothing(&self) -> bool {
+        matches!(self, Self::NotReached(_))
+    }
+}
+
+/// The result of a synchronous cloud invocation.
+pub type CloudResult = Result<CloudResponse, CloudError>;
