@@ -3,13 +3,19 @@
 //! disk), of the node and of the coordinator.
 //!
 //! Redis holds a cache entry per key: `1` followed by the value, or `0` for a key known to be
-//! missing, expiring with the key (and after [`CACHE_TTL`] at most). A read that misses loads
-//! the key from Postgres and caches it with `SET NX`. A write first deletes the entry (when
-//! Redis cannot be reached the write fails and nothing is written), then writes Postgres, then
-//! caches the key's new state with a plain `SET`. So a read that loaded the old state before the
-//! write cannot cache it after: its `SET NX` finds the writer's entry, or the writer's `SET`
-//! replaces it. Only a writer whose final `SET` fails can leave such a stale entry, for
-//! [`CACHE_TTL`] at most.
+//! missing, expiring with the key (and after [`CACHE_TTL`] at most); or `2` followed by a
+//! random token: a *lease*, held by whoever is about to cache the key, which reads as a miss.
+//!
+//! Whoever caches takes a lease first, and caches only if the lease is still its own (one Lua
+//! script, so nothing comes between the check and the `SET`). A write takes its lease over
+//! whatever is there (when Redis cannot be reached the write fails and nothing is written),
+//! writes Postgres, then caches the key's new state if its lease is still in place and
+//! otherwise deletes the entry: another writer came after it, and which of the two committed
+//! last is unknown, so the next read loads the key. A read that misses takes a lease only where
+//! there is no entry (`SET NX`), loads Postgres and caches what it read under the same check, so
+//! a write that began after it (and took the lease) keeps it from caching. So no entry is ever
+//! older than the last write to finish; a writer whose last step fails leaves its lease, a
+//! miss, until [`LEASE_TTL`].
 //!
 //! When Redis cannot be reached, reads fall back to Postgres.
 
@@ -26,17 +32,51 @@ use crate::{
     now_millis,
 };
 
-/// The longest a cache entry lives: a bound on how long a stale entry can last.
+/// The longest a cache entry lives.
 pub const CACHE_TTL: Duration = Duration::from_secs(60);
+/// The longest a lease lives: a writer or reader slower than this caches nothing.
+pub const LEASE_TTL: Duration = Duration::from_secs(5);
 
 const PRESENT: u8 = 1;
 const MISSING: u8 = 0;
+const LEASE: u8 = 2;
+
+/// Caches `ARGV[2]` for `ARGV[3]` ms if the entry is still the lease `ARGV[1]`; otherwise,
+/// when `ARGV[4]` is `1` (a writer), deletes the entry; when it is `2` (a writer that does not
+/// know what it left), deletes the entry only if it is still the lease.
+const CACHE_UNDER_LEASE_LUA: &str = r"
+local current = redis.call('GET', KEYS[1])
+if current == ARGV[1] then
+  if ARGV[4] == '2' then
+    redis.call('DEL', KEYS[1])
+  else
+    redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  end
+  return 1
+end
+if ARGV[4] == '1' then
+  redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+/// Who caches under a lease.
+#[derive(Clone, Copy)]
+enum Cacher {
+    /// A read: caches only under its lease.
+    Reader = 0,
+    /// A write: caches under its lease, else drops the entry.
+    Writer = 1,
+    /// A write that left the key's state unknown: drops its own lease only.
+    Unknown = 2,
+}
 
 /// A [`ContextStore`] that caches in Redis and records in Postgres.
 #[derive(Clone)]
 pub struct TieredStore {
     cache: RedisStore,
     record: PostgresStore,
+    cache_under_lease: ::redis::Script,
 }
 
 impl fmt::Debug for TieredStore {
@@ -57,7 +97,11 @@ impl TieredStore {
     /// Caches in `cache` (its key prefix keeps the entries apart from other users of the
     /// server) what `record` holds.
     pub fn new(cache: RedisStore, record: PostgresStore) -> Self {
-        Self { cache, record }
+        Self {
+            cache,
+            record,
+            cache_under_lease: ::redis::Script::new(CACHE_UNDER_LEASE_LUA),
+        }
     }
 
     /// The durable record behind the cache.
@@ -83,55 +127,64 @@ impl TieredStore {
         }))
     }
 
-    /// Caches `entry` (`None`: the key is missing) at `redis_key`; with `only_if_absent`,
-    /// only when there is no entry yet.
-    async fn cache(
-        &self,
-        redis_key: &str,
-        entry: Option<&Entry>,
-        only_if_absent: bool,
-    ) -> Result<()> {
-        let cap = u64::try_from(CACHE_TTL.as_millis()).unwrap_or(u64::MAX);
-        let (bytes, millis) = match entry {
-            None => (vec![MISSING], cap),
-            Some((value, expires_at)) => {
-                let left = expires_at.map(|at| at.saturating_sub(now_millis()));
-                if left.is_some_and(|left| left <= 0) {
-                    (vec![MISSING], cap)
-                } else {
-                    let mut bytes = Vec::with_capacity(1 + value.len());
-                    bytes.push(PRESENT);
-                    bytes.extend_from_slice(value);
-                    let left = left.and_then(|left| u64::try_from(left).ok());
-                    (bytes, left.map_or(cap, |left| left.min(cap)))
-                }
-            }
-        };
+    /// Takes a lease on `redis_key`: over any entry for a writer, only where there is none for
+    /// a reader (`None` when there was one). Fails when Redis cannot be reached, so a write
+    /// that cannot take its lease writes nothing.
+    async fn lease(&self, redis_key: &str, writer: bool) -> Result<Option<Vec<u8>>> {
+        let mut lease = Vec::with_capacity(17);
+        lease.push(LEASE);
+        lease.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+        let millis = u64::try_from(LEASE_TTL.as_millis()).unwrap_or(u64::MAX);
         let mut command = ::redis::cmd("SET");
-        command.arg(redis_key).arg(bytes).arg("PX").arg(millis);
-        if only_if_absent {
+        command.arg(redis_key).arg(&lease).arg("PX").arg(millis);
+        if !writer {
             command.arg("NX");
         }
-        command
-            .query_async::<()>(&mut self.connection())
+        let taken: Option<String> = command
+            .query_async(&mut self.connection())
             .await
-            .map_err(|error| redis_error("set", &error))
+            .map_err(|error| redis_error("lease", &error))?;
+        Ok(taken.map(|_| lease))
     }
 
-    /// Before a write: drops the key's entry, or fails when Redis cannot be reached.
-    async fn invalidate(&self, redis_key: &str) -> Result<()> {
-        ::redis::cmd("DEL")
-            .arg(redis_key)
-            .query_async::<()>(&mut self.connection())
+    /// Caches `entry` (`None`: the key is missing) at `redis_key` if `lease` is still there;
+    /// otherwise does what `cacher` does.
+    async fn cache_under_lease(
+        &self,
+        redis_key: &str,
+        lease: &[u8],
+        entry: Option<&Entry>,
+        cacher: Cacher,
+    ) -> Result<()> {
+        let (bytes, millis) = cache_entry(entry);
+        self.cache_under_lease
+            .key(redis_key)
+            .arg(lease)
+            .arg(bytes)
+            .arg(millis)
+            .arg((cacher as u8).to_string())
+            .invoke_async::<i64>(&mut self.connection())
             .await
-            .map_err(|error| redis_error("invalidate", &error))
+            .map(drop)
+            .map_err(|error| redis_error("cache", &error))
     }
 
-    /// After a write: caches the key's new state. The write is already recorded, so a failure
-    /// is logged, not reported.
-    async fn refresh(&self, redis_key: &str, entry: Option<&Entry>) {
-        if let Err(error) = self.cache(redis_key, entry, false).await {
-            tracing::warn!(%error, "could not cache a context write; the entry expires by itself");
+    /// After a write under `lease`: caches the key's new state (`Cacher::Unknown`: only drops
+    /// the lease). The write is already recorded, so a failure is logged, not reported; the
+    /// lease expires by itself.
+    async fn refresh(
+        &self,
+        redis_key: &str,
+        lease: Option<&[u8]>,
+        entry: Option<&Entry>,
+        cacher: Cacher,
+    ) {
+        let Some(lease) = lease else { return };
+        if let Err(error) = self
+            .cache_under_lease(redis_key, lease, entry, cacher)
+            .await
+        {
+            tracing::warn!(%error, "could not cache a context write; the lease expires by itself");
         }
     }
 
@@ -147,11 +200,39 @@ impl TieredStore {
                 return self.record.get(namespace, key).await;
             }
         }
+        let lease = self.lease(&redis_key, false).await.unwrap_or_else(|error| {
+            tracing::warn!(%error, "could not lease a context cache entry");
+            None
+        });
         let entry = self.record.entry(namespace, key).await?;
-        if let Err(error) = self.cache(&redis_key, entry.as_ref(), true).await {
+        if let Some(lease) = lease
+            && let Err(error) = self
+                .cache_under_lease(&redis_key, &lease, entry.as_ref(), Cacher::Reader)
+                .await
+        {
             tracing::warn!(%error, "could not cache a context read");
         }
         Ok(entry.map(|(value, _)| value))
+    }
+}
+
+/// The cache entry for `entry` (`None`: the key is missing) and how long it may live.
+fn cache_entry(entry: Option<&Entry>) -> (Vec<u8>, u64) {
+    let cap = u64::try_from(CACHE_TTL.as_millis()).unwrap_or(u64::MAX);
+    match entry {
+        None => (vec![MISSING], cap),
+        Some((value, expires_at)) => {
+            let left = expires_at.map(|at| at.saturating_sub(now_millis()));
+            if left.is_some_and(|left| left <= 0) {
+                (vec![MISSING], cap)
+            } else {
+                let mut bytes = Vec::with_capacity(1 + value.len());
+                bytes.push(PRESENT);
+                bytes.extend_from_slice(value);
+                let left = left.and_then(|left| u64::try_from(left).ok());
+                (bytes, left.map_or(cap, |left| left.min(cap)))
+            }
+        }
     }
 }
 
@@ -171,10 +252,11 @@ impl ContextStore for TieredStore {
         check_key(key)?;
         check_value(value)?;
         let redis_key = self.cache.redis_key(namespace, key);
-        self.invalidate(&redis_key).await?;
+        let lease = self.lease(&redis_key, true).await?;
         self.record.set(namespace, key, value, ttl).await?;
         let expires_at = crate::expires_at(ttl, now_millis());
-        self.refresh(&redis_key, Some(&(value.to_vec(), expires_at)))
+        let entry = (value.to_vec(), expires_at);
+        self.refresh(&redis_key, lease.as_deref(), Some(&entry), Cacher::Writer)
             .await;
         Ok(())
     }
@@ -182,9 +264,10 @@ impl ContextStore for TieredStore {
     async fn delete(&self, namespace: &Namespace, key: &str) -> Result<bool> {
         check_key(key)?;
         let redis_key = self.cache.redis_key(namespace, key);
-        self.invalidate(&redis_key).await?;
+        let lease = self.lease(&redis_key, true).await?;
         let existed = self.record.delete(namespace, key).await?;
-        self.refresh(&redis_key, None).await;
+        self.refresh(&redis_key, lease.as_deref(), None, Cacher::Writer)
+            .await;
         Ok(existed)
     }
 
@@ -206,13 +289,19 @@ impl ContextStore for TieredStore {
         check_key(key)?;
         check_value(new)?;
         let redis_key = self.cache.redis_key(namespace, key);
-        self.invalidate(&redis_key).await?;
+        let lease = self.lease(&redis_key, true).await?;
         let swapped = self
             .record
             .compare_and_swap(namespace, key, expected, new)
             .await?;
         if swapped {
-            self.refresh(&redis_key, Some(&(new.to_vec(), None))).await;
+            let entry = (new.to_vec(), None);
+            self.refresh(&redis_key, lease.as_deref(), Some(&entry), Cacher::Writer)
+                .await;
+        } else {
+            // What the record holds is not known here: the next read loads it.
+            self.refresh(&redis_key, lease.as_deref(), None, Cacher::Unknown)
+                .await;
         }
         Ok(swapped)
     }
@@ -220,13 +309,11 @@ impl ContextStore for TieredStore {
     async fn increment(&self, namespace: &Namespace, key: &str, delta: i64) -> Result<i64> {
         check_key(key)?;
         let redis_key = self.cache.redis_key(namespace, key);
-        self.invalidate(&redis_key).await?;
+        let lease = self.lease(&redis_key, true).await?;
         let (sum, expires_at) = self.record.increment_entry(namespace, key, delta).await?;
-        self.refresh(
-            &redis_key,
-            Some(&(sum.to_string().into_bytes(), expires_at)),
-        )
-        .await;
+        let entry = (sum.to_string().into_bytes(), expires_at);
+        self.refresh(&redis_key, lease.as_deref(), Some(&entry), Cacher::Writer)
+            .await;
         Ok(sum)
     }
 
