@@ -1,15 +1,22 @@
 //! Cloud targets: functions whose bundle runs as an AWS Lambda function (`nexus-edge lambda`),
-//! invoked with the AWS SDK and the standard credential chain.
+//! invoked with the AWS SDK and the standard credential chain, where a function's placement
+//! ([`Placement`]) sends them ([`PlacedDispatch`]).
 //!
 //! A cloud target gets the same [`CloudInvoke`] an edge node would get as an invocation head
 //! and body, and answers with a [`CloudResponse`]; errors say whether any function code ran,
 //! so that a caller knows whether it may run the request somewhere else.
 
+mod dispatch;
 pub mod lambda;
+mod placement;
 
 use nexus_proto::cloud::CloudResponse;
 
+pub use self::dispatch::{MAX_CLOUD_REQUEST_BYTES, PlacedDispatch};
 pub use self::lambda::{Credentials, LambdaConfig, LambdaTarget};
+pub use self::placement::{
+    CloudTargets, LambdaPlacement, Placement, PlacementError, PlacementMode,
+};
 
 /// Why a cloud target gave no response.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -11,11 +11,13 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, Response};
-use nexus_proto::ResolvedApp;
-use nexus_store::{AgentId, FunctionVersion, FunctionVersionId, ProjectId};
+use nexus_proto::{Digest, ResolvedApp};
+use nexus_store::{AgentId, Function, FunctionVersion, FunctionVersionId, ProjectId};
 
+use crate::cloud::Placement;
 use crate::cluster::Priority;
 use crate::error::ApiError;
+use crate::functions::priority_of;
 
 /// One immutable function version, as a runtime needs it, with its function's priority class
 /// and node selector.
@@ -38,29 +40,93 @@ pub struct Target {
     /// any node). Like the priority class, a property of the function that changes without a
     /// new version; shared, so that a target stays cheap to clone.
     pub node_selector: Arc<BTreeMap<String, String>>,
+    /// Where the function runs and the clouds it may use; a property of the function too.
+    pub placement: Arc<Placement>,
+    /// The digest of the resolved app record: a cloud bundle of this version holds the same.
+    pub app_digest: Digest,
+}
+
+/// What a [`Target`] carries of its function rather than of its version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionSettings {
+    /// The priority class of requests that name none.
+    pub priority: Priority,
+    /// The labels a node must carry.
+    pub node_selector: Arc<BTreeMap<String, String>>,
+    /// Where it runs.
+    pub placement: Arc<Placement>,
+}
+
+impl FunctionSettings {
+    /// The settings of `function` as stored.
+    pub fn of(function: &Function) -> Self {
+        Self {
+            priority: priority_of(function),
+            node_selector: Arc::new(function.node_selector.clone()),
+            placement: Arc::new(Placement::of_function(function)),
+        }
+    }
 }
 
 impl Target {
-    /// The target of a stored version of `function` in `project_id`, whose priority class is
-    /// `priority` and node selector `node_selector`.
+    /// The target of a stored version of `function` in `project_id`, with the function's
+    /// `settings`.
     pub fn of_version(
         project_id: ProjectId,
         function: &str,
-        priority: Priority,
-        node_selector: Arc<BTreeMap<String, String>>,
+        settings: &FunctionSettings,
         version: FunctionVersion,
     ) -> Result<Self, ApiError> {
         let app: ResolvedApp =
             serde_json::from_value(version.spec).map_err(|error| ApiError::internal(&error))?;
-        Ok(Self {
-            version_id: version.id,
+        Ok(Self::new(
+            version.id,
+            project_id,
+            function,
+            version.version,
+            Arc::new(app),
+            settings,
+        ))
+    }
+
+    /// Version `version` (id `version_id`) of `function` in `project_id`, running `app`.
+    pub fn new(
+        version_id: FunctionVersionId,
+        project_id: ProjectId,
+        function: &str,
+        version: i64,
+        app: Arc<ResolvedApp>,
+        settings: &FunctionSettings,
+    ) -> Self {
+        let app_digest = Digest::of(&serde_json::to_vec(app.as_ref()).unwrap_or_default());
+        Self {
+            version_id,
             project_id,
             function: function.to_owned(),
-            version: version.version,
-            app: Arc::new(app),
-            priority,
-            node_selector,
-        })
+            version,
+            app,
+            priority: settings.priority,
+            node_selector: Arc::clone(&settings.node_selector),
+            placement: Arc::clone(&settings.placement),
+            app_digest,
+        }
+    }
+
+    /// This version with the function's `settings` as they now are.
+    pub fn with_settings(&self, settings: &FunctionSettings) -> Self {
+        Self {
+            priority: settings.priority,
+            node_selector: Arc::clone(&settings.node_selector),
+            placement: Arc::clone(&settings.placement),
+            ..self.clone()
+        }
+    }
+
+    /// Whether this target carries `settings`.
+    pub fn has_settings(&self, settings: &FunctionSettings) -> bool {
+        self.priority == settings.priority
+            && self.node_selector == settings.node_selector
+            && self.placement == settings.placement
     }
 }
 

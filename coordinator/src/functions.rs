@@ -27,8 +27,9 @@ pub use blobs::{BlobStore, DirectoryBlobStore};
 pub use bundle::{MANIFEST, Upload};
 
 use crate::auth::service::Caller;
+use crate::cloud::{CloudTargets, Placement, PlacementMode};
 use crate::cluster::Priority;
-use crate::dispatch::Target;
+use crate::dispatch::{FunctionSettings, Target};
 use crate::error::ApiError;
 use crate::events::{EventBus, EventKind};
 use crate::projects::{Permission, ProjectService};
@@ -48,6 +49,10 @@ pub struct FunctionUpdate {
     /// How asynchronous invocations accepted from now on are retried. Checked by
     /// [`FunctionService::update`].
     pub async_retry: Option<nexus_store::AsyncRetry>,
+    /// Where it runs; checked with its cloud targets (the new ones, or those it has).
+    pub placement: Option<PlacementMode>,
+    /// The clouds it may use.
+    pub cloud: Option<CloudTargets>,
 }
 
 /// Checks a retry policy: 1 to 100 attempts, a max age of 1 s to 7 days, a first backoff of at
@@ -297,15 +302,14 @@ impl FunctionService {
         self.changes.bump();
         let (function, version, aliases) = deployed;
         let deployed = Deployed {
-            target: Arc::new(Target {
-                version_id: version.id,
-                project_id: project.id,
-                function: name.to_owned(),
-                version: version.version,
+            target: Arc::new(Target::new(
+                version.id,
+                project.id,
+                name,
+                version.version,
                 app,
-                priority: priority_of(&function),
-                node_selector: Arc::new(function.node_selector),
-            }),
+                &FunctionSettings::of(&function),
+            )),
             version,
             aliases,
         };
@@ -553,6 +557,24 @@ impl FunctionService {
                     if let Some(retry) = change.async_retry {
                         function = tx.set_function_async_retry(function.id, retry).await?;
                     }
+                    if change.placement.is_some() || change.cloud.is_some() {
+                        let current = Placement::of_function(&function);
+                        let placement = Placement::new(
+                            change.placement.unwrap_or(current.mode),
+                            change.cloud.clone().unwrap_or(current.targets),
+                        )
+                        .map_err(|error| nexus_store::Error::Invalid {
+                            what: "placement",
+                            reason: error.to_string(),
+                        })?;
+                        function = tx
+                            .set_function_placement(
+                                function.id,
+                                placement.mode.as_str(),
+                                &placement.stored_targets(),
+                            )
+                            .await?;
+                    }
                     let versions = tx.list_function_versions(function.id).await?;
                     let aliases = tx.list_aliases(function.id).await?;
                     Ok((function, versions, aliases))
@@ -566,6 +588,8 @@ impl FunctionService {
             priority = ?change.priority,
             node_selector = ?change.node_selector,
             async_retry = ?change.async_retry,
+            placement = ?change.placement,
+            cloud = ?change.cloud,
             "function settings changed"
         );
         Ok(updated)
@@ -741,6 +765,8 @@ mod tests {
             priority: priority.to_owned(),
             node_selector: BTreeMap::new(),
             async_retry: nexus_store::AsyncRetry::default(),
+            placement: "edge".to_owned(),
+            cloud_targets: serde_json::Map::new(),
             created_at: chrono::Utc::now(),
         };
         for priority in Priority::ALL {

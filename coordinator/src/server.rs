@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 
 use crate::api::{AppState, router};
 use crate::auth::access_token::AccessTokenKeys;
+use crate::cloud::PlacedDispatch;
 use crate::cluster::Cluster;
 use crate::dispatch::Dispatch;
 use crate::events::{DEFAULT_RETAINED, EventBus, InProcessBus, RedisBus};
@@ -94,7 +95,8 @@ pub struct Coordinator {
 }
 
 impl Coordinator {
-    /// Opens the database (migrating it) and the signing key; invocations go to `dispatch`.
+    /// Opens the database (migrating it) and the signing key; invocations go to `dispatch`, or
+    /// to the cloud target their function's placement names.
     pub async fn open(
         config: CoordinatorConfig,
         dispatch: Arc<dyn Dispatch>,
@@ -130,7 +132,7 @@ impl Coordinator {
             Arc::new(store),
             keys,
             Arc::clone(&blobs) as _,
-            dispatch,
+            Arc::new(PlacedDispatch::new(dispatch)),
             events,
             queue,
             config.invocations.clone(),

@@ -13,7 +13,7 @@
 //! function's settings (its priority class and node selector) are not part of it, and are read
 //! again with every resolution.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -25,10 +25,9 @@ use axum::response::Response;
 use nexus_store::{AsyncRetry, FunctionId, ProjectId, Store};
 
 use crate::api::{AppState, REQUEST_ID, request_id_of};
-use crate::cluster::Priority;
-use crate::dispatch::{Invocation, Target};
+use crate::dispatch::{FunctionSettings, Invocation, Target};
 use crate::error::ApiError;
-use crate::functions::{LIVE, priority_of};
+use crate::functions::LIVE;
 
 /// How long a resolution is trusted without asking the database again.
 pub const RESOLUTION_TTL: Duration = Duration::from_secs(1);
@@ -221,10 +220,7 @@ impl Resolver {
             Err(nexus_store::Error::NotFound { .. }) => return Ok(None),
             Err(error) => return Err(error.into()),
         };
-        let settings = FunctionSettings {
-            priority: priority_of(&function),
-            node_selector: Arc::new(function.node_selector.clone()),
-        };
+        let settings = FunctionSettings::of(&function);
         let main = self
             .target(project.id, &function, &settings, alias.version_a)
             .await?;
@@ -251,10 +247,7 @@ impl Resolver {
         function: &nexus_store::Function,
         version: i64,
     ) -> Result<Arc<Target>, ApiError> {
-        let settings = FunctionSettings {
-            priority: priority_of(function),
-            node_selector: Arc::new(function.node_selector.clone()),
-        };
+        let settings = FunctionSettings::of(function);
         self.target(function.project_id, function, &settings, version)
             .await
     }
@@ -275,19 +268,10 @@ impl Resolver {
             .get(&key)
             .cloned();
         let target = match cached {
-            Some(target)
-                if target.priority == settings.priority
-                    && target.node_selector == settings.node_selector =>
-            {
-                return Ok(target);
-            }
+            Some(target) if target.has_settings(settings) => return Ok(target),
             // The function's settings changed since the version was parsed: the record is the
             // same.
-            Some(target) => Arc::new(Target {
-                priority: settings.priority,
-                node_selector: Arc::clone(&settings.node_selector),
-                ..Target::clone(&target)
-            }),
+            Some(target) => Arc::new(target.with_settings(settings)),
             None => {
                 let function_id = function.id;
                 let stored = self
@@ -299,8 +283,7 @@ impl Resolver {
                 Arc::new(Target::of_version(
                     project_id,
                     &function.name,
-                    settings.priority,
-                    Arc::clone(&settings.node_selector),
+                    settings,
                     stored,
                 )?)
             }
@@ -311,12 +294,6 @@ impl Resolver {
             .insert(key, Arc::clone(&target));
         Ok(target)
     }
-}
-
-/// What a [`Target`] carries of its function rather than of its version.
-struct FunctionSettings {
-    priority: Priority,
-    node_selector: Arc<BTreeMap<String, String>>,
 }
 
 /// `/{project}/{function}[@{alias}][/rest]`, split without decoding (names never need it).

@@ -97,6 +97,11 @@ impl CloudHost {
         &self.deployment.id
     }
 
+    /// The tenant whose stores the app opens.
+    pub fn namespace(&self) -> &str {
+        &self.deployment.namespace
+    }
+
     /// Runs one of the coordinator's invocations; a failure is answered in the same shape.
     pub async fn invoke(&self, invoke: CloudInvoke) -> CloudResponse {
         let response = match self.direct(invoke).await {
@@ -134,6 +139,15 @@ impl CloudHost {
             return Err(EdgeError::wrong_deployment(
                 &invoke.deployment,
                 &self.deployment.id,
+            ));
+        }
+        if invoke.namespace != *self.deployment.namespace {
+            return Err(EdgeError::wrong_deployment(
+                &format!("{} of tenant {}", invoke.deployment, invoke.namespace),
+                &format!(
+                    "{} of tenant {}",
+                    self.deployment.id, self.deployment.namespace
+                ),
             ));
         }
         let bad = |error: cloud::CloudWireError| EdgeError::bad_request(error.to_string());

@@ -48,8 +48,12 @@ pub struct CloudEnvelope {
 pub struct CloudInvoke {
     /// [`PROTOCOL`].
     pub protocol: u32,
-    /// The deployment the coordinator means; must be the bundle's.
+    /// The deployment the coordinator means (the digest of the app record); must be the
+    /// bundle's.
     pub deployment: String,
+    /// The tenant the coordinator means (the project id); must be the bundle's, or the agent's
+    /// context would be another tenant's.
+    pub namespace: String,
     /// The request method.
     pub method: String,
     /// The request target as the client sent it (path and query).
@@ -172,6 +176,7 @@ mod tests {
         let invoke = CloudInvoke {
             protocol: PROTOCOL,
             deployment: "v1".to_owned(),
+            namespace: "tenant".to_owned(),
             method: "GET".to_owned(),
             uri: "/hello?x=1".to_owned(),
             prefix: String::new(),

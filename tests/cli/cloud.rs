@@ -10,7 +10,7 @@
 )]
 
 #[path = "cluster/processes.rs"]
-#[expect(dead_code, reason = "the cluster tests use the rest")]
+#[allow(dead_code, reason = "the cluster tests use the rest")]
 mod processes;
 
 use std::path::{Path, PathBuf};
@@ -22,10 +22,11 @@ use http_body_util::Full;
 use nexus::bundle::{BundleOptions, BundleTarget, write_bundle};
 use nexus_coordinator::cloud::{CloudError, Credentials, LambdaConfig, LambdaTarget};
 use nexus_proto::cloud::{CloudInvoke, CloudResponse, PROTOCOL, decode_body};
-use nexus_tests::{HttpClient, examples_manifest, redis_url};
+use nexus_tests::postgres::FreshDatabase;
+use nexus_tests::{COUNTER_APP, HttpClient, app_tar, component_path, examples_manifest, redis_url};
 use tokio::process::{Child, Command};
 
-use processes::{STARTUP, announced_address, edge_binary};
+use processes::{Coordinator, Edge, STARTUP, announced_address, edge_binary};
 
 /// The function name the emulator gives a runtime started on its own.
 const EMULATED_FUNCTION: &str = "_";
@@ -48,10 +49,11 @@ fn bundle(target: BundleTarget, namespace: &str) -> (tempfile::TempDir, PathBuf,
     (dir, out, written.deployment)
 }
 
-fn invocation(deployment: &str, uri: &str, agent: Option<&str>) -> CloudInvoke {
+fn invocation(deployment: &str, namespace: &str, uri: &str, agent: Option<&str>) -> CloudInvoke {
     CloudInvoke {
         protocol: PROTOCOL,
         deployment: deployment.to_owned(),
+        namespace: namespace.to_owned(),
         method: "GET".to_owned(),
         uri: uri.to_owned(),
         prefix: String::new(),
@@ -107,13 +109,20 @@ async fn listening(port: u16) {
 /// The emulated Lambda service with `nexus-edge lambda` as its one function's runtime.
 struct LambdaService {
     emulator: Child,
-    runtime: Child,
+    runtime: Option<Child>,
     port: u16,
     _project: tempfile::TempDir,
 }
 
 impl LambdaService {
     async fn start(bundle: &Path) -> Self {
+        let mut service = Self::emulator().await;
+        service.run(bundle);
+        service
+    }
+
+    /// The emulator alone: it queues invocations until a runtime asks for them.
+    async fn emulator() -> Self {
         // The emulator reads the Cargo metadata of the directory it starts in.
         let project = tempfile::tempdir().unwrap();
         std::fs::write(
@@ -134,28 +143,33 @@ impl LambdaService {
             .spawn()
             .unwrap();
         listening(port).await;
+        Self {
+            emulator,
+            runtime: None,
+            port,
+            _project: project,
+        }
+    }
+
+    /// Starts `nexus-edge lambda` on `bundle` as the emulated function's runtime.
+    fn run(&mut self, bundle: &Path) {
         let runtime = Command::new(edge_binary())
             .arg("lambda")
             .env(
                 "AWS_LAMBDA_RUNTIME_API",
-                format!("http://127.0.0.1:{port}/.rt"),
+                format!("http://127.0.0.1:{}/.rt", self.port),
             )
             .env("AWS_LAMBDA_FUNCTION_NAME", EMULATED_FUNCTION)
             .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
             .env("NEXUS_BUNDLE", bundle)
-            .env("NEXUS_STATE_DIR", project.path().join("state"))
+            .env("NEXUS_STATE_DIR", self._project.path().join("state"))
             .env("NEXUS_KV", redis_url())
             .stdout(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-        Self {
-            emulator,
-            runtime,
-            port,
-            _project: project,
-        }
+        self.runtime = Some(runtime);
     }
 
     async fn target(&self) -> LambdaTarget {
@@ -184,7 +198,9 @@ async fn emulated_target(port: u16) -> LambdaTarget {
 
 impl Drop for LambdaService {
     fn drop(&mut self) {
-        let _ = self.runtime.start_kill();
+        if let Some(runtime) = &mut self.runtime {
+            let _ = runtime.start_kill();
+        }
         let _ = self.emulator.start_kill();
     }
 }
@@ -198,7 +214,7 @@ async fn the_lambda_host_runs_the_coordinators_invocations_and_function_url_even
 
     // Synchronous (`RequestResponse`): the app's own response, headers and all.
     let hello = target
-        .invoke(invocation(&deployment, "/hello", None))
+        .invoke(invocation(&deployment, &namespace, "/hello", None))
         .await
         .unwrap();
     assert_eq!(hello.status, 200);
@@ -212,7 +228,12 @@ async fn the_lambda_host_runs_the_coordinators_invocations_and_function_url_even
     // An agent's invocations open that agent's stores, as on an edge node.
     for expected in ["1", "2"] {
         let counted = target
-            .invoke(invocation(&deployment, "/counter", Some("agent-a")))
+            .invoke(invocation(
+                &deployment,
+                &namespace,
+                "/counter",
+                Some("agent-a"),
+            ))
             .await
             .unwrap();
         assert_eq!(
@@ -221,29 +242,59 @@ async fn the_lambda_host_runs_the_coordinators_invocations_and_function_url_even
         );
     }
     let other = target
-        .invoke(invocation(&deployment, "/counter", Some("agent-b")))
+        .invoke(invocation(
+            &deployment,
+            &namespace,
+            "/counter",
+            Some("agent-b"),
+        ))
         .await
         .unwrap();
     assert_eq!(body_text(&other), "1");
 
     // Queued by Lambda (`Event`): the emulator answers once the function has run it.
     target
-        .invoke_later(invocation(&deployment, "/counter", Some("agent-a")))
+        .invoke_later(invocation(
+            &deployment,
+            &namespace,
+            "/counter",
+            Some("agent-a"),
+        ))
         .await
         .unwrap();
     let after = target
-        .invoke(invocation(&deployment, "/counter", Some("agent-a")))
+        .invoke(invocation(
+            &deployment,
+            &namespace,
+            "/counter",
+            Some("agent-a"),
+        ))
         .await
         .unwrap();
     assert_eq!(body_text(&after), "4");
 
     // Another deployment than the bundle's is refused before anything runs.
     let wrong = target
-        .invoke(invocation("sha256:other", "/counter", Some("agent-a")))
+        .invoke(invocation(
+            "sha256:other",
+            &namespace,
+            "/counter",
+            Some("agent-a"),
+        ))
         .await
         .unwrap();
     assert_eq!(wrong.status, 409);
     assert!(body_text(&wrong).contains("wrong_deployment"));
+    let other_tenant = target
+        .invoke(invocation(
+            &deployment,
+            "another-project",
+            "/counter",
+            Some("agent-a"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(other_tenant.status, 409);
 
     // A function URL event: the emulator turns an HTTP request into one.
     let http = HttpClient::default();
@@ -275,7 +326,7 @@ async fn the_lambda_host_runs_the_coordinators_invocations_and_function_url_even
 async fn a_lambda_target_that_cannot_be_reached_ran_nothing() {
     let target = emulated_target(free_port()).await;
     let error = target
-        .invoke(invocation("any", "/hello", None))
+        .invoke(invocation("any", "any", "/hello", None))
         .await
         .unwrap_err();
     assert!(matches!(error, CloudError::NotReached(_)), "{error}");
@@ -349,6 +400,7 @@ async fn the_azure_handler_serves_forwarded_requests_and_trusts_only_the_coordin
         ("nexus-invoke-token", token),
         ("nexus-agent", "agent-a"),
         ("nexus-deployment", deployment.as_str()),
+        ("nexus-namespace", namespace.as_str()),
         ("nexus-prefix", "/lab/app"),
     ];
     for expected in ["1", "2"] {
@@ -383,6 +435,138 @@ async fn the_azure_handler_serves_forwarded_requests_and_trusts_only_the_coordin
         ))
         .await;
     assert_eq!(response.status, StatusCode::CONFLICT);
+    let response = http
+        .send(get(
+            "/api/counter",
+            &[
+                ("nexus-invoke-token", token),
+                ("nexus-namespace", "another-project"),
+            ],
+        ))
+        .await;
+    assert_eq!(response.status, StatusCode::CONFLICT);
     let response = http.send(get("/api/counter", &coordinator)).await;
     assert_eq!(response.text(), "3");
+}
+
+/// `COUNTER_APP` as a bundle for Lambda, for tenant `namespace`: the same app record the
+/// coordinator resolves from the same upload.
+fn counter_bundle(namespace: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    std::fs::create_dir(&app).unwrap();
+    std::fs::write(app.join("spin.toml"), COUNTER_APP).unwrap();
+    std::fs::copy(component_path("counter"), app.join("counter.wasm")).unwrap();
+    let out = dir.path().join("bundle");
+    write_bundle(
+        &app.join("spin.toml"),
+        &out,
+        &BundleOptions {
+            target: BundleTarget::Lambda,
+            deployment: None,
+            namespace: Some(namespace.to_owned()),
+            edge_binary: None,
+        },
+    )
+    .unwrap();
+    (dir, out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_placement_moves_to_lambda_when_no_edge_node_can_take_the_call() {
+    let mut lambda = LambdaService::emulator().await;
+    let endpoint = format!("http://127.0.0.1:{}", lambda.port);
+    let database = FreshDatabase::create().await;
+    let state = tempfile::tempdir().unwrap();
+    // The coordinator finds Lambda as the AWS SDK does: credentials, region and endpoint from
+    // its environment.
+    let coordinator = Coordinator::start_with_env(
+        &database,
+        &state.path().join("coordinator"),
+        &[],
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIDEMULATOR"),
+            ("AWS_SECRET_ACCESS_KEY", "emulator"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ENDPOINT_URL_LAMBDA", &endpoint),
+        ],
+    )
+    .await;
+    let kv = redis_url();
+    let node = Edge::start_with(&coordinator, "a", &state.path().join("a"), &["--kv", &kv]).await;
+    let token = coordinator.access_token.clone();
+    coordinator
+        .deploy_bytes(
+            "counter",
+            "application/x-tar",
+            app_tar(COUNTER_APP, &[("counter.wasm", "counter")]),
+        )
+        .await;
+    let settings = "/v1/projects/shop/functions/counter";
+    let patch = |body: &'static str| {
+        coordinator.send_json(http::Method::PATCH, settings, body, Some(&token))
+    };
+    // A cloud placement needs its target; clouds not dispatched to yet say so.
+    let refused = patch(r#"{"placement":"aws-lambda"}"#).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        refused.text()
+    );
+    let refused = patch(r#"{"placement":"gcp"}"#).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        refused.text()
+    );
+    assert!(refused.text().contains("not available yet"));
+    let placed = patch(r#"{"placement":"auto","cloud":{"aws_lambda":{"function":"_"}}}"#).await;
+    assert_eq!(placed.status, StatusCode::OK, "{}", placed.text());
+    assert_eq!(placed.json()["placement"], "auto");
+    assert_eq!(placed.json()["cloud"]["aws_lambda"]["function"], "_");
+
+    // The function's cloud bundle, for the project's tenant, served by the emulated Lambda.
+    let project = coordinator
+        .send_json(http::Method::GET, "/v1/projects/shop", "", Some(&token))
+        .await;
+    let project_id = project.json()["id"].as_str().unwrap().to_owned();
+    let (_bundle_dir, bundle) = counter_bundle(&project_id);
+    lambda.run(&bundle);
+
+    let created = coordinator
+        .post_json(
+            "/v1/projects/shop/agents",
+            r#"{"name":"mover","function":"counter"}"#,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    let agent = created.json()["id"].as_str().unwrap().to_owned();
+    let messages = format!("/v1/projects/shop/agents/{agent}/messages");
+
+    // While an edge node can take the calls, they run there.
+    for expected in ["1", "2"] {
+        let answer = coordinator.post_json(&messages, "", Some(&token)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        assert_eq!(answer.text(), expected);
+        assert_eq!(answer.headers["nexus-node"], node.id.as_str());
+    }
+
+    // Every edge node killed: the next request is served by Lambda, with no error.
+    node.kill().await;
+    let plain = coordinator
+        .client
+        .get(&format!("{}/shop/counter/", coordinator.base))
+        .await;
+    assert_eq!(plain.status, StatusCode::OK, "{}", plain.text());
+    assert_eq!(plain.headers["nexus-node"], "aws-lambda:_");
+    assert_eq!(plain.text(), "1");
+
+    // The agent moved with its context: its count goes on where the edge left it.
+    let answer = coordinator.post_json(&messages, "", Some(&token)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(answer.headers["nexus-node"], "aws-lambda:_");
+    assert_eq!(answer.text(), "3");
 }

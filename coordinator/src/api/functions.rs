@@ -25,6 +25,7 @@ use utoipa_axum::routes;
 
 use super::{AppState, ErrorResponse, JsonBody};
 use crate::auth::service::Caller;
+use crate::cloud::{CloudTargets, Placement, PlacementMode};
 use crate::cluster::Priority;
 use crate::error::ApiError;
 use crate::functions::{AliasTarget, DeployLimits, FunctionUpdate, LIVE, MoveAlias, Upload};
@@ -116,6 +117,12 @@ struct FunctionView {
     node_selector: BTreeMap<String, String>,
     /// How its asynchronous invocations are retried.
     async_retry: AsyncRetryView,
+    /// Where it runs: `edge`, `aws-lambda`, or `auto` (edge nodes first, its cloud target when
+    /// none can take a call).
+    #[schema(example = "auto")]
+    placement: String,
+    /// The clouds it may run in.
+    cloud: CloudTargets,
     created_at: String,
     aliases: Vec<AliasView>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -141,7 +148,10 @@ fn function_view(
     aliases: Vec<Alias>,
     versions: Option<Vec<FunctionVersion>>,
 ) -> FunctionView {
+    let placement = Placement::of_function(&function);
     FunctionView {
+        placement: placement.mode.to_string(),
+        cloud: placement.targets,
         name: function.name,
         priority: function.priority,
         node_selector: function.node_selector,
@@ -305,7 +315,8 @@ async fn show(
     Ok(Json(function_view(function, aliases, Some(versions))))
 }
 
-/// A change to a function's settings: `priority`, `node_selector`, `async_retry`. A field left out
+/// A change to a function's settings: `priority`, `node_selector`, `async_retry`, `placement`,
+/// `cloud`. A field left out
 /// keeps its value.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -323,6 +334,12 @@ struct FunctionChange {
     node_selector: Option<BTreeMap<String, String>>,
     /// How asynchronous invocations accepted from now on are retried (all three fields).
     async_retry: Option<AsyncRetryView>,
+    /// Where it runs: `edge`, `aws-lambda` (its Lambda target only) or `auto` (edge nodes
+    /// first, its cloud target when none can take a call); a cloud placement needs `cloud`.
+    #[schema(example = "auto")]
+    placement: Option<String>,
+    /// The clouds it may run in; replaces those it had.
+    cloud: Option<CloudTargets>,
 }
 
 /// Sets a function's priority class, node selector or both; the change applies to the next
@@ -336,11 +353,21 @@ async fn update(
     Path((project, function)): Path<(String, String)>,
     JsonBody(body): JsonBody<FunctionChange>,
 ) -> Result<Json<FunctionView>, ApiError> {
-    if body.priority.is_none() && body.node_selector.is_none() && body.async_retry.is_none() {
+    if body.priority.is_none()
+        && body.node_selector.is_none()
+        && body.async_retry.is_none()
+        && body.placement.is_none()
+        && body.cloud.is_none()
+    {
         return Err(ApiError::bad_request(
-            "the change is empty: give priority, node_selector or async_retry",
+            "the change is empty: give priority, node_selector, async_retry, placement or cloud",
         ));
     }
+    let placement = body
+        .placement
+        .map(|placement| placement.parse::<PlacementMode>())
+        .transpose()
+        .map_err(|error| ApiError::bad_request(error.to_string()))?;
     let priority = body
         .priority
         .map(|priority| priority.parse::<Priority>())
@@ -354,6 +381,8 @@ async fn update(
             max_age_ms: retry.max_age_ms,
             backoff_ms: retry.backoff_ms,
         }),
+        placement,
+        cloud: body.cloud,
     };
     let (function, versions, aliases) = state
         .functions

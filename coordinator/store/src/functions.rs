@@ -26,6 +26,11 @@ pub struct Function {
     pub node_selector: BTreeMap<String, String>,
     /// How its asynchronous invocations are retried.
     pub async_retry: AsyncRetry,
+    /// Where it runs (`edge` until set). The store keeps what it is given; the coordinator
+    /// decides which names are placements.
+    pub placement: String,
+    /// Its cloud targets, a JSON object (empty until set); the coordinator checks them.
+    pub cloud_targets: serde_json::Map<String, serde_json::Value>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
 }
@@ -65,6 +70,8 @@ struct FunctionRow {
     async_max_attempts: i32,
     async_max_age_ms: i64,
     async_backoff_ms: i64,
+    placement: String,
+    cloud_targets: String,
     created_at: DateTime<Utc>,
 }
 
@@ -85,6 +92,15 @@ impl TryFrom<FunctionRow> for Function {
                 ),
             )
         })?;
+        let cloud_targets = serde_json::from_str(&row.cloud_targets).map_err(|error| {
+            Error::corrupt(
+                "functions",
+                format!(
+                    "cloud_targets of function {} is not a JSON object: {error}",
+                    row.id
+                ),
+            )
+        })?;
         Ok(Self {
             id: row.id,
             project_id: row.project_id,
@@ -96,6 +112,8 @@ impl TryFrom<FunctionRow> for Function {
                 max_age_ms: row.async_max_age_ms,
                 backoff_ms: row.async_backoff_ms,
             },
+            placement: row.placement,
+            cloud_targets,
             created_at: row.created_at,
         })
     }
@@ -154,7 +172,7 @@ pub struct Alias {
 macro_rules! function_columns {
     () => {
         "id, project_id, name, priority, node_selector, async_max_attempts, async_max_age_ms, \
-         async_backoff_ms, created_at"
+         async_backoff_ms, placement, cloud_targets, created_at"
     };
 }
 
@@ -244,6 +262,30 @@ impl Tx<'_> {
             function_columns!()
         ))
         .bind(function_id)
+        .bind(text)
+        .fetch_optional(conn)
+        .await)?;
+        row.ok_or_else(|| Error::not_found("function"))?.try_into()
+    }
+
+    /// Sets where the function runs and its cloud targets (as checked by the caller), and
+    /// returns the function as it now is.
+    pub async fn set_function_placement(
+        &mut self,
+        function_id: FunctionId,
+        placement: &str,
+        cloud_targets: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Function> {
+        let text = serde_json::to_string(cloud_targets).map_err(|error| Error::Invalid {
+            what: "cloud targets",
+            reason: error.to_string(),
+        })?;
+        let row: Option<FunctionRow> = on_tx!(self, conn => sqlx::query_as(concat!(
+            "UPDATE functions SET placement = $2, cloud_targets = $3 WHERE id = $1 RETURNING ",
+            function_columns!()
+        ))
+        .bind(function_id)
+        .bind(placement)
         .bind(text)
         .fetch_optional(conn)
         .await)?;

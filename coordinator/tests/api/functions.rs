@@ -738,10 +738,13 @@ async fn a_function_node_selector_is_set_shown_and_checked() {
             json!({"priority": "high", "node_selector": {"gpu": "-"}}),
             "\"gpu\"",
         ),
-        (json!({}), "priority, node_selector or async_retry"),
+        (
+            json!({}),
+            "priority, node_selector, async_retry, placement or cloud",
+        ),
         (
             json!({"node_selector": null}),
-            "priority, node_selector or async_retry",
+            "priority, node_selector, async_retry, placement or cloud",
         ),
     ] {
         let refused = api

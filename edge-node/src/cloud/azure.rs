@@ -44,6 +44,8 @@ pub const INVOKE_TOKEN_HEADER: HeaderName = HeaderName::from_static("nexus-invok
 pub const AGENT_HEADER: HeaderName = HeaderName::from_static("nexus-agent");
 /// The deployment the coordinator means; must be the bundle's.
 pub const DEPLOYMENT_HEADER: HeaderName = HeaderName::from_static("nexus-deployment");
+/// The tenant the coordinator means; must be the bundle's.
+pub const NAMESPACE_HEADER: HeaderName = HeaderName::from_static("nexus-namespace");
 /// The mount the client reached the function under (`/{project}/{function}`).
 pub const PREFIX_HEADER: HeaderName = HeaderName::from_static("nexus-prefix");
 /// The route prefix of `host.json`.
@@ -117,6 +119,14 @@ impl AzureHandler {
                     self.host.deployment(),
                 ));
             }
+            if let Some(namespace) = &control.namespace
+                && namespace != self.host.namespace()
+            {
+                return Err(EdgeError::wrong_deployment(
+                    &format!("tenant {namespace}"),
+                    &format!("tenant {}", self.host.namespace()),
+                ));
+            }
             if let Some(agent) = control.agent {
                 request.extensions_mut().insert(AgentContext(agent.into()));
             }
@@ -135,6 +145,7 @@ struct ControlHeaders {
     token: Option<String>,
     agent: Option<String>,
     deployment: Option<String>,
+    namespace: Option<String>,
     prefix: Option<String>,
 }
 
@@ -151,6 +162,7 @@ fn take_control_headers(headers: &mut HeaderMap) -> ControlHeaders {
         token: take(&INVOKE_TOKEN_HEADER),
         agent: take(&AGENT_HEADER),
         deployment: take(&DEPLOYMENT_HEADER),
+        namespace: take(&NAMESPACE_HEADER),
         prefix: take(&PREFIX_HEADER),
     }
 }

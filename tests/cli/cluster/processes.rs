@@ -96,6 +96,19 @@ impl Coordinator {
         coordinator
     }
 
+    /// [`Coordinator::start_with`] with variables added to its environment.
+    #[allow(dead_code, reason = "the cloud tests use it, the cluster tests do not")]
+    pub async fn start_with_env(
+        database: &FreshDatabase,
+        state: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut coordinator = Self::launch_with("127.0.0.1:0", database, state, args, env).await;
+        coordinator.sign_up().await;
+        coordinator
+    }
+
     async fn launch(database: &FreshDatabase, state: &Path, args: &[&str]) -> Self {
         Self::launch_on("127.0.0.1:0", database, state, args).await
     }
@@ -105,6 +118,16 @@ impl Coordinator {
         database: &FreshDatabase,
         state: &Path,
         args: &[&str],
+    ) -> Self {
+        Self::launch_with(listen, database, state, args, &[]).await
+    }
+
+    async fn launch_with(
+        listen: &str,
+        database: &FreshDatabase,
+        state: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
     ) -> Self {
         let token_file = state.join("node-token");
         let mut child = Command::new(env!("CARGO_BIN_EXE_nexus"))
@@ -118,6 +141,7 @@ impl Coordinator {
             .arg("--node-token-file")
             .arg(&token_file)
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()

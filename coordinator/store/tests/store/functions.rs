@@ -362,40 +362,14 @@ pub async fn node_selector_is_set_per_function(db: TestDb) {
     );
 
     // A stored selector that is not an object of strings is a corrupt row, not "no labels".
-    for corrupt in ["[\"gpu\"]", "{\"gpu\": true}", "not json"] {
-        let edited = db
-            .execute(&format!(
-                "UPDATE functions SET node_selector = '{corrupt}' WHERE name = 'gpu'"
-            ))
-            .await;
-        assert_eq!(edited, 1);
-        let read = store
-            .with_retry(|tx| Box::pin(async move { tx.get_function(project_id, "gpu").await }))
-            .await;
-        assert!(
-            matches!(
-                read,
-                Err(Error::Corrupt {
-                    table: "functions",
-                    ..
-                })
-            ),
-            "{corrupt}: {read:?}"
-        );
-        let listed = store
-            .with_retry(|tx| Box::pin(async move { tx.list_functions(project_id).await }))
-            .await;
-        assert!(
-            matches!(
-                listed,
-                Err(Error::Corrupt {
-                    table: "functions",
-                    ..
-                })
-            ),
-            "{corrupt}: {listed:?}"
-        );
-    }
+    assert_corrupt_column(
+        &db,
+        project_id,
+        "gpu",
+        "node_selector",
+        &["[\"gpu\"]", "{\"gpu\": true}", "not json"],
+    )
+    .await;
 }
 
 pub async fn async_retry_is_set_per_function(db: TestDb) {
@@ -424,4 +398,104 @@ pub async fn async_retry_is_set_per_function(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(read, updated);
+}
+
+pub async fn placement_and_cloud_targets_are_set_per_function(db: TestDb) {
+    let store = &db.store;
+    let owner = create_user(store, "owner@example.com").await;
+    let project_id = create_project(store, "clouds", owner.id).await.id;
+    let created = store
+        .with_retry(|tx| Box::pin(async move { tx.create_function(project_id, "burst").await }))
+        .await
+        .unwrap();
+    // A new function runs on the edge and names no cloud.
+    assert_eq!(created.placement, "edge");
+    assert!(created.cloud_targets.is_empty());
+
+    let targets =
+        serde_json::json!({"aws_lambda": {"function": "burst-fn", "region": "eu-west-1"}});
+    let targets = targets.as_object().unwrap().clone();
+    let function_id = created.id;
+    let updated = store
+        .with_retry(|tx| {
+            let targets = targets.clone();
+            Box::pin(async move {
+                tx.set_function_placement(function_id, "auto", &targets)
+                    .await
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        updated,
+        nexus_store::Function {
+            placement: "auto".to_owned(),
+            cloud_targets: targets.clone(),
+            ..created.clone()
+        }
+    );
+    let fetched = store
+        .with_retry(|tx| Box::pin(async move { tx.get_function(project_id, "burst").await }))
+        .await
+        .unwrap();
+    assert_eq!(fetched, updated);
+    // Other settings keep the placement.
+    let prioritised = store
+        .with_retry(|tx| {
+            Box::pin(async move { tx.set_function_priority(function_id, "high").await })
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (prioritised.placement.as_str(), &prioritised.cloud_targets),
+        ("auto", &targets)
+    );
+
+    // Targets that are not a JSON object are a corrupt row, not "no cloud".
+    assert_corrupt_column(
+        &db,
+        project_id,
+        "burst",
+        "cloud_targets",
+        &["[1]", "not json"],
+    )
+    .await;
+}
+
+/// Each of `values`, written by hand into `column` of function `name`, makes every query that
+/// reads the function answer a corrupt row.
+async fn assert_corrupt_column(
+    db: &TestDb,
+    project_id: nexus_store::ProjectId,
+    name: &'static str,
+    column: &str,
+    values: &[&str],
+) {
+    let store = &db.store;
+    for value in values {
+        let edited = db
+            .execute(&format!(
+                "UPDATE functions SET {column} = '{value}' WHERE name = '{name}'"
+            ))
+            .await;
+        assert_eq!(edited, 1);
+        let read = store
+            .with_retry(|tx| Box::pin(async move { tx.get_function(project_id, name).await }))
+            .await;
+        let listed = store
+            .with_retry(|tx| Box::pin(async move { tx.list_functions(project_id).await }))
+            .await;
+        for answer in [read.map(drop), listed.map(drop)] {
+            assert!(
+                matches!(
+                    answer,
+                    Err(Error::Corrupt {
+                        table: "functions",
+                        ..
+                    })
+                ),
+                "{column} = {value}: {answer:?}"
+            );
+        }
+    }
 }

@@ -47,6 +47,7 @@ macro_rules! store_test_suite {
                 functions::rollback_returns_to_the_previous_target,
                 functions::priority_is_set_per_function,
                 functions::node_selector_is_set_per_function,
+                functions::placement_and_cloud_targets_are_set_per_function,
                 functions::async_retry_is_set_per_function,
                 agents::agents_are_created_paged_changed_and_deleted,
                 agents::a_deleted_project_takes_its_agents_with_it,
