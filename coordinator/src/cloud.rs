@@ -1,21 +1,32 @@
 //! Cloud targets: functions whose bundle runs as an AWS Lambda function (`nexus-edge lambda`),
-//! invoked with the AWS SDK and the standard credential chain, where a function's placement
-//! ([`Placement`]) sends them ([`PlacedDispatch`]).
+//! invoked with the AWS SDK and the standard credential chain, or as an Azure function app
+//! (`nexus-edge azure`), called over HTTPS with its key from the secrets store; where a
+//! function's placement ([`Placement`]) sends them ([`PlacedDispatch`]).
 //!
 //! A cloud target gets the same [`CloudInvoke`] an edge node would get as an invocation head
 //! and body, and answers with a [`CloudResponse`]; errors say whether any function code ran,
 //! so that a caller knows whether it may run the request somewhere else.
 
+mod azure;
 mod dispatch;
 pub mod lambda;
 mod placement;
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, Method, Uri};
+use bytes::Bytes;
 use nexus_proto::cloud::CloudResponse;
+use nexus_store::AgentId;
+
+use crate::dispatch::Target;
 
 pub use self::dispatch::{MAX_CLOUD_REQUEST_BYTES, PlacedDispatch};
 pub use self::lambda::{Credentials, LambdaConfig, LambdaTarget};
 pub use self::placement::{
-    CloudTargets, LambdaPlacement, Placement, PlacementError, PlacementMode,
+    AzurePlacement, CloudTarget, CloudTargets, LambdaPlacement, Placement, PlacementError,
+    PlacementMode,
 };
 
 /// Why a cloud target gave no response.
@@ -44,3 +55,16 @@ impl CloudError {
 
 /// The result of a synchronous cloud invocation.
 pub type CloudResult = Result<CloudResponse, CloudError>;
+
+/// An invocation with its body read, as a cloud takes it.
+pub(crate) struct CloudRequest {
+    pub(crate) target: Arc<Target>,
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+    /// The mount the client reached the function under.
+    pub(crate) prefix: String,
+    pub(crate) client: SocketAddr,
+    pub(crate) agent: Option<AgentId>,
+}

@@ -158,3 +158,32 @@ pub trait Dispatch: Send + Sync {
     /// app) so that a newly deployed version answers at once.
     fn prepare(&self, target: Arc<Target>) -> DispatchFuture<()>;
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Version 1 of a function `f` with an empty app, on the edge.
+    pub(crate) fn target() -> Arc<Target> {
+        let app = ResolvedApp {
+            name: "f".to_owned(),
+            version: None,
+            variables: BTreeMap::new(),
+            components: BTreeMap::new(),
+            http_triggers: Vec::new(),
+        };
+        let settings = FunctionSettings {
+            priority: Priority::default(),
+            node_selector: Arc::default(),
+            placement: Arc::default(),
+        };
+        Arc::new(Target::new(
+            FunctionVersionId::new(),
+            ProjectId::new(),
+            "f",
+            1,
+            Arc::new(app),
+            &settings,
+        ))
+    }
+}

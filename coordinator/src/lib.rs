@@ -16,5 +16,6 @@ pub mod grpc;
 pub mod invocations;
 pub mod projects;
 pub mod schedules;
+pub mod secrets;
 pub mod server;
 pub mod trigger;

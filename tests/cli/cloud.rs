@@ -449,9 +449,9 @@ async fn the_azure_handler_serves_forwarded_requests_and_trusts_only_the_coordin
     assert_eq!(response.text(), "3");
 }
 
-/// `COUNTER_APP` as a bundle for Lambda, for tenant `namespace`: the same app record the
+/// `COUNTER_APP` as a bundle for `target`, for tenant `namespace`: the same app record the
 /// coordinator resolves from the same upload.
-fn counter_bundle(namespace: &str) -> (tempfile::TempDir, PathBuf) {
+fn counter_bundle(target: BundleTarget, namespace: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let app = dir.path().join("app");
     std::fs::create_dir(&app).unwrap();
@@ -462,7 +462,7 @@ fn counter_bundle(namespace: &str) -> (tempfile::TempDir, PathBuf) {
         &app.join("spin.toml"),
         &out,
         &BundleOptions {
-            target: BundleTarget::Lambda,
+            target,
             deployment: None,
             namespace: Some(namespace.to_owned()),
             edge_binary: None,
@@ -470,6 +470,28 @@ fn counter_bundle(namespace: &str) -> (tempfile::TempDir, PathBuf) {
     )
     .unwrap();
     (dir, out)
+}
+
+/// Deploys `COUNTER_APP` as `shop/counter`; the project's id.
+async fn deploy_counter(coordinator: &Coordinator) -> String {
+    coordinator
+        .deploy_bytes(
+            "counter",
+            "application/x-tar",
+            app_tar(COUNTER_APP, &[("counter.wasm", "counter")]),
+        )
+        .await;
+    let token = coordinator.access_token.clone();
+    let project = coordinator
+        .send_json(http::Method::GET, "/v1/projects/shop", "", Some(&token))
+        .await;
+    project.json()["id"].as_str().unwrap().to_owned()
+}
+
+/// Creates an agent of `shop/counter`; the path of its messages.
+async fn counter_agent(coordinator: &Coordinator, name: &str) -> String {
+    let agent = coordinator.create_agent(name, "counter").await;
+    format!("/v1/projects/shop/agents/{agent}/messages")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -495,13 +517,7 @@ async fn auto_placement_moves_to_lambda_when_no_edge_node_can_take_the_call() {
     let kv = redis_url();
     let node = Edge::start_with(&coordinator, "a", &state.path().join("a"), &["--kv", &kv]).await;
     let token = coordinator.access_token.clone();
-    coordinator
-        .deploy_bytes(
-            "counter",
-            "application/x-tar",
-            app_tar(COUNTER_APP, &[("counter.wasm", "counter")]),
-        )
-        .await;
+    let project_id = deploy_counter(&coordinator).await;
     let settings = "/v1/projects/shop/functions/counter";
     let patch = |body: &'static str| {
         coordinator.send_json(http::Method::PATCH, settings, body, Some(&token))
@@ -528,23 +544,9 @@ async fn auto_placement_moves_to_lambda_when_no_edge_node_can_take_the_call() {
     assert_eq!(placed.json()["cloud"]["aws_lambda"]["function"], "_");
 
     // The function's cloud bundle, for the project's tenant, served by the emulated Lambda.
-    let project = coordinator
-        .send_json(http::Method::GET, "/v1/projects/shop", "", Some(&token))
-        .await;
-    let project_id = project.json()["id"].as_str().unwrap().to_owned();
-    let (_bundle_dir, bundle) = counter_bundle(&project_id);
+    let (_bundle_dir, bundle) = counter_bundle(BundleTarget::Lambda, &project_id);
     lambda.run(&bundle);
-
-    let created = coordinator
-        .post_json(
-            "/v1/projects/shop/agents",
-            r#"{"name":"mover","function":"counter"}"#,
-            Some(&token),
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
-    let agent = created.json()["id"].as_str().unwrap().to_owned();
-    let messages = format!("/v1/projects/shop/agents/{agent}/messages");
+    let messages = counter_agent(&coordinator, "mover").await;
 
     // While an edge node can take the calls, they run there.
     for expected in ["1", "2"] {
@@ -569,4 +571,58 @@ async fn auto_placement_moves_to_lambda_when_no_edge_node_can_take_the_call() {
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     assert_eq!(answer.headers["nexus-node"], "aws-lambda:_");
     assert_eq!(answer.text(), "3");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_azure_placement_runs_in_the_function_app_and_only_the_coordinator_names_agents() {
+    let database = FreshDatabase::create().await;
+    let state = tempfile::tempdir().unwrap();
+    // The function key and the handler's token come from the coordinator's secrets store.
+    let coordinator = Coordinator::start_with_env(
+        &database,
+        &state.path().join("coordinator"),
+        &[],
+        &[
+            ("NEXUS_SECRET_SHOP_AZURE_KEY", "function-key"),
+            ("NEXUS_SECRET_SHOP_AZURE_TOKEN", "invoke-token"),
+        ],
+    )
+    .await;
+    let token = coordinator.access_token.clone();
+    let project_id = deploy_counter(&coordinator).await;
+    let (_bundle_dir, bundle) = counter_bundle(BundleTarget::Azure, &project_id);
+    let handler = AzureHandler::start(&bundle, &state.path().join("azure"), "invoke-token").await;
+    let placed = coordinator
+        .send_json(
+            http::Method::PATCH,
+            "/v1/projects/shop/functions/counter",
+            &format!(
+                r#"{{"placement":"azure-functions","cloud":{{"azure_functions":{{"url":"{}","key_secret":"shop-azure-key","invoke_token_secret":"shop-azure-token"}}}}}}"#,
+                handler.base
+            ),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(placed.status, StatusCode::OK, "{}", placed.text());
+    // The secrets are named, never shown.
+    assert!(!placed.text().contains("function-key"));
+
+    let messages = counter_agent(&coordinator, "azure").await;
+    for expected in ["1", "2"] {
+        let answer = coordinator.post_json(&messages, "", Some(&token)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        assert_eq!(answer.text(), expected);
+        assert_eq!(
+            answer.headers["nexus-node"],
+            format!("azure-functions:{}", handler.base).as_str()
+        );
+    }
+    // A client's own `nexus-agent` header names nothing: the project's store counts.
+    let forged = Request::post(format!("{}/shop/counter/", coordinator.base))
+        .header("nexus-agent", "someone-else")
+        .body(Full::default())
+        .unwrap();
+    let plain = coordinator.client.send(forged).await;
+    assert_eq!(plain.status, StatusCode::OK, "{}", plain.text());
+    assert_eq!(plain.text(), "1");
 }

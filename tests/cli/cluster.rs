@@ -471,16 +471,7 @@ async fn counter_agent(coordinator: &Coordinator, name: &str) -> String {
             nexus_tests::app_tar(nexus_tests::COUNTER_APP, &[("counter.wasm", "counter")]),
         )
         .await;
-    let token = coordinator.access_token.clone();
-    let created = coordinator
-        .post_json(
-            "/v1/projects/shop/agents",
-            &format!(r#"{{"name":"{name}","function":"counter"}}"#),
-            Some(&token),
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
-    created.json()["id"].as_str().unwrap().to_owned()
+    coordinator.create_agent(name, "counter").await
 }
 
 /// Sends one message to the agent at `path`; a message that fails while a restarted part of

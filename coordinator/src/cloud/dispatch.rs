@@ -1,23 +1,23 @@
 //! The dispatch that honours a function's placement: edge nodes through the coordinator's own
-//! [`Dispatch`], its Lambda target through the AWS SDK, or `auto`: edge nodes first and the
-//! cloud when none can take the call, with no error the client could see in between.
+//! [`Dispatch`], its Lambda target through the AWS SDK, its Azure function app over HTTPS, or
+//! `auto`: edge nodes first and the cloud when none can take the call, with no error the
+//! client could see in between.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
+use axum::http::{HeaderValue, Method, Request, Response, StatusCode};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt as _;
 use http_body_util::BodyExt as _;
 use nexus_proto::cloud::{self, CloudInvoke, CloudResponse, PROTOCOL};
-use nexus_store::AgentId;
 use tokio::sync::OnceCell;
 
-use super::placement::{LambdaPlacement, PlacementMode};
-use super::{CloudError, LambdaConfig, LambdaTarget};
+use super::azure::AzureClient;
+use super::placement::{CloudTarget, LambdaPlacement, PlacementMode};
+use super::{CloudError, CloudRequest, LambdaConfig, LambdaTarget};
 use crate::api::invocations::IDEMPOTENCY_KEY;
 use crate::cluster::dispatch::NODE_HEADER;
 use crate::dispatch::{Dispatch, DispatchFuture, Invocation, Target};
@@ -38,6 +38,7 @@ type LambdaClients = Mutex<HashMap<LambdaPlacement, Arc<OnceCell<Arc<LambdaTarge
 pub struct PlacedDispatch {
     edge: Arc<dyn Dispatch>,
     lambdas: Arc<LambdaClients>,
+    azure: Arc<AzureClient>,
 }
 
 impl PlacedDispatch {
@@ -46,6 +47,7 @@ impl PlacedDispatch {
         Self {
             edge,
             lambdas: Arc::default(),
+            azure: Arc::default(),
         }
     }
 
@@ -76,19 +78,30 @@ impl PlacedDispatch {
     }
 
     async fn in_cloud(&self, request: CloudRequest) -> Result<Response<Body>, ApiError> {
-        let placement = request
-            .target
-            .placement
-            .targets
-            .aws_lambda
-            .clone()
-            .ok_or_else(|| {
-                ApiError::unavailable("the function's placement names no cloud target")
-            })?;
-        let lambda = self.lambda(&placement).await;
-        let invoke = request.into_invoke()?;
-        let response = lambda.invoke(invoke).await.map_err(cloud_failed)?;
-        into_response(response, &format!("aws-lambda:{}", lambda.function()))
+        let placement = Arc::clone(&request.target.placement);
+        match placement.cloud() {
+            Some(CloudTarget::Lambda(target)) => {
+                let lambda = self.lambda(target).await;
+                let invoke = into_invoke(request)?;
+                let response = lambda.invoke(invoke).await.map_err(cloud_failed)?;
+                into_response(response, &format!("aws-lambda:{}", lambda.function()))
+            }
+            Some(CloudTarget::Azure(target)) => {
+                let mut response = self
+                    .azure
+                    .invoke(target, &request)
+                    .await
+                    .map_err(cloud_failed)?;
+                let ran_on = format!("azure-functions:{}", target.url.trim_end_matches('/'));
+                if let Ok(value) = HeaderValue::from_str(&ran_on) {
+                    response.headers_mut().insert(NODE_HEADER, value);
+                }
+                Ok(response)
+            }
+            None => Err(ApiError::unavailable(
+                "the function's placement names no cloud target",
+            )),
+        }
     }
 
     async fn edge_then_cloud(&self, invocation: Invocation) -> Result<Response<Body>, ApiError> {
@@ -159,7 +172,7 @@ impl Dispatch for PlacedDispatch {
     fn invoke(&self, invocation: Invocation) -> DispatchFuture<Response<Body>> {
         match invocation.target.placement.mode {
             PlacementMode::Edge => self.edge.invoke(invocation),
-            PlacementMode::AwsLambda => {
+            PlacementMode::AwsLambda | PlacementMode::AzureFunctions => {
                 let this = self.clone();
                 Box::pin(async move {
                     let request = CloudRequest::of(invocation).await?;
@@ -176,22 +189,10 @@ impl Dispatch for PlacedDispatch {
     fn prepare(&self, target: Arc<Target>) -> DispatchFuture<()> {
         match target.placement.mode {
             // The cloud bundle is deployed by its owner; nothing to ready here.
-            PlacementMode::AwsLambda => Box::pin(async { Ok(()) }),
+            PlacementMode::AwsLambda | PlacementMode::AzureFunctions => Box::pin(async { Ok(()) }),
             PlacementMode::Edge | PlacementMode::Auto => self.edge.prepare(target),
         }
     }
-}
-
-/// An invocation with its body read, as a cloud takes it.
-struct CloudRequest {
-    target: Arc<Target>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-    prefix: String,
-    client: SocketAddr,
-    agent: Option<AgentId>,
 }
 
 impl CloudRequest {
@@ -216,26 +217,27 @@ impl CloudRequest {
             agent: invocation.agent,
         })
     }
+}
 
-    fn into_invoke(self) -> Result<CloudInvoke, ApiError> {
-        let headers = cloud::headers_to_pairs(&self.headers)
-            .map_err(|error| ApiError::bad_request(error.to_string()))?;
-        Ok(CloudInvoke {
-            protocol: PROTOCOL,
-            deployment: self.target.app_digest.to_string(),
-            namespace: self.target.project_id.to_string(),
-            method: self.method.to_string(),
-            uri: self
-                .uri
-                .path_and_query()
-                .map_or_else(|| self.uri.path().to_owned(), ToString::to_string),
-            prefix: self.prefix,
-            headers,
-            body: cloud::encode_body(&self.body),
-            client: self.client.to_string(),
-            agent: self.agent.map(|agent| agent.to_string()),
-        })
-    }
+/// The payload of a direct invocation for `request`.
+fn into_invoke(request: CloudRequest) -> Result<CloudInvoke, ApiError> {
+    let headers = cloud::headers_to_pairs(&request.headers)
+        .map_err(|error| ApiError::bad_request(error.to_string()))?;
+    Ok(CloudInvoke {
+        protocol: PROTOCOL,
+        deployment: request.target.app_digest.to_string(),
+        namespace: request.target.project_id.to_string(),
+        method: request.method.to_string(),
+        uri: request
+            .uri
+            .path_and_query()
+            .map_or_else(|| request.uri.path().to_owned(), ToString::to_string),
+        prefix: request.prefix,
+        headers,
+        body: cloud::encode_body(&request.body),
+        client: request.client.to_string(),
+        agent: request.agent.map(|agent| agent.to_string()),
+    })
 }
 
 /// A body read whole when it is at most `limit` bytes, else handed on as it arrives.

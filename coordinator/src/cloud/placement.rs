@@ -14,6 +14,8 @@ pub enum PlacementMode {
     Edge,
     /// The function's AWS Lambda target only.
     AwsLambda,
+    /// The function's Azure Functions target only.
+    AzureFunctions,
     /// Edge nodes first; the function's cloud target when no edge node can take the call.
     Auto,
 }
@@ -24,6 +26,7 @@ impl PlacementMode {
         match self {
             Self::Edge => "edge",
             Self::AwsLambda => "aws-lambda",
+            Self::AzureFunctions => "azure-functions",
             Self::Auto => "auto",
         }
     }
@@ -39,10 +42,10 @@ impl fmt::Display for PlacementMode {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlacementError {
     /// Not a placement at all.
-    #[error("unknown placement `{0}`: use edge, aws-lambda or auto")]
+    #[error("unknown placement `{0}`: use edge, aws-lambda, azure-functions or auto")]
     Unknown(String),
     /// A cloud this coordinator cannot dispatch to yet.
-    #[error("placement `{0}` is not available yet: use edge, aws-lambda or auto")]
+    #[error("placement `{0}` is not available yet: use edge, aws-lambda, azure-functions or auto")]
     NotYet(String),
     /// Cloud targets that do not fit the placement or are malformed.
     #[error("{0}")]
@@ -56,8 +59,9 @@ impl FromStr for PlacementMode {
         match text {
             "edge" => Ok(Self::Edge),
             "aws-lambda" => Ok(Self::AwsLambda),
+            "azure-functions" => Ok(Self::AzureFunctions),
             "auto" => Ok(Self::Auto),
-            "azure-functions" | "gcp" => Err(PlacementError::NotYet(text.to_owned())),
+            "gcp" => Err(PlacementError::NotYet(text.to_owned())),
             other => Err(PlacementError::Unknown(other.to_owned())),
         }
     }
@@ -80,6 +84,22 @@ pub struct LambdaPlacement {
     pub region: Option<String>,
 }
 
+/// A function's Azure Functions target: a function app running `nexus-edge azure` with a
+/// bundle of this function's app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AzurePlacement {
+    /// The function app's base URL (`https://`; `http://` only on loopback).
+    #[schema(example = "https://shop-checkout.azurewebsites.net")]
+    pub url: String,
+    /// The secret holding the app's function key (`NEXUS_SECRET_<NAME>` on the coordinator).
+    #[schema(example = "shop-azure-key")]
+    pub key_secret: String,
+    /// The secret holding the handler's `NEXUS_INVOKE_TOKEN`.
+    #[schema(example = "shop-azure-token")]
+    pub invoke_token_secret: String,
+}
+
 /// The clouds a function may run in.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -87,6 +107,18 @@ pub struct CloudTargets {
     /// An AWS Lambda function.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws_lambda: Option<LambdaPlacement>,
+    /// An Azure function app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure_functions: Option<AzurePlacement>,
+}
+
+/// One cloud target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloudTarget<'a> {
+    /// An AWS Lambda function.
+    Lambda(&'a LambdaPlacement),
+    /// An Azure function app.
+    Azure(&'a AzurePlacement),
 }
 
 /// A function's placement and cloud targets, checked.
@@ -105,14 +137,40 @@ impl Placement {
         if let Some(lambda) = &targets.aws_lambda {
             check_lambda(lambda)?;
         }
-        if matches!(mode, PlacementMode::AwsLambda | PlacementMode::Auto)
-            && targets.aws_lambda.is_none()
-        {
+        if let Some(azure) = &targets.azure_functions {
+            check_azure(azure)?;
+        }
+        let placement = Self { mode, targets };
+        if mode != PlacementMode::Edge && placement.cloud().is_none() {
+            let needed = match mode {
+                PlacementMode::AwsLambda => "cloud.aws_lambda",
+                PlacementMode::AzureFunctions => "cloud.azure_functions",
+                PlacementMode::Edge | PlacementMode::Auto => {
+                    "cloud.aws_lambda or cloud.azure_functions"
+                }
+            };
             return Err(PlacementError::Targets(format!(
-                "placement `{mode}` needs a cloud target: give cloud.aws_lambda"
+                "placement `{mode}` needs a cloud target: give {needed}"
             )));
         }
-        Ok(Self { mode, targets })
+        Ok(placement)
+    }
+
+    /// The cloud target invocations go to when they go to a cloud: the placement's own, or
+    /// for `auto` the Lambda target if there is one, else the Azure one.
+    pub fn cloud(&self) -> Option<CloudTarget<'_>> {
+        let lambda = self.targets.aws_lambda.as_ref().map(CloudTarget::Lambda);
+        let azure = self
+            .targets
+            .azure_functions
+            .as_ref()
+            .map(CloudTarget::Azure);
+        match self.mode {
+            PlacementMode::Edge => None,
+            PlacementMode::AwsLambda => lambda,
+            PlacementMode::AzureFunctions => azure,
+            PlacementMode::Auto => lambda.or(azure),
+        }
     }
 
     /// The placement stored for a function. A stored value this coordinator cannot read
@@ -170,6 +228,43 @@ fn check_lambda(lambda: &LambdaPlacement) -> Result<(), PlacementError> {
     Ok(())
 }
 
+/// A function app URL the coordinator may send keys to, and secret names.
+fn check_azure(azure: &AzurePlacement) -> Result<(), PlacementError> {
+    let bad = |what: String| {
+        Err(PlacementError::Targets(format!(
+            "cloud.azure_functions.{what}"
+        )))
+    };
+    let parsed = url::Url::parse(&azure.url);
+    let acceptable = parsed.as_ref().is_ok_and(|url| {
+        let loopback = matches!(
+            url.host(),
+            Some(url::Host::Domain("localhost"))
+                | Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
+                | Some(url::Host::Ipv6(std::net::Ipv6Addr::LOCALHOST))
+        );
+        (url.scheme() == "https" || (url.scheme() == "http" && loopback))
+            && url.host().is_some()
+            && url.username().is_empty()
+            && url.password().is_none()
+            && url.query().is_none()
+            && url.fragment().is_none()
+            && matches!(url.path(), "" | "/")
+    });
+    if !acceptable {
+        return bad("url is not an https:// base URL (http:// only on loopback), without path, query or credentials".to_owned());
+    }
+    for (field, name) in [
+        ("key_secret", &azure.key_secret),
+        ("invoke_token_secret", &azure.invoke_token_secret),
+    ] {
+        if let Err(error) = crate::secrets::check_name(name) {
+            return bad(format!("{field}: {error}"));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,7 +276,54 @@ mod tests {
                 qualifier: None,
                 region: Some("eu-west-1".to_owned()),
             }),
+            azure_functions: None,
         }
+    }
+
+    fn azure(url: &str) -> CloudTargets {
+        CloudTargets {
+            aws_lambda: None,
+            azure_functions: Some(AzurePlacement {
+                url: url.to_owned(),
+                key_secret: "shop-key".to_owned(),
+                invoke_token_secret: "shop-token".to_owned(),
+            }),
+        }
+    }
+
+    #[test]
+    fn azure_targets_need_https_and_secret_names() {
+        for good in [
+            "https://shop.azurewebsites.net",
+            "https://shop.azurewebsites.net/",
+            "http://127.0.0.1:7071",
+        ] {
+            let placed = Placement::new(PlacementMode::AzureFunctions, azure(good)).unwrap();
+            assert!(matches!(placed.cloud(), Some(CloudTarget::Azure(_))));
+        }
+        for bad in [
+            "http://shop.example",
+            "https://u:p@shop.example",
+            "https://shop.example/api",
+            "not a url",
+        ] {
+            assert!(
+                Placement::new(PlacementMode::AzureFunctions, azure(bad)).is_err(),
+                "{bad}"
+            );
+        }
+        let mut targets = azure("https://shop.example");
+        if let Some(azure) = &mut targets.azure_functions {
+            azure.key_secret = "Not A Name".to_owned();
+        }
+        assert!(Placement::new(PlacementMode::AzureFunctions, targets).is_err());
+        // `auto` prefers Lambda when both are given.
+        let both = CloudTargets {
+            azure_functions: azure("https://shop.example").azure_functions,
+            ..lambda("f")
+        };
+        let auto = Placement::new(PlacementMode::Auto, both).unwrap();
+        assert!(matches!(auto.cloud(), Some(CloudTarget::Lambda(_))));
     }
 
     #[test]
@@ -214,6 +356,7 @@ mod tests {
         for mode in [
             PlacementMode::Edge,
             PlacementMode::AwsLambda,
+            PlacementMode::AzureFunctions,
             PlacementMode::Auto,
         ] {
             assert_eq!(mode.as_str().parse::<PlacementMode>(), Ok(mode));

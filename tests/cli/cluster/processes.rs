@@ -237,6 +237,20 @@ impl Coordinator {
         assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.text());
     }
 
+    /// Creates agent `name` of `shop/{function}`; its id.
+    pub async fn create_agent(&self, name: &str, function: &str) -> String {
+        let token = self.access_token.clone();
+        let created = self
+            .post_json(
+                "/v1/projects/shop/agents",
+                &format!(r#"{{"name":"{name}","function":"{function}"}}"#),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+        created.json()["id"].as_str().unwrap().to_owned()
+    }
+
     pub async fn invoke(&self) -> TestResponse {
         self.client
             .get(&format!("{}/shop/echo/hello", self.base))
