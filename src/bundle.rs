@@ -1,6 +1,7 @@
-//! A Spin app as a cloud bundle (see [`nexus_proto::cloud`]): what `nexus-edge lambda` and
-//! `nexus-edge azure` serve. `nexus bundle` writes one; zipped, it is the code of a Lambda
-//! function or an Azure function app.
+//! A Spin app as a cloud bundle (see [`nexus_proto::cloud`]): what `nexus-edge lambda`,
+//! `nexus-edge azure` and `nexus-edge cloud-run` serve. `nexus bundle` writes one; zipped, it
+//! is the code of a Lambda function or an Azure function app; copied into an image, a Cloud Run
+//! service.
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,9 @@ pub enum BundleTarget {
     Lambda,
     /// An Azure Functions custom handler: `host.json`, `nexus/function.json` and `nexus-edge`.
     Azure,
+    /// A Cloud Run service: the app and `nexus-edge`, run as `nexus-edge cloud-run` (an image
+    /// from `infra/docker/Dockerfile`'s `nexus-edge` target with the bundle copied in).
+    CloudRun,
 }
 
 /// What to write.
@@ -85,6 +89,7 @@ pub fn write_bundle(
             )?;
             "nexus-edge"
         }
+        BundleTarget::CloudRun => "nexus-edge",
     };
     if let Some(binary) = &options.edge_binary {
         let target = out.join(executable);

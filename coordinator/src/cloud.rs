@@ -1,14 +1,17 @@
 //! Cloud targets: functions whose bundle runs as an AWS Lambda function (`nexus-edge lambda`),
-//! invoked with the AWS SDK and the standard credential chain, or as an Azure function app
-//! (`nexus-edge azure`), called over HTTPS with its key from the secrets store; where a
-//! function's placement ([`Placement`]) sends them ([`PlacedDispatch`]).
+//! invoked with the AWS SDK and the standard credential chain, as an Azure function app
+//! (`nexus-edge azure`) called over HTTPS with its key from the secrets store, or as a Cloud
+//! Run service (`nexus-edge cloud-run`) called with an ID token minted from a service
+//! account's key in the secrets store; where a function's placement ([`Placement`]) sends them
+//! ([`PlacedDispatch`]).
 //!
 //! A cloud target gets the same [`CloudInvoke`] an edge node would get as an invocation head
 //! and body, and answers with a [`CloudResponse`]; errors say whether any function code ran,
 //! so that a caller knows whether it may run the request somewhere else.
 
-mod azure;
 mod dispatch;
+mod gcp;
+mod http;
 pub mod lambda;
 mod placement;
 
@@ -25,8 +28,8 @@ use crate::dispatch::Target;
 pub use self::dispatch::{MAX_CLOUD_REQUEST_BYTES, PlacedDispatch};
 pub use self::lambda::{Credentials, LambdaConfig, LambdaTarget};
 pub use self::placement::{
-    AzurePlacement, CloudTarget, CloudTargets, LambdaPlacement, Placement, PlacementError,
-    PlacementMode,
+    AzurePlacement, CloudTarget, CloudTargets, GcpPlacement, LambdaPlacement, Placement,
+    PlacementError, PlacementMode,
 };
 
 /// Why a cloud target gave no response.

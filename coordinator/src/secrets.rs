@@ -22,10 +22,9 @@ impl Secret {
         &self.0
     }
 
-    /// A secret with `value`, for tests.
-    #[cfg(test)]
-    pub(crate) fn for_tests(value: &str) -> Self {
-        Self(value.to_owned())
+    /// A secret with `value` (one obtained with another secret, like a token).
+    pub(crate) fn new(value: String) -> Self {
+        Self(value)
     }
 }
 

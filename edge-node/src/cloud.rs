@@ -1,5 +1,6 @@
 //! The runtime in a cloud function: one bundle's app (see [`nexus_proto::cloud`]) served as
-//! an AWS Lambda custom runtime ([`lambda`]) or an Azure Functions custom handler ([`azure`]).
+//! an AWS Lambda custom runtime ([`lambda`]), an Azure Functions custom handler ([`azure`]) or a
+//! Cloud Run service, the last two through one HTTP front ([`front`]).
 //!
 //! A cloud host loads its app once, while the platform initialises the function, and then
 //! serves every request exactly as an edge node does ([`ServedApp::route_and_run`]): the same
@@ -10,6 +11,7 @@
 
 pub mod azure;
 mod bundle;
+pub mod front;
 pub mod lambda;
 
 use std::net::{Ipv4Addr, SocketAddr};

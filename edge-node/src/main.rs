@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use nexus_edge::cloud::azure::AzureHandler;
+use nexus_edge::cloud::azure::ROUTE_PREFIX;
+use nexus_edge::cloud::front::{HttpHandler, INVOKE_TOKEN_VARIABLE};
 use nexus_edge::cloud::{CloudConfig, CloudHost};
 use nexus_edge::kv::KvBackend;
 use nexus_edge::node::{EdgeNode, NodeConfig};
@@ -20,19 +21,21 @@ use tracing_subscriber::EnvFilter;
 #[command(name = "nexus-edge", version, about, subcommand_negates_reqs = true)]
 struct Args {
     #[command(subcommand)]
-    cloud: Option<Cloud>,
+    cloud: Option<Host>,
     #[command(flatten)]
     node: NodeArgs,
 }
 
 /// The cloud function hosts.
 #[derive(Debug, Subcommand)]
-enum Cloud {
+enum Host {
     /// An AWS Lambda custom runtime (what the `bootstrap` of a `provided.al2023` function runs;
     /// a binary named `bootstrap` runs this without arguments).
     Lambda(CloudArgs),
     /// An Azure Functions custom handler (started by the Functions host as `host.json` says).
     Azure(AzureArgs),
+    /// A Cloud Run service: the app at the root of `$PORT`.
+    CloudRun(CloudRunArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -110,7 +113,19 @@ struct AzureArgs {
     #[arg(long, env = nexus_edge::cloud::azure::PORT_VARIABLE)]
     port: u16,
     /// The coordinator's token for direct invocations (none: the handler takes none).
-    #[arg(long, env = nexus_edge::cloud::azure::INVOKE_TOKEN_VARIABLE, hide_env_values = true)]
+    #[arg(long, env = INVOKE_TOKEN_VARIABLE, hide_env_values = true)]
+    invoke_token: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct CloudRunArgs {
+    #[command(flatten)]
+    cloud: CloudArgs,
+    /// The port Cloud Run sends requests to.
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    port: u16,
+    /// The coordinator's token for direct invocations (none: the service takes none).
+    #[arg(long, env = INVOKE_TOKEN_VARIABLE, hide_env_values = true)]
     invoke_token: Option<String>,
 }
 
@@ -141,24 +156,37 @@ async fn run() -> anyhow::Result<()> {
         Args::parse()
     };
     match args.cloud {
-        Some(Cloud::Lambda(cloud)) => {
+        Some(Host::Lambda(cloud)) => {
             let root = std::env::var_os("LAMBDA_TASK_ROOT").map(PathBuf::from);
             let host = start_cloud_host(cloud, root).await?;
             nexus_edge::cloud::lambda::run(host).await
         }
-        Some(Cloud::Azure(azure)) => {
+        Some(Host::Azure(azure)) => {
             let host = start_cloud_host(azure.cloud, None).await?;
-            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, azure.port))
-                .await
-                .with_context(|| format!("failed to listen on port {}", azure.port))?;
-            println!("Listening on http://{}", listener.local_addr()?);
-            AzureHandler::new(host, azure.invoke_token)
-                .serve(listener, nexus_http::ServerLimits::default(), terminated())
-                .await
-                .context("the handler stopped")
+            // The Functions host forwards from the same machine.
+            let address = SocketAddr::from((Ipv4Addr::LOCALHOST, azure.port));
+            let handler = HttpHandler::new(host, ROUTE_PREFIX, azure.invoke_token);
+            serve_http(handler, address).await
+        }
+        Some(Host::CloudRun(run)) => {
+            let host = start_cloud_host(run.cloud, None).await?;
+            let address = SocketAddr::from((Ipv4Addr::UNSPECIFIED, run.port));
+            serve_http(HttpHandler::new(host, "", run.invoke_token), address).await
         }
         None => run_node(args.node).await,
     }
+}
+
+/// Serves `handler` on `address` until SIGTERM or Ctrl-C.
+async fn serve_http(handler: HttpHandler, address: SocketAddr) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("failed to listen on {address}"))?;
+    println!("Listening on http://{}", listener.local_addr()?);
+    handler
+        .serve(listener, nexus_http::ServerLimits::default(), terminated())
+        .await
+        .context("the handler stopped")
 }
 
 /// Whether this binary was started, without arguments, as a Lambda custom runtime's

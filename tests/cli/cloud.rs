@@ -472,6 +472,16 @@ fn counter_bundle(target: BundleTarget, namespace: &str) -> (tempfile::TempDir, 
     (dir, out)
 }
 
+/// A coordinator of a cluster on a fresh database with `env` added to its environment, and
+/// the directory its nodes may keep their state in.
+async fn cluster_with_env(env: &[(&str, &str)]) -> (FreshDatabase, tempfile::TempDir, Coordinator) {
+    let database = FreshDatabase::create().await;
+    let state = tempfile::tempdir().unwrap();
+    let coordinator =
+        Coordinator::start_with_env(&database, &state.path().join("coordinator"), &[], env).await;
+    (database, state, coordinator)
+}
+
 /// Deploys `COUNTER_APP` as `shop/counter`; the project's id.
 async fn deploy_counter(coordinator: &Coordinator) -> String {
     coordinator
@@ -498,21 +508,14 @@ async fn counter_agent(coordinator: &Coordinator, name: &str) -> String {
 async fn auto_placement_moves_to_lambda_when_no_edge_node_can_take_the_call() {
     let mut lambda = LambdaService::emulator().await;
     let endpoint = format!("http://127.0.0.1:{}", lambda.port);
-    let database = FreshDatabase::create().await;
-    let state = tempfile::tempdir().unwrap();
     // The coordinator finds Lambda as the AWS SDK does: credentials, region and endpoint from
     // its environment.
-    let coordinator = Coordinator::start_with_env(
-        &database,
-        &state.path().join("coordinator"),
-        &[],
-        &[
-            ("AWS_ACCESS_KEY_ID", "AKIDEMULATOR"),
-            ("AWS_SECRET_ACCESS_KEY", "emulator"),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ENDPOINT_URL_LAMBDA", &endpoint),
-        ],
-    )
+    let (_database, state, coordinator) = cluster_with_env(&[
+        ("AWS_ACCESS_KEY_ID", "AKIDEMULATOR"),
+        ("AWS_SECRET_ACCESS_KEY", "emulator"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL_LAMBDA", &endpoint),
+    ])
     .await;
     let kv = redis_url();
     let node = Edge::start_with(&coordinator, "a", &state.path().join("a"), &["--kv", &kv]).await;
@@ -522,7 +525,7 @@ async fn auto_placement_moves_to_lambda_when_no_edge_node_can_take_the_call() {
     let patch = |body: &'static str| {
         coordinator.send_json(http::Method::PATCH, settings, body, Some(&token))
     };
-    // A cloud placement needs its target; clouds not dispatched to yet say so.
+    // A cloud placement needs its target; an unknown one is refused.
     let refused = patch(r#"{"placement":"aws-lambda"}"#).await;
     assert_eq!(
         refused.status,
@@ -530,14 +533,14 @@ async fn auto_placement_moves_to_lambda_when_no_edge_node_can_take_the_call() {
         "{}",
         refused.text()
     );
-    let refused = patch(r#"{"placement":"gcp"}"#).await;
+    let refused = patch(r#"{"placement":"moon"}"#).await;
     assert_eq!(
         refused.status,
         StatusCode::BAD_REQUEST,
         "{}",
         refused.text()
     );
-    assert!(refused.text().contains("not available yet"));
+    assert!(refused.text().contains("unknown placement"));
     let placed = patch(r#"{"placement":"auto","cloud":{"aws_lambda":{"function":"_"}}}"#).await;
     assert_eq!(placed.status, StatusCode::OK, "{}", placed.text());
     assert_eq!(placed.json()["placement"], "auto");
@@ -575,18 +578,11 @@ async fn auto_placement_moves_to_lambda_when_no_edge_node_can_take_the_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_azure_placement_runs_in_the_function_app_and_only_the_coordinator_names_agents() {
-    let database = FreshDatabase::create().await;
-    let state = tempfile::tempdir().unwrap();
     // The function key and the handler's token come from the coordinator's secrets store.
-    let coordinator = Coordinator::start_with_env(
-        &database,
-        &state.path().join("coordinator"),
-        &[],
-        &[
-            ("NEXUS_SECRET_SHOP_AZURE_KEY", "function-key"),
-            ("NEXUS_SECRET_SHOP_AZURE_TOKEN", "invoke-token"),
-        ],
-    )
+    let (_database, state, coordinator) = cluster_with_env(&[
+        ("NEXUS_SECRET_SHOP_AZURE_KEY", "function-key"),
+        ("NEXUS_SECRET_SHOP_AZURE_TOKEN", "invoke-token"),
+    ])
     .await;
     let token = coordinator.access_token.clone();
     let project_id = deploy_counter(&coordinator).await;
@@ -625,4 +621,193 @@ async fn an_azure_placement_runs_in_the_function_app_and_only_the_coordinator_na
     let plain = coordinator.client.send(forged).await;
     assert_eq!(plain.status, StatusCode::OK, "{}", plain.text());
     assert_eq!(plain.text(), "1");
+}
+
+/// An RSA key pair made by `openssl` for this test: the private key PEM and the public one.
+fn rsa_key_pair(dir: &Path) -> (String, String) {
+    let private = dir.join("key.pem");
+    let public = dir.join("public.pem");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&private)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let derived = std::process::Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&private)
+        .arg("-out")
+        .arg(&public)
+        .status()
+        .unwrap();
+    assert!(derived.success());
+    (
+        std::fs::read_to_string(private).unwrap(),
+        std::fs::read_to_string(public).unwrap(),
+    )
+}
+
+/// What the fake Google endpoints saw.
+#[derive(Default)]
+struct GoogleSide {
+    tokens_issued: std::sync::atomic::AtomicUsize,
+    calls: std::sync::Mutex<Vec<(String, http::HeaderMap)>>,
+}
+
+/// Google's token endpoint as the JWT bearer grant has it (the assertion verified with the
+/// service account's public key, an ID token for its `target_audience` returned), and a Cloud
+/// Run front that lets through only requests carrying such a token; on one port.
+async fn fake_google(public_pem: String) -> (String, std::sync::Arc<GoogleSide>) {
+    use axum::extract::State;
+    use axum::routing::{any, post};
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let side = Arc::new(GoogleSide::default());
+    let token_uri = format!("{base}/token");
+    let key = Arc::new(jsonwebtoken::DecodingKey::from_rsa_pem(public_pem.as_bytes()).unwrap());
+    let issue = {
+        let (token_uri, base) = (token_uri.clone(), base.clone());
+        move |State(side): State<Arc<GoogleSide>>, body: String| {
+            let (token_uri, base, key) = (token_uri.clone(), base.clone(), Arc::clone(&key));
+            async move {
+                let form: HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
+                    .into_owned()
+                    .collect();
+                assert_eq!(
+                    form["grant_type"],
+                    "urn:ietf:params:oauth:grant-type:jwt-bearer"
+                );
+                let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+                validation.set_audience(&[&token_uri]);
+                validation.set_issuer(&["invoker@shop.iam.gserviceaccount.com"]);
+                let claims = jsonwebtoken::decode::<serde_json::Value>(
+                    &form["assertion"],
+                    &key,
+                    &validation,
+                )
+                .unwrap()
+                .claims;
+                assert_eq!(claims["target_audience"], base.as_str());
+                side.tokens_issued
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                axum::Json(serde_json::json!({"id_token": format!("id-token-for:{base}")}))
+            }
+        }
+    };
+    let front = {
+        let base = base.clone();
+        move |State(side): State<Arc<GoogleSide>>, request: axum::extract::Request| {
+            let base = base.clone();
+            async move {
+                let target = request.uri().to_string();
+                let headers = request.headers().clone();
+                let authorized = headers
+                    .get("x-serverless-authorization")
+                    .is_some_and(|value| value == format!("Bearer id-token-for:{base}").as_str());
+                side.calls.lock().unwrap().push((target, headers));
+                if authorized {
+                    (StatusCode::OK, "ran in cloud run")
+                } else {
+                    (StatusCode::UNAUTHORIZED, "no ID token")
+                }
+            }
+        }
+    };
+    let app = axum::Router::new()
+        .route("/token", post(issue))
+        .fallback(any(front))
+        .with_state(Arc::clone(&side));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, side)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gcp_placement_calls_cloud_run_with_an_id_token_from_the_service_account() {
+    let keys = tempfile::tempdir().unwrap();
+    let (private_pem, public_pem) = rsa_key_pair(keys.path());
+    let (google, side) = fake_google(public_pem).await;
+    let service_account = serde_json::json!({
+        "type": "service_account",
+        "client_email": "invoker@shop.iam.gserviceaccount.com",
+        "private_key_id": "k1",
+        "private_key": private_pem,
+        "token_uri": format!("{google}/token"),
+    })
+    .to_string();
+    let (_database, _state, coordinator) = cluster_with_env(&[
+        ("NEXUS_SECRET_SHOP_GCP_INVOKER", &service_account),
+        ("NEXUS_SECRET_SHOP_GCP_TOKEN", "invoke-token"),
+    ])
+    .await;
+    let token = coordinator.access_token.clone();
+    let project_id = deploy_counter(&coordinator).await;
+    let placed = coordinator
+        .send_json(
+            http::Method::PATCH,
+            "/v1/projects/shop/functions/counter",
+            &format!(
+                r#"{{"placement":"gcp","cloud":{{"gcp":{{"url":"{google}","service_account_secret":"shop-gcp-invoker","invoke_token_secret":"shop-gcp-token"}}}}}}"#
+            ),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(placed.status, StatusCode::OK, "{}", placed.text());
+    assert!(!placed.text().contains("PRIVATE KEY"));
+
+    for _ in 0..2 {
+        let answer = coordinator
+            .client
+            .get(&format!("{}/shop/counter/items?page=2", coordinator.base))
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        assert_eq!(answer.text(), "ran in cloud run");
+        assert_eq!(
+            answer.headers["nexus-node"],
+            format!("gcp:{google}").as_str()
+        );
+    }
+    // One token, kept for the second call.
+    assert_eq!(
+        side.tokens_issued.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    let calls = side.calls.lock().unwrap();
+    let (target, headers) = &calls[0];
+    // The service holds the app at its root; the coordinator's mount goes in `nexus-prefix`.
+    assert_eq!(target, "/items?page=2");
+    assert_eq!(headers["nexus-prefix"], "/shop/counter");
+    assert_eq!(headers["nexus-invoke-token"], "invoke-token");
+    assert_eq!(headers["nexus-namespace"], project_id.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cloud_run_host_serves_the_app_at_the_root_of_its_port() {
+    let (dir, bundle) = counter_bundle(BundleTarget::CloudRun, "cloud-run-tenant");
+    let mut child = Command::new(edge_binary())
+        .arg("cloud-run")
+        .env("NEXUS_BUNDLE", &bundle)
+        .env("PORT", "0")
+        .env("NEXUS_STATE_DIR", dir.path().join("state"))
+        .env("NEXUS_KV", "memory")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = announced_address(&mut child, "Listening on ").await;
+    let http = HttpClient::default();
+    for expected in ["1", "2"] {
+        let response = http.get(&format!("{base}/anything")).await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+        assert_eq!(response.text(), expected);
+    }
 }

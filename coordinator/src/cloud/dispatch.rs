@@ -15,7 +15,7 @@ use http_body_util::BodyExt as _;
 use nexus_proto::cloud::{self, CloudInvoke, CloudResponse, PROTOCOL};
 use tokio::sync::OnceCell;
 
-use super::azure::AzureClient;
+use super::http::HttpTargets;
 use super::placement::{CloudTarget, LambdaPlacement, PlacementMode};
 use super::{CloudError, CloudRequest, LambdaConfig, LambdaTarget};
 use crate::api::invocations::IDEMPOTENCY_KEY;
@@ -38,7 +38,7 @@ type LambdaClients = Mutex<HashMap<LambdaPlacement, Arc<OnceCell<Arc<LambdaTarge
 pub struct PlacedDispatch {
     edge: Arc<dyn Dispatch>,
     lambdas: Arc<LambdaClients>,
-    azure: Arc<AzureClient>,
+    http: Arc<HttpTargets>,
 }
 
 impl PlacedDispatch {
@@ -47,7 +47,7 @@ impl PlacedDispatch {
         Self {
             edge,
             lambdas: Arc::default(),
-            azure: Arc::default(),
+            http: Arc::default(),
         }
     }
 
@@ -87,16 +87,12 @@ impl PlacedDispatch {
                 into_response(response, &format!("aws-lambda:{}", lambda.function()))
             }
             Some(CloudTarget::Azure(target)) => {
-                let mut response = self
-                    .azure
-                    .invoke(target, &request)
-                    .await
-                    .map_err(cloud_failed)?;
-                let ran_on = format!("azure-functions:{}", target.url.trim_end_matches('/'));
-                if let Ok(value) = HeaderValue::from_str(&ran_on) {
-                    response.headers_mut().insert(NODE_HEADER, value);
-                }
-                Ok(response)
+                let response = self.http.azure(target, &request).await;
+                ran_on(response, "azure-functions", &target.url)
+            }
+            Some(CloudTarget::Gcp(target)) => {
+                let response = self.http.gcp(target, &request).await;
+                ran_on(response, "gcp", &target.url)
             }
             None => Err(ApiError::unavailable(
                 "the function's placement names no cloud target",
@@ -172,7 +168,7 @@ impl Dispatch for PlacedDispatch {
     fn invoke(&self, invocation: Invocation) -> DispatchFuture<Response<Body>> {
         match invocation.target.placement.mode {
             PlacementMode::Edge => self.edge.invoke(invocation),
-            PlacementMode::AwsLambda | PlacementMode::AzureFunctions => {
+            PlacementMode::AwsLambda | PlacementMode::AzureFunctions | PlacementMode::Gcp => {
                 let this = self.clone();
                 Box::pin(async move {
                     let request = CloudRequest::of(invocation).await?;
@@ -189,7 +185,9 @@ impl Dispatch for PlacedDispatch {
     fn prepare(&self, target: Arc<Target>) -> DispatchFuture<()> {
         match target.placement.mode {
             // The cloud bundle is deployed by its owner; nothing to ready here.
-            PlacementMode::AwsLambda | PlacementMode::AzureFunctions => Box::pin(async { Ok(()) }),
+            PlacementMode::AwsLambda | PlacementMode::AzureFunctions | PlacementMode::Gcp => {
+                Box::pin(async { Ok(()) })
+            }
             PlacementMode::Edge | PlacementMode::Auto => self.edge.prepare(target),
         }
     }
@@ -264,6 +262,20 @@ async fn buffered(mut body: Body, limit: usize) -> Result<Buffered, ApiError> {
         }
     }
     Ok(Buffered::Whole(read.freeze()))
+}
+
+/// A response from an HTTP cloud target, tagged `{cloud}:{url}` as a node's is.
+fn ran_on(
+    response: Result<Response<Body>, CloudError>,
+    cloud: &str,
+    url: &str,
+) -> Result<Response<Body>, ApiError> {
+    let mut response = response.map_err(cloud_failed)?;
+    let ran_on = format!("{cloud}:{}", url.trim_end_matches('/'));
+    if let Ok(value) = HeaderValue::from_str(&ran_on) {
+        response.headers_mut().insert(NODE_HEADER, value);
+    }
+    Ok(response)
 }
 
 /// The function's response from a cloud, tagged with where it ran (as a node's is).

@@ -16,6 +16,8 @@ pub enum PlacementMode {
     AwsLambda,
     /// The function's Azure Functions target only.
     AzureFunctions,
+    /// The function's Cloud Run target only.
+    Gcp,
     /// Edge nodes first; the function's cloud target when no edge node can take the call.
     Auto,
 }
@@ -27,6 +29,7 @@ impl PlacementMode {
             Self::Edge => "edge",
             Self::AwsLambda => "aws-lambda",
             Self::AzureFunctions => "azure-functions",
+            Self::Gcp => "gcp",
             Self::Auto => "auto",
         }
     }
@@ -42,11 +45,8 @@ impl fmt::Display for PlacementMode {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlacementError {
     /// Not a placement at all.
-    #[error("unknown placement `{0}`: use edge, aws-lambda, azure-functions or auto")]
+    #[error("unknown placement `{0}`: use edge, aws-lambda, azure-functions, gcp or auto")]
     Unknown(String),
-    /// A cloud this coordinator cannot dispatch to yet.
-    #[error("placement `{0}` is not available yet: use edge, aws-lambda, azure-functions or auto")]
-    NotYet(String),
     /// Cloud targets that do not fit the placement or are malformed.
     #[error("{0}")]
     Targets(String),
@@ -60,8 +60,8 @@ impl FromStr for PlacementMode {
             "edge" => Ok(Self::Edge),
             "aws-lambda" => Ok(Self::AwsLambda),
             "azure-functions" => Ok(Self::AzureFunctions),
+            "gcp" => Ok(Self::Gcp),
             "auto" => Ok(Self::Auto),
-            "gcp" => Err(PlacementError::NotYet(text.to_owned())),
             other => Err(PlacementError::Unknown(other.to_owned())),
         }
     }
@@ -100,6 +100,25 @@ pub struct AzurePlacement {
     pub invoke_token_secret: String,
 }
 
+/// A function's Cloud Run (or Cloud Functions 2nd gen) target: a service running
+/// `nexus-edge cloud-run` with a bundle of this function's app, called with an ID token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GcpPlacement {
+    /// The service's base URL (`https://`; `http://` only on loopback).
+    #[schema(example = "https://shop-checkout-abc123-ew.a.run.app")]
+    pub url: String,
+    /// The audience the ID token is for; the URL when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// The secret holding the JSON key of a service account allowed to invoke the service.
+    #[schema(example = "shop-gcp-invoker")]
+    pub service_account_secret: String,
+    /// The secret holding the service's `NEXUS_INVOKE_TOKEN`.
+    #[schema(example = "shop-gcp-token")]
+    pub invoke_token_secret: String,
+}
+
 /// The clouds a function may run in.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -110,6 +129,9 @@ pub struct CloudTargets {
     /// An Azure function app.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure_functions: Option<AzurePlacement>,
+    /// A Cloud Run service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcp: Option<GcpPlacement>,
 }
 
 /// One cloud target.
@@ -119,6 +141,8 @@ pub enum CloudTarget<'a> {
     Lambda(&'a LambdaPlacement),
     /// An Azure function app.
     Azure(&'a AzurePlacement),
+    /// A Cloud Run service.
+    Gcp(&'a GcpPlacement),
 }
 
 /// A function's placement and cloud targets, checked.
@@ -138,15 +162,42 @@ impl Placement {
             check_lambda(lambda)?;
         }
         if let Some(azure) = &targets.azure_functions {
-            check_azure(azure)?;
+            check_url("azure_functions", &azure.url)?;
+            check_secrets(
+                "azure_functions",
+                &[
+                    ("key_secret", &azure.key_secret),
+                    ("invoke_token_secret", &azure.invoke_token_secret),
+                ],
+            )?;
+        }
+        if let Some(gcp) = &targets.gcp {
+            check_url("gcp", &gcp.url)?;
+            if gcp
+                .audience
+                .as_ref()
+                .is_some_and(|audience| audience.is_empty() || audience.len() > 512)
+            {
+                return Err(PlacementError::Targets(
+                    "cloud.gcp.audience is empty or too long".to_owned(),
+                ));
+            }
+            check_secrets(
+                "gcp",
+                &[
+                    ("service_account_secret", &gcp.service_account_secret),
+                    ("invoke_token_secret", &gcp.invoke_token_secret),
+                ],
+            )?;
         }
         let placement = Self { mode, targets };
         if mode != PlacementMode::Edge && placement.cloud().is_none() {
             let needed = match mode {
                 PlacementMode::AwsLambda => "cloud.aws_lambda",
                 PlacementMode::AzureFunctions => "cloud.azure_functions",
+                PlacementMode::Gcp => "cloud.gcp",
                 PlacementMode::Edge | PlacementMode::Auto => {
-                    "cloud.aws_lambda or cloud.azure_functions"
+                    "cloud.aws_lambda, cloud.azure_functions or cloud.gcp"
                 }
             };
             return Err(PlacementError::Targets(format!(
@@ -157,7 +208,7 @@ impl Placement {
     }
 
     /// The cloud target invocations go to when they go to a cloud: the placement's own, or
-    /// for `auto` the Lambda target if there is one, else the Azure one.
+    /// for `auto` the first of the Lambda, Azure and Cloud Run targets it has.
     pub fn cloud(&self) -> Option<CloudTarget<'_>> {
         let lambda = self.targets.aws_lambda.as_ref().map(CloudTarget::Lambda);
         let azure = self
@@ -165,11 +216,13 @@ impl Placement {
             .azure_functions
             .as_ref()
             .map(CloudTarget::Azure);
+        let gcp = self.targets.gcp.as_ref().map(CloudTarget::Gcp);
         match self.mode {
             PlacementMode::Edge => None,
             PlacementMode::AwsLambda => lambda,
             PlacementMode::AzureFunctions => azure,
-            PlacementMode::Auto => lambda.or(azure),
+            PlacementMode::Gcp => gcp,
+            PlacementMode::Auto => lambda.or(azure).or(gcp),
         }
     }
 
@@ -228,15 +281,10 @@ fn check_lambda(lambda: &LambdaPlacement) -> Result<(), PlacementError> {
     Ok(())
 }
 
-/// A function app URL the coordinator may send keys to, and secret names.
-fn check_azure(azure: &AzurePlacement) -> Result<(), PlacementError> {
-    let bad = |what: String| {
-        Err(PlacementError::Targets(format!(
-            "cloud.azure_functions.{what}"
-        )))
-    };
-    let parsed = url::Url::parse(&azure.url);
-    let acceptable = parsed.as_ref().is_ok_and(|url| {
+/// A base URL the coordinator may send credentials to: `https://`, or `http://` on loopback,
+/// without credentials, path, query or fragment.
+fn check_url(target: &str, url: &str) -> Result<(), PlacementError> {
+    let acceptable = url::Url::parse(url).is_ok_and(|url| {
         let loopback = matches!(
             url.host(),
             Some(url::Host::Domain("localhost"))
@@ -251,15 +299,22 @@ fn check_azure(azure: &AzurePlacement) -> Result<(), PlacementError> {
             && url.fragment().is_none()
             && matches!(url.path(), "" | "/")
     });
-    if !acceptable {
-        return bad("url is not an https:// base URL (http:// only on loopback), without path, query or credentials".to_owned());
+    if acceptable {
+        Ok(())
+    } else {
+        Err(PlacementError::Targets(format!(
+            "cloud.{target}.url is not an https:// base URL (http:// only on loopback), without path, query or credentials"
+        )))
     }
-    for (field, name) in [
-        ("key_secret", &azure.key_secret),
-        ("invoke_token_secret", &azure.invoke_token_secret),
-    ] {
+}
+
+/// Secret names, by field.
+fn check_secrets(target: &str, names: &[(&str, &String)]) -> Result<(), PlacementError> {
+    for (field, name) in names {
         if let Err(error) = crate::secrets::check_name(name) {
-            return bad(format!("{field}: {error}"));
+            return Err(PlacementError::Targets(format!(
+                "cloud.{target}.{field}: {error}"
+            )));
         }
     }
     Ok(())
@@ -277,6 +332,7 @@ mod tests {
                 region: Some("eu-west-1".to_owned()),
             }),
             azure_functions: None,
+            gcp: None,
         }
     }
 
@@ -288,6 +344,7 @@ mod tests {
                 key_secret: "shop-key".to_owned(),
                 invoke_token_secret: "shop-token".to_owned(),
             }),
+            gcp: None,
         }
     }
 
@@ -352,19 +409,29 @@ mod tests {
     }
 
     #[test]
-    fn names_parse_and_clouds_not_yet_run_say_so() {
+    fn names_parse_and_each_cloud_placement_finds_its_target() {
         for mode in [
             PlacementMode::Edge,
             PlacementMode::AwsLambda,
             PlacementMode::AzureFunctions,
+            PlacementMode::Gcp,
             PlacementMode::Auto,
         ] {
             assert_eq!(mode.as_str().parse::<PlacementMode>(), Ok(mode));
         }
-        assert!(matches!(
-            "gcp".parse::<PlacementMode>(),
-            Err(PlacementError::NotYet(_))
-        ));
+        let gcp = CloudTargets {
+            gcp: Some(GcpPlacement {
+                url: "https://shop-abc-ew.a.run.app".to_owned(),
+                audience: None,
+                service_account_secret: "shop-invoker".to_owned(),
+                invoke_token_secret: "shop-token".to_owned(),
+            }),
+            ..CloudTargets::default()
+        };
+        let placed = Placement::new(PlacementMode::Gcp, gcp.clone()).unwrap();
+        assert!(matches!(placed.cloud(), Some(CloudTarget::Gcp(_))));
+        let auto = Placement::new(PlacementMode::Auto, gcp).unwrap();
+        assert!(matches!(auto.cloud(), Some(CloudTarget::Gcp(_))));
         assert!(matches!(
             "moon".parse::<PlacementMode>(),
             Err(PlacementError::Unknown(_))
