@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, Response};
+use bytes::Bytes;
 use nexus_proto::{Digest, ResolvedApp};
 use nexus_store::{AgentId, Function, FunctionVersion, FunctionVersionId, ProjectId};
 
@@ -157,6 +158,45 @@ pub trait Dispatch: Send + Sync {
     /// Readies `target` for its first request (fetches and compiles its components, loads the
     /// app) so that a newly deployed version answers at once.
     fn prepare(&self, target: Arc<Target>) -> DispatchFuture<()>;
+}
+
+/// A request body: kept whole when small (it can be sent again, or elsewhere), streamed
+/// otherwise.
+pub(crate) enum Replayable {
+    Whole(Bytes),
+    Streaming(Body),
+}
+
+impl Replayable {
+    /// Reads up to `limit` bytes of `body`: all of it when it is that small.
+    pub(crate) async fn read(mut body: Body, limit: usize) -> Result<Self, ApiError> {
+        use futures::StreamExt as _;
+        use http_body::Body as _;
+        use http_body_util::BodyExt as _;
+        if body.is_end_stream() {
+            return Ok(Self::Whole(Bytes::new()));
+        }
+        let mut chunks = Vec::new();
+        let mut size = 0;
+        while let Some(frame) = body.frame().await {
+            let frame =
+                frame.map_err(|error| ApiError::bad_request(format!("request body: {error}")))?;
+            if let Ok(data) = frame.into_data() {
+                size += data.len();
+                chunks.push(data);
+                if size > limit {
+                    let read = futures::stream::iter(chunks.into_iter().map(Ok::<_, axum::Error>));
+                    let rest = read.chain(body.into_data_stream());
+                    return Ok(Self::Streaming(Body::from_stream(rest)));
+                }
+            }
+        }
+        Ok(Self::Whole(match chunks.len() {
+            0 => Bytes::new(),
+            1 => chunks.swap_remove(0),
+            _ => chunks.concat().into(),
+        }))
+    }
 }
 
 #[cfg(test)]

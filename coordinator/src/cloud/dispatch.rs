@@ -9,9 +9,6 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{HeaderValue, Method, Request, Response, StatusCode};
-use bytes::{Bytes, BytesMut};
-use futures::StreamExt as _;
-use http_body_util::BodyExt as _;
 use nexus_proto::cloud::{self, CloudInvoke, CloudResponse, PROTOCOL};
 use tokio::sync::OnceCell;
 
@@ -20,7 +17,7 @@ use super::placement::{CloudTarget, LambdaPlacement, PlacementMode};
 use super::{CloudError, CloudRequest, LambdaConfig, LambdaTarget};
 use crate::api::invocations::IDEMPOTENCY_KEY;
 use crate::cluster::dispatch::NODE_HEADER;
-use crate::dispatch::{Dispatch, DispatchFuture, Invocation, Target};
+use crate::dispatch::{Dispatch, DispatchFuture, Invocation, Replayable, Target};
 use crate::error::ApiError;
 
 /// The largest request body a cloud target takes: Lambda's 6 MB payload, less the growth of
@@ -109,10 +106,10 @@ impl PlacedDispatch {
             agent,
         } = invocation;
         let (parts, body) = request.into_parts();
-        let body = match buffered(body, MAX_CLOUD_REQUEST_BYTES).await? {
-            Buffered::Whole(bytes) => bytes,
+        let body = match Replayable::read(body, MAX_CLOUD_REQUEST_BYTES).await? {
+            Replayable::Whole(bytes) => bytes,
             // Too large for the cloud: the edge or nothing.
-            Buffered::Streaming(body) => {
+            Replayable::Streaming(body) => {
                 return self
                     .edge
                     .invoke(Invocation {
@@ -196,9 +193,9 @@ impl Dispatch for PlacedDispatch {
 impl CloudRequest {
     async fn of(invocation: Invocation) -> Result<Self, ApiError> {
         let (parts, body) = invocation.request.into_parts();
-        let body = match buffered(body, MAX_CLOUD_REQUEST_BYTES).await? {
-            Buffered::Whole(bytes) => bytes,
-            Buffered::Streaming(_) => {
+        let body = match Replayable::read(body, MAX_CLOUD_REQUEST_BYTES).await? {
+            Replayable::Whole(bytes) => bytes,
+            Replayable::Streaming(_) => {
                 return Err(ApiError::too_large(format!(
                     "a request to a cloud function carries at most {MAX_CLOUD_REQUEST_BYTES} bytes"
                 )));
@@ -236,32 +233,6 @@ fn into_invoke(request: CloudRequest) -> Result<CloudInvoke, ApiError> {
         client: request.client.to_string(),
         agent: request.agent.map(|agent| agent.to_string()),
     })
-}
-
-/// A body read whole when it is at most `limit` bytes, else handed on as it arrives.
-enum Buffered {
-    Whole(Bytes),
-    Streaming(Body),
-}
-
-async fn buffered(mut body: Body, limit: usize) -> Result<Buffered, ApiError> {
-    let mut read = BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|error| {
-            ApiError::bad_request(format!("the request body could not be read: {error}"))
-        })?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        read.extend_from_slice(&data);
-        if read.len() > limit {
-            let head = futures::stream::once(async move { Ok::<_, axum::Error>(read.freeze()) });
-            return Ok(Buffered::Streaming(Body::from_stream(
-                head.chain(body.into_data_stream()),
-            )));
-        }
-    }
-    Ok(Buffered::Whole(read.freeze()))
 }
 
 /// A response from an HTTP cloud target, tagged `{cloud}:{url}` as a node's is.

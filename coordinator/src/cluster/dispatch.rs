@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCod
 use bytes::Bytes;
 use futures::{Stream, StreamExt as _};
 use http_body::Frame;
-use http_body_util::{BodyExt as _, StreamBody};
+use http_body_util::StreamBody;
 use nexus_proto::node::v1::{
     BodyEnd, Deployment, InvokeHead, InvokeRequest, InvokeResponse, PrefetchRequest,
     invoke_request, invoke_response,
@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use super::registry::{Node, NodeRegistry, Occupied};
 use super::scheduler::{Admission, Priority, Scheduler, SchedulerConfig};
-use crate::dispatch::{Dispatch, DispatchFuture, Invocation, Target};
+use crate::dispatch::{Dispatch, DispatchFuture, Invocation, Replayable, Target};
 use crate::error::ApiError;
 
 /// A request body this small is kept so that the request can be sent again to another node.
@@ -156,7 +156,7 @@ impl Placement {
         let admission = Arc::new(admission);
         let safe_to_repeat = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
             || parts.headers.contains_key(IDEMPOTENCY_KEY);
-        let mut body = Some(replayable(body).await?);
+        let mut body = Some(Replayable::read(body, REPLAYABLE_BODY_BYTES).await?);
         let head = InvokeHead {
             deployment: None,
             prefix,
@@ -383,12 +383,6 @@ fn deployment_message(target: &Target, with_record: bool) -> Deployment {
     }
 }
 
-/// A request body: kept whole when small (it can be sent again), streamed otherwise.
-enum Replayable {
-    Whole(Bytes),
-    Streaming(Body),
-}
-
 /// An invocation as messages: the head, the body's chunks, then `end`. A body that fails
 /// stops the stream before `end`, so the node sees it cut off rather than complete.
 struct RequestMessages {
@@ -446,34 +440,6 @@ fn end_message() -> InvokeRequest {
     InvokeRequest {
         part: Some(invoke_request::Part::End(BodyEnd {})),
     }
-}
-
-/// Reads up to [`REPLAYABLE_BODY_BYTES`] of `body`: all of it when it is that small.
-async fn replayable(mut body: Body) -> Result<Replayable, ApiError> {
-    use http_body::Body as _;
-    if body.is_end_stream() {
-        return Ok(Replayable::Whole(Bytes::new()));
-    }
-    let mut chunks = Vec::new();
-    let mut size = 0;
-    while let Some(frame) = body.frame().await {
-        let frame =
-            frame.map_err(|error| ApiError::bad_request(format!("request body: {error}")))?;
-        if let Ok(data) = frame.into_data() {
-            size += data.len();
-            chunks.push(data);
-            if size > REPLAYABLE_BODY_BYTES {
-                let read = futures::stream::iter(chunks.into_iter().map(Ok::<_, axum::Error>));
-                let rest = read.chain(body.into_data_stream());
-                return Ok(Replayable::Streaming(Body::from_stream(rest)));
-            }
-        }
-    }
-    Ok(Replayable::Whole(match chunks.len() {
-        0 => Bytes::new(),
-        1 => chunks.swap_remove(0),
-        _ => chunks.concat().into(),
-    }))
 }
 
 /// Why a response body from a node stopped early.
