@@ -7,7 +7,7 @@ REDIS_URL ?= redis://127.0.0.1:6379
 PGHOST ?= 127.0.0.1
 PGPORT ?= 5432
 
-.PHONY: demo test lint deploy-check functions toolchain services bench
+.PHONY: demo test lint deploy-check functions toolchain services tools bench
 
 ## demo: build the example functions, start the platform with `nexus up` and deploy them, printing URLs and a token.
 demo: toolchain functions
@@ -16,10 +16,24 @@ demo: toolchain functions
 ## test: formatting, lints, the deployment checks and every test, against the real Postgres and
 ## Redis. The binaries are built first: the cluster and cloud tests run `nexus-edge`, which no
 ## test of its own package builds; the cloud tests run it under cargo-lambda's Lambda emulator.
-test: toolchain services lint deploy-check
+test: toolchain services tools lint deploy-check
 	cargo build --workspace --locked --bins
 	NEXUS_CARGO_LAMBDA="$$(scripts/python-tools.sh)/cargo-lambda" \
 	  cargo nextest run --workspace --locked --no-fail-fast
+
+## tools: the system programs the tests run, from Debian's packages when missing: Prometheus
+## (the observability test scrapes the coordinator and a node with it) and Chromium (the
+## dashboard test drives it headless).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+TOOLS := /usr/bin/prometheus:prometheus /usr/bin/chromium:chromium
+tools:
+	@missing=""; for tool in $(TOOLS); do \
+	  test -x "$${tool%%:*}" || missing="$$missing $${tool##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian's$$missing for the tests"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
 ## deploy-check: terraform fmt and checkov on terraform/; kubernetes-validate and checkov on infra/.
 deploy-check:

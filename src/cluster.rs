@@ -50,14 +50,15 @@ impl ClusterCoordinator {
         })?;
         let cluster = Arc::new(Cluster::new(token.clone()));
         let validator = Validator::new().context("failed to start the component validator")?;
-        let coordinator = Coordinator::open(
-            config.coordinator,
-            Arc::new(cluster.dispatch(config.region, config.scheduler)),
-        )
-        .await
-        .context("failed to start the coordinator")?
-        .with_validator(Arc::new(validator))
-        .with_cluster(Arc::clone(&cluster))?;
+        let dispatch = cluster.dispatch(config.region, config.scheduler);
+        let scheduler = dispatch.scheduler();
+        let coordinator = Coordinator::open(config.coordinator, Arc::new(dispatch))
+            .await
+            .context("failed to start the coordinator")?;
+        coordinator.state().metrics.observe_scheduler(scheduler);
+        let coordinator = coordinator
+            .with_validator(Arc::new(validator))
+            .with_cluster(Arc::clone(&cluster))?;
         let coordinator = match &config.kv {
             Some(kv) => coordinator.with_context(open_context_store(kv).await?),
             None => coordinator,

@@ -11,13 +11,14 @@ use anyhow::Context as _;
 use axum::body::Body;
 use http::Response;
 use nexus_coordinator::api::AppState;
+use nexus_coordinator::cluster::NodeView;
 use nexus_coordinator::dispatch::{Dispatch, DispatchFuture, Invocation, Target};
 use nexus_coordinator::error::ApiError;
 use nexus_coordinator::functions::DirectoryBlobStore;
 use nexus_coordinator::server::{Coordinator, CoordinatorConfig};
 use nexus_edge::errors::EdgeError;
 use nexus_edge::{AppHost, Deployment};
-use nexus_runtime::{AgentContext, EnvVariables, Limits, RuntimeConfig};
+use nexus_runtime::{AgentContext, EnvVariables, Limits, Runtime, RuntimeConfig};
 use nexus_store::FunctionVersionId;
 
 use crate::platform::{ServerTask, bind};
@@ -176,9 +177,11 @@ impl Embedded {
             .await
             .context("failed to start the coordinator")?
             .with_context(Arc::clone(runtime.context()))
+            .with_local_node(local_node(&runtime))
             .with_validator(runtime);
         let (listener, local_addr) = bind(config.listen).await?;
         let state = coordinator.state().clone();
+        state.metrics.include(host.metrics().registry().clone());
         let serving = ServerTask::spawn(|stop| coordinator.serve(listener, stop));
         Ok(Self {
             local_addr,
@@ -212,4 +215,18 @@ impl Embedded {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.serving.stop().await
     }
+}
+
+/// The process as the one node its projects run on.
+fn local_node(runtime: &Arc<Runtime>) -> nexus_coordinator::api::LocalNode {
+    let runtime = Arc::clone(runtime);
+    Arc::new(move || {
+        let slots = |count: usize| u32::try_from(count).unwrap_or(u32::MAX);
+        NodeView::in_process(
+            runtime.limits().max_instances,
+            slots(runtime.free_instance_slots()),
+            runtime.queued_invocations(),
+            runtime.engine_id(),
+        )
+    })
 }

@@ -16,24 +16,20 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> std::process::ExitCode {
-    init_tracing();
+    // Logs go to stderr, filtered by `RUST_LOG` (default `info` for our crates, `warn`
+    // otherwise); spans go to the OTLP endpoint when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+    let tracing = nexus_telemetry::trace::init(
+        "nexus-coordinator",
+        "warn,nexus=info,nexus_edge=info,nexus_runtime=info",
+    );
     let cli = commands::Cli::parse();
-    match cli.run().await {
+    let code = match cli.run().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("Error: {error:#}");
             std::process::ExitCode::FAILURE
         }
-    }
-}
-
-/// Logs go to stderr, filtered by `RUST_LOG` (default `info` for our crates, `warn` otherwise).
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("warn,nexus=info,nexus_edge=info,nexus_runtime=info")
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    };
+    tracing.shutdown().await;
+    code
 }

@@ -17,7 +17,7 @@ use http_body_util::BodyExt as _;
 use nexus_context::{ContextStore, Namespace};
 use nexus_store::{Agent, AgentId, AgentState, HolderId, Project, ProjectId, Store};
 
-use crate::dispatch::{Dispatch, Invocation};
+use crate::dispatch::{Dispatch, Invocation, ran_on};
 use crate::error::ApiError;
 use crate::events::{EventBus, EventKind};
 use crate::functions::LIVE;
@@ -154,7 +154,7 @@ impl AgentService {
         request: Request<Body>,
         client: SocketAddr,
     ) -> Result<Response<Body>, ApiError> {
-        let (agent, resolution) = self.resolution(project, id).await?;
+        let (_, resolution) = self.resolution(project, id).await?;
         let target = Arc::clone(resolution.pick());
         // The function sees `http://<host><path>`; a message from a client that named no host
         // (gRPC, WebSocket) gets a local one.
@@ -169,23 +169,24 @@ impl AgentService {
             .mailboxes
             .enter(id, tokio::time::Instant::now() + MAX_MESSAGE_WAIT)
             .await?;
+        let started = std::time::Instant::now();
         let mut response = self
             .dispatch
             .invoke(Invocation {
-                target,
+                target: Arc::clone(&target),
                 prefix: String::new(),
                 client,
                 request,
                 agent: Some(id),
             })
             .await?;
-        self.events.publish(EventKind::InvocationFinished {
-            project: project.id.to_string(),
-            function: agent.function.clone(),
-            agent: Some(id.to_string()),
-            invocation: None,
-            status: response.status().as_u16(),
-        });
+        self.events.publish(EventKind::answered(
+            &target,
+            Some(id.to_string()),
+            response.status().as_u16(),
+            ran_on(response.headers(), &target),
+            started.elapsed(),
+        ));
         response
             .headers_mut()
             .insert(VERSION_HEADER, HeaderValue::from(version));

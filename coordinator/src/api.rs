@@ -21,11 +21,12 @@ use utoipa_axum::routes;
 use crate::agents::AgentService;
 use crate::api_keys::ApiKeyService;
 use crate::auth::service::{AuthService, Caller};
-use crate::dispatch::Dispatch;
+use crate::dispatch::{Dispatch, ObservedDispatch};
 use crate::error::{ApiError, PendingErrorBody};
 use crate::events::EventBus;
 use crate::functions::{BlobStore, DeployLimits, FunctionService};
 use crate::invocations::{AsyncConfig, InvocationQueue, InvocationService, Runner};
+use crate::metrics::Metrics;
 use crate::projects::{Principal, ProjectService};
 use crate::schedules::ScheduleService;
 use crate::trigger::{CatalogChanges, Resolver};
@@ -34,6 +35,7 @@ mod agent_context;
 mod agents;
 mod api_keys;
 mod auth;
+mod dashboard;
 mod functions;
 pub(crate) mod invocations;
 mod nodes;
@@ -54,6 +56,9 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The header carrying the request id, in both directions.
 pub const REQUEST_ID: &str = "x-request-id";
+
+/// The node of a coordinator that runs functions in its own process, as it is now.
+pub type LocalNode = Arc<dyn Fn() -> crate::cluster::NodeView + Send + Sync>;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -80,6 +85,10 @@ pub struct AppState {
     pub invocations: InvocationService,
     /// Schedules.
     pub schedules: ScheduleService,
+    /// What `/metrics` shows.
+    pub metrics: Arc<Metrics>,
+    /// The node a coordinator running functions in its own process is, as `/nodes` shows it.
+    pub local_node: Option<LocalNode>,
     /// The edge nodes, when this coordinator runs a cluster.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
@@ -98,9 +107,17 @@ impl AppState {
         async_config: AsyncConfig,
     ) -> Self {
         let changes = Arc::new(CatalogChanges::default());
+        let metrics = Arc::new(Metrics::default());
+        let dispatch: Arc<dyn Dispatch> =
+            Arc::new(ObservedDispatch::new(dispatch, Arc::clone(&metrics)));
         let triggers = Arc::new(Resolver::new(Arc::clone(&store), Arc::clone(&changes)));
-        let invocations =
-            InvocationService::new(Arc::clone(&store), queue, Arc::clone(&events), async_config);
+        let invocations = InvocationService::new(
+            Arc::clone(&store),
+            queue,
+            Arc::clone(&events),
+            Arc::clone(&metrics),
+            async_config,
+        );
         Self {
             schedules: ScheduleService::new(
                 Arc::clone(&store),
@@ -128,6 +145,8 @@ impl AppState {
             triggers,
             dispatch,
             store,
+            metrics,
+            local_node: None,
             cluster: None,
         }
     }
@@ -172,6 +191,7 @@ pub fn router(state: AppState) -> Router {
         )
         // WebSockets are not in the OpenAPI document, which cannot describe them.
         .merge(ws::routes())
+        .merge(dashboard::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::audit::record,
@@ -187,6 +207,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(healthz))
         .routes(routes!(readyz))
+        .routes(routes!(metrics))
         .merge(auth::routes())
         .merge(projects::routes())
         .merge(api_keys::routes())
@@ -259,6 +280,16 @@ async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError>
         .await
         .map_err(|error| ApiError::unavailable(format!("database unreachable: {error}")))?;
     Ok("ready")
+}
+
+/// The coordinator's metrics in the Prometheus text format (see [`Metrics`]).
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, body = String, content_type = "text/plain; version=0.0.4")))]
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, nexus_telemetry::metrics::CONTENT_TYPE)],
+        state.metrics.render(),
+    )
 }
 
 /// Gives every request an id (the client's `x-request-id` when it is sane, otherwise a new

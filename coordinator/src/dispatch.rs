@@ -15,6 +15,10 @@ use bytes::Bytes;
 use nexus_proto::{Digest, ResolvedApp};
 use nexus_store::{AgentId, Function, FunctionVersion, FunctionVersionId, ProjectId};
 
+mod observed;
+
+pub use self::observed::{ObservedDispatch, ran_on};
+
 use crate::cloud::Placement;
 use crate::cluster::Priority;
 use crate::error::ApiError;

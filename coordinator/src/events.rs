@@ -118,6 +118,15 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         invocation: Option<String>,
         status: u16,
+        /// The version that answered, when the call ran now (not asynchronously).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<i64>,
+        /// Where it ran: `edge`, `aws-lambda`, `azure-functions` or `gcp`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
+        /// Microseconds from dispatch to the function's response head.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duration_us: Option<u64>,
     },
     /// An edge node registered with this coordinator (nodes belong to no project).
     NodeJoined {
@@ -141,6 +150,29 @@ pub enum EventKind {
         invocation: String,
         error: String,
     },
+}
+
+impl EventKind {
+    /// A call of `target` that ran now (not asynchronously), for `agent` if any, and answered
+    /// `status` after `took` on `ran_on` (see [`crate::dispatch::ran_on`]).
+    pub(crate) fn answered(
+        target: &crate::dispatch::Target,
+        agent: Option<String>,
+        status: u16,
+        ran_on: &str,
+        took: std::time::Duration,
+    ) -> Self {
+        Self::InvocationFinished {
+            project: target.project_id.to_string(),
+            function: target.function.clone(),
+            agent,
+            invocation: None,
+            status,
+            version: Some(target.version),
+            target: Some(ran_on.to_owned()),
+            duration_us: Some(u64::try_from(took.as_micros()).unwrap_or(u64::MAX)),
+        }
+    }
 }
 
 /// An event as published.

@@ -28,6 +28,7 @@ use nexus_store::{
 
 use crate::error::ApiError;
 use crate::events::{EventBus, EventKind};
+use crate::metrics::Metrics;
 
 use self::batch::Batcher;
 
@@ -96,6 +97,7 @@ struct Shared {
     store: Arc<Store>,
     queue: Arc<dyn InvocationQueue>,
     events: Arc<dyn EventBus>,
+    metrics: Arc<Metrics>,
     config: AsyncConfig,
     holder: HolderId,
     /// Accepts (with their function's name), committed in batches on connections of their
@@ -113,6 +115,7 @@ impl InvocationService {
         store: Arc<Store>,
         queue: Arc<dyn InvocationQueue>,
         events: Arc<dyn EventBus>,
+        metrics: Arc<Metrics>,
         config: AsyncConfig,
     ) -> Self {
         let shared = Arc::new_cyclic(|weak: &Weak<Shared>| {
@@ -137,6 +140,7 @@ impl InvocationService {
                 store,
                 queue,
                 events,
+                metrics,
                 config,
                 holder: HolderId::new(),
                 accepts,
@@ -305,6 +309,8 @@ impl Shared {
     }
 
     fn publish_dead(&self, record: &InvocationRecord) {
+        self.metrics
+            .dead_lettered(&record.project_id.to_string(), &record.function);
         self.events.publish(EventKind::InvocationDead {
             project: record.project_id.to_string(),
             function: record.function.clone(),

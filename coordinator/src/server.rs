@@ -156,6 +156,7 @@ impl Coordinator {
         cluster
             .registry()
             .publish_to(Arc::clone(&self.state.events));
+        self.state.metrics.observe_nodes(cluster.registry());
         self.state.cluster = Some(cluster);
         Ok(self)
     }
@@ -171,6 +172,14 @@ impl Coordinator {
     #[must_use]
     pub fn with_context(mut self, context: Arc<dyn nexus_context::ContextStore>) -> Self {
         self.state.agents = self.state.agents.with_context(context);
+        self
+    }
+
+    /// Shows `node` as the one node of `/v1/projects/{p}/nodes`: a coordinator that runs
+    /// functions in its own process.
+    #[must_use]
+    pub fn with_local_node(mut self, node: crate::api::LocalNode) -> Self {
+        self.state.local_node = Some(node);
         self
     }
 

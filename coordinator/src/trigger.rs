@@ -20,13 +20,15 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
 use nexus_store::{AsyncRetry, FunctionId, ProjectId, Store};
+use tracing::Instrument as _;
 
 use crate::api::{AppState, REQUEST_ID, request_id_of};
-use crate::dispatch::{FunctionSettings, Invocation, Target};
+use crate::dispatch::{FunctionSettings, Invocation, Target, ran_on};
 use crate::error::ApiError;
+use crate::events::EventKind;
 use crate::functions::LIVE;
 
 /// How long a resolution is trusted without asking the database again.
@@ -308,6 +310,12 @@ fn split_path(path: &str) -> Option<(&str, &str, &str, usize)> {
     Some((project, function, alias, prefix_len))
 }
 
+/// The route of a trigger path, for span names: `/{project}/{function}[@alias]`, without the
+/// function's own path (unbounded).
+fn trigger_route(path: &str) -> &str {
+    split_path(path).map_or(path, |(.., prefix_len)| &path[..prefix_len])
+}
+
 /// Whether `path` is the trigger's: `/{project}/{function}…` with a name a project can have.
 /// Everything else is the API's (which answers 404 for what it does not know).
 pub(crate) fn is_trigger_path(path: &str) -> bool {
@@ -319,10 +327,29 @@ pub(crate) fn is_trigger_path(path: &str) -> bool {
 /// the API does, and writes its own errors in the one shape.
 pub(crate) async fn serve(state: &AppState, request: Request, client: SocketAddr) -> Response {
     let id = request_id_of(request.headers());
-    let mut response = match run(state, request, client).await {
+    let span = tracing::info_span!(
+        "trigger",
+        otel.name = %format_args!("{} {}", request.method(), trigger_route(request.uri().path())),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        faas.trigger = "http",
+        faas.invocation_id = %id,
+        http.request.method = %request.method(),
+        url.path = request.uri().path(),
+        http.response.status_code = tracing::field::Empty,
+    );
+    nexus_telemetry::trace::set_parent(&span, request.headers());
+    let mut response = match run(state, request, client).instrument(span.clone()).await {
         Ok(response) => response,
         Err(error) => error.render(&id),
     };
+    span.record(
+        "http.response.status_code",
+        i64::from(response.status().as_u16()),
+    );
+    if response.status().is_server_error() {
+        span.record("otel.status_code", "error");
+    }
     if let Ok(id) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, id);
     }
@@ -371,20 +398,35 @@ pub(crate) async fn run_version(
         )
         .await;
     }
-    let version = target.version;
-    let mut response = state
+    let started = Instant::now();
+    let answered = state
         .dispatch
         .invoke(Invocation {
-            target,
+            target: Arc::clone(&target),
             prefix,
             client,
             request,
             agent: None,
         })
-        .await?;
+        .await;
+    let (status, ran_on) = match &answered {
+        Ok(response) => (
+            response.status().as_u16(),
+            ran_on(response.headers(), &target),
+        ),
+        Err(error) => (error.status.as_u16(), ran_on(&HeaderMap::new(), &target)),
+    };
+    state.events.publish(EventKind::answered(
+        &target,
+        None,
+        status,
+        ran_on,
+        started.elapsed(),
+    ));
+    let mut response = answered?;
     response
         .headers_mut()
-        .insert(VERSION_HEADER, HeaderValue::from(version));
+        .insert(VERSION_HEADER, HeaderValue::from(target.version));
     Ok(response)
 }
 

@@ -17,13 +17,14 @@ pub mod lambda;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt as _, Full, Limited};
 use nexus_proto::cloud::{self, CloudInvoke, CloudResponse, PROTOCOL};
-use nexus_runtime::{AgentContext, EnvVariables, Limits, RuntimeConfig};
+use nexus_runtime::{AgentContext, EnvVariables, GuestResponse, Limits, RuntimeConfig};
 
 use crate::errors::EdgeError;
 use crate::hosting::{AppHost, Deployment};
@@ -57,7 +58,9 @@ pub struct CloudHost {
     deployment: Deployment,
     app: Arc<ServedApp>,
     /// Keeps the runtime the app was loaded on.
-    _host: AppHost,
+    host: AppHost,
+    /// Whether no invocation has been served yet: the first one is this sandbox's cold start.
+    fresh: AtomicBool,
 }
 
 impl CloudHost {
@@ -90,7 +93,8 @@ impl CloudHost {
         Ok(Self {
             deployment,
             app,
-            _host: host,
+            host,
+            fresh: AtomicBool::new(true),
         })
     }
 
@@ -171,6 +175,33 @@ impl CloudHost {
         self.run(request, client, &invoke.prefix).await
     }
 
+    /// Routes and runs `request` for the app mounted at `prefix`, as an invocation (traced and
+    /// counted; the first one is the cold start).
+    pub async fn serve<B>(
+        &self,
+        request: Request<B>,
+        client: SocketAddr,
+        prefix: &str,
+    ) -> Result<GuestResponse, EdgeError>
+    where
+        B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        self.host
+            .observe(&self.deployment, request, |request| async {
+                if self.fresh.swap(false, Ordering::Relaxed) {
+                    self.host.cold_started(&self.deployment);
+                }
+                self.app.route_and_run(request, client, prefix).await
+            })
+            .await
+    }
+
+    /// What this host counts, for `/metrics`.
+    pub fn metrics(&self) -> &crate::metrics::EdgeMetrics {
+        self.host.metrics()
+    }
+
     /// Routes and runs `request` for the app mounted at `prefix`, and collects the response.
     pub async fn run<B>(
         &self,
@@ -182,7 +213,7 @@ impl CloudHost {
         B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
-        let response = self.app.route_and_run(request, client, prefix).await?;
+        let response = self.serve(request, client, prefix).await?;
         let (parts, body) = response.into_parts();
         let body = Limited::new(body, MAX_RESPONSE_BYTES)
             .collect()

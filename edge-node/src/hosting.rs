@@ -7,17 +7,21 @@
 //! serves an app at the root ([`ServedApp::route_and_run`]).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::Request;
 use nexus_proto::ResolvedApp;
 use nexus_runtime::{ArtifactSource, GuestResponse, LoadError, Runtime, VariableSource};
 use tokio::sync::OnceCell;
+use tracing::Instrument as _;
 
 use crate::errors::EdgeError;
 use crate::ingress::ServedApp;
+use crate::metrics::EdgeMetrics;
 use crate::routing::Router;
 
 /// One deployed app, as the control plane describes it to a node.
@@ -42,6 +46,7 @@ pub struct AppHost {
     artifacts: Artifacts,
     variables: Arc<dyn VariableSource>,
     apps: Mutex<HashMap<Arc<str>, Arc<LoadingApp>>>,
+    metrics: EdgeMetrics,
 }
 
 /// An app loaded, or being loaded, by the first request for it.
@@ -56,11 +61,17 @@ impl AppHost {
         variables: Arc<dyn VariableSource>,
     ) -> Self {
         Self {
+            metrics: EdgeMetrics::new(&runtime),
             runtime,
             artifacts,
             variables,
             apps: Mutex::default(),
         }
+    }
+
+    /// What this host counts, for `/metrics`.
+    pub fn metrics(&self) -> &EdgeMetrics {
+        &self.metrics
     }
 
     /// The runtime the apps run on.
@@ -81,6 +92,14 @@ impl AppHost {
     /// on first use. Concurrent first requests wait for one load; a failed load is tried again
     /// by the next request.
     pub async fn app(&self, deployment: &Deployment) -> Result<Arc<ServedApp>, EdgeError> {
+        self.app_for_request(deployment).await.map(|(app, _)| app)
+    }
+
+    /// The app of `deployment`, and whether the request waited for it to load (a cold start).
+    async fn app_for_request(
+        &self,
+        deployment: &Deployment,
+    ) -> Result<(Arc<ServedApp>, bool), EdgeError> {
         let cell = {
             let mut apps = self
                 .apps
@@ -92,11 +111,17 @@ impl AppHost {
             }
         };
         if let Some(app) = cell.get() {
-            return Ok(Arc::clone(app));
+            return Ok((Arc::clone(app), false));
         }
-        cell.get_or_try_init(|| self.load(deployment))
-            .await
-            .map(Arc::clone)
+        let app = cell
+            .get_or_try_init(|| async {
+                let started = Instant::now();
+                let app = self.load(deployment).await?;
+                self.metrics.loaded(&deployment.app.name, started.elapsed());
+                Ok::<_, EdgeError>(app)
+            })
+            .await?;
+        Ok((Arc::clone(app), true))
     }
 
     async fn load(&self, deployment: &Deployment) -> Result<Arc<ServedApp>, EdgeError> {
@@ -134,8 +159,66 @@ impl AppHost {
         B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
-        let app = self.app(deployment).await?;
-        app.route_and_run(request, client, prefix).await
+        self.observe(deployment, request, |request| async move {
+            let (app, cold) = self.app_for_request(deployment).await?;
+            if cold {
+                self.cold_started(deployment);
+            }
+            app.route_and_run(request, client, prefix).await
+        })
+        .await
+    }
+
+    /// Runs `run` (which loads the app if need be and runs `request` on it) as an invocation
+    /// of `deployment`: in a server span that continues the trace the request carries (and
+    /// that the guest sees as its caller, in `traceparent`), counted and timed.
+    pub async fn observe<B, F, Fut>(
+        &self,
+        deployment: &Deployment,
+        request: Request<B>,
+        run: F,
+    ) -> Result<GuestResponse, EdgeError>
+    where
+        F: FnOnce(Request<B>) -> Fut,
+        Fut: Future<Output = Result<GuestResponse, EdgeError>>,
+    {
+        let span = tracing::info_span!(
+            "invocation",
+            otel.name = %deployment.app.name,
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            faas.trigger = "http",
+            faas.name = %deployment.app.name,
+            faas.version = %deployment.id,
+            faas.invocation_id = request
+                .headers()
+                .get("x-request-id")
+                .and_then(|id| id.to_str().ok()),
+            faas.coldstart = false,
+            http.response.status_code = tracing::field::Empty,
+            nexus.namespace = %deployment.namespace,
+        );
+        nexus_telemetry::trace::set_parent(&span, request.headers());
+        let mut request = request;
+        nexus_telemetry::trace::inject(&span, request.headers_mut());
+        let started = Instant::now();
+        let answered = run(request).instrument(span.clone()).await;
+        let status = match &answered {
+            Ok(response) => response.status(),
+            Err(error) => error.status(),
+        };
+        self.metrics.invoked(status.as_u16(), started.elapsed());
+        span.record("http.response.status_code", i64::from(status.as_u16()));
+        if status.is_server_error() {
+            span.record("otel.status_code", "error");
+        }
+        answered
+    }
+
+    /// Within [`AppHost::observe`]: the invocation waited for `deployment`'s app to load.
+    pub fn cold_started(&self, deployment: &Deployment) {
+        tracing::Span::current().record("faas.coldstart", true);
+        self.metrics.cold_start(&deployment.app.name);
     }
 
     /// Forgets the app of deployment `id`; requests in flight keep it until they finish.

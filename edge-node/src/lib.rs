@@ -16,6 +16,7 @@ pub mod hosting;
 pub mod ingress;
 pub mod kv;
 mod local;
+pub mod metrics;
 pub mod node;
 pub mod routing;
 

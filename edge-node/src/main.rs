@@ -13,7 +13,6 @@ use nexus_edge::kv::KvBackend;
 use nexus_edge::node::{EdgeNode, NodeConfig};
 use nexus_runtime::Limits;
 use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
 
 /// Runs WebAssembly functions for a SirsiNexus coordinator; or, with `lambda` or `azure`, one
 /// bundle's app as a cloud function.
@@ -144,12 +143,14 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let tracing = nexus_telemetry::trace::init("nexus-edge", "info");
+    // Boxed: the hosts' futures are deep, and this one holds them all.
+    let ran = Box::pin(run_host()).await;
+    tracing.shutdown().await;
+    ran
+}
+
+async fn run_host() -> anyhow::Result<()> {
     let args = if invoked_as_bootstrap() {
         Args::parse_from(["bootstrap", "lambda"])
     } else {
@@ -159,21 +160,25 @@ async fn run() -> anyhow::Result<()> {
         Some(Host::Lambda(cloud)) => {
             let root = std::env::var_os("LAMBDA_TASK_ROOT").map(PathBuf::from);
             let host = start_cloud_host(cloud, root).await?;
-            nexus_edge::cloud::lambda::run(host).await
+            Box::pin(nexus_edge::cloud::lambda::run(host)).await
         }
         Some(Host::Azure(azure)) => {
             let host = start_cloud_host(azure.cloud, None).await?;
             // The Functions host forwards from the same machine.
             let address = SocketAddr::from((Ipv4Addr::LOCALHOST, azure.port));
             let handler = HttpHandler::new(host, ROUTE_PREFIX, azure.invoke_token);
-            serve_http(handler, address).await
+            Box::pin(serve_http(handler, address)).await
         }
         Some(Host::CloudRun(run)) => {
             let host = start_cloud_host(run.cloud, None).await?;
             let address = SocketAddr::from((Ipv4Addr::UNSPECIFIED, run.port));
-            serve_http(HttpHandler::new(host, "", run.invoke_token), address).await
+            Box::pin(serve_http(
+                HttpHandler::new(host, "", run.invoke_token),
+                address,
+            ))
+            .await
         }
-        None => run_node(args.node).await,
+        None => Box::pin(run_node(args.node)).await,
     }
 }
 

@@ -18,6 +18,7 @@ use nexus_proto::node::v1::edge_service_server::EdgeServiceServer;
 use nexus_proto::node::v1::{Capacity, RegisterRequest};
 use nexus_proto::wire::RequireToken;
 use nexus_runtime::{EnvVariables, Limits, Runtime, RuntimeConfig};
+use nexus_telemetry::metrics::{self, Registry};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -97,6 +98,14 @@ impl EdgeNode {
         ));
         let coordinator = coordinator_client(&config.coordinator, &config.token)?;
         let (load, warm) = (Arc::new(NodeLoad::default()), Arc::new(WarmSet::default()));
+        let metrics = host.metrics().registry().clone();
+        let in_flight = Arc::clone(&load);
+        metrics::sampled_gauge(
+            &metrics,
+            "nexus_edge_invocations_in_flight",
+            "Invocations running now.",
+            move || i64::from(in_flight.in_flight()),
+        );
         let edge = EdgeServer::new(
             host,
             artifacts,
@@ -118,7 +127,7 @@ impl EdgeNode {
         let (stop, stopped) = watch::channel(false);
         let (node_id_sender, node_id) = watch::channel(String::new());
         let endpoints = Arc::new(Endpoints {
-            runtime: Arc::clone(&runtime),
+            metrics,
             load: Arc::clone(&load),
             node_id: node_id.clone(),
         });
@@ -225,7 +234,7 @@ fn is_grpc<B>(request: &http::Request<B>) -> bool {
 
 /// `/healthz`, `/readyz` and `/metrics`.
 struct Endpoints {
-    runtime: Arc<Runtime>,
+    metrics: Registry,
     load: Arc<NodeLoad>,
     node_id: watch::Receiver<String>,
 }
@@ -242,40 +251,15 @@ impl Endpoints {
                 "not registered with the coordinator\n".to_owned(),
             ),
             "/readyz" => (StatusCode::OK, "ok\n".to_owned()),
-            "/metrics" => (StatusCode::OK, self.metrics()),
+            "/metrics" => (StatusCode::OK, metrics::render(&self.metrics)),
             _ => (StatusCode::NOT_FOUND, "not found\n".to_owned()),
         };
         let mut response = Response::new(Full::new(Bytes::from(text)));
         *response.status_mut() = status;
         response.headers_mut().insert(
             header::CONTENT_TYPE,
-            http::HeaderValue::from_static("text/plain; version=0.0.4"),
+            http::HeaderValue::from_static(metrics::CONTENT_TYPE),
         );
         response
-    }
-
-    fn metrics(&self) -> String {
-        let cache = self
-            .runtime
-            .compile_cache_stats()
-            .unwrap_or(nexus_runtime::CompileCacheStats { hits: 0, misses: 0 });
-        format!(
-            "# HELP nexus_edge_compile_cache_hits_total Components whose compiled code was read from disk.\n\
-             # TYPE nexus_edge_compile_cache_hits_total counter\n\
-             nexus_edge_compile_cache_hits_total {}\n\
-             # HELP nexus_edge_compile_cache_misses_total Components compiled and written to disk.\n\
-             # TYPE nexus_edge_compile_cache_misses_total counter\n\
-             nexus_edge_compile_cache_misses_total {}\n\
-             # HELP nexus_edge_invocations_in_flight Invocations running now.\n\
-             # TYPE nexus_edge_invocations_in_flight gauge\n\
-             nexus_edge_invocations_in_flight {}\n\
-             # HELP nexus_edge_instance_slots_free Instance slots free now.\n\
-             # TYPE nexus_edge_instance_slots_free gauge\n\
-             nexus_edge_instance_slots_free {}\n",
-            cache.hits,
-            cache.misses,
-            self.load.in_flight(),
-            self.runtime.free_instance_slots(),
-        )
     }
 }

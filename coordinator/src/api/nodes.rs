@@ -17,6 +17,7 @@ use utoipa_axum::routes;
 use super::{AppState, ErrorResponse};
 use crate::cluster::{Cluster, NodeView};
 use crate::error::ApiError;
+use crate::projects::{Permission, Principal};
 
 /// How long a drain waits for the node's invocations to finish.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(600);
@@ -25,6 +26,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_nodes))
         .routes(routes!(drain_node))
+        .routes(routes!(project_nodes))
 }
 
 /// The cluster, if the caller presents its join token.
@@ -62,6 +64,33 @@ async fn list_nodes(
     Ok(Json(Nodes {
         nodes: cluster.registry().list(),
     }))
+}
+
+/// The nodes the project's functions run on (every member may look): in a cluster its edge
+/// nodes, without their addresses or compiled components; in one process, the process.
+#[utoipa::path(get, path = "/v1/projects/{project}/nodes", tag = "nodes", security(("bearer" = [])),
+    params(("project" = String, Path, description = "The project name")),
+    responses((status = 200, body = Nodes), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+async fn project_nodes(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(project): Path<String>,
+) -> Result<Json<Nodes>, ApiError> {
+    state
+        .projects
+        .authorize(principal, &project, Permission::View)
+        .await?;
+    let nodes = match (&state.cluster, &state.local_node) {
+        (Some(cluster), _) => cluster
+            .registry()
+            .list()
+            .into_iter()
+            .map(NodeView::for_members)
+            .collect(),
+        (None, Some(local)) => vec![local()],
+        (None, None) => Vec::new(),
+    };
+    Ok(Json(Nodes { nodes }))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -68,6 +68,13 @@ impl RemoteDispatch {
     }
 }
 
+impl RemoteDispatch {
+    /// The scheduler admitting this dispatch's invocations (its queues, for metrics).
+    pub fn scheduler(&self) -> Scheduler {
+        self.0.scheduler.clone()
+    }
+}
+
 impl Placement {
     /// The node for `target`, skipping `tried`: among the nodes whose labels match the
     /// function's node selector, those with a free slot and the components compiled; then the

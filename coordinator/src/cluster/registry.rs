@@ -177,6 +177,41 @@ impl Node {
     }
 }
 
+impl NodeView {
+    /// The one node of a coordinator that runs functions in its own process.
+    pub fn in_process(instance_slots: u32, free_slots: u32, queued: u32, engine: &str) -> Self {
+        let now = rfc3339(SystemTime::now());
+        Self {
+            id: "local".to_owned(),
+            name: "local".to_owned(),
+            region: String::new(),
+            labels: BTreeMap::new(),
+            address: "in-process".to_owned(),
+            state: NodeState::Active,
+            instance_slots,
+            memory_bytes: 0,
+            engine: engine.to_owned(),
+            in_flight: instance_slots.saturating_sub(free_slots),
+            reported_in_flight: instance_slots.saturating_sub(free_slots),
+            free_slots,
+            queued,
+            warm_digests: Vec::new(),
+            registered_at: now.clone(),
+            last_heartbeat_at: now,
+        }
+    }
+
+    /// What a project's members see of a node they share with other projects: not its
+    /// address, nor which components (of any project) it has compiled.
+    pub fn for_members(self) -> Self {
+        Self {
+            address: String::new(),
+            warm_digests: Vec::new(),
+            ..self
+        }
+    }
+}
+
 fn rfc3339(time: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(time).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -401,6 +436,42 @@ impl NodeRegistry {
             .collect();
         nodes.sort_by_key(|node| node.id);
         nodes.iter().map(|node| node.view()).collect()
+    }
+
+    /// How many nodes are in each lease state, for metrics.
+    pub fn count_by_state(&self) -> [(&'static str, i64); 3] {
+        let mut counts = [("active", 0), ("draining", 0), ("lost", 0)];
+        for node in self
+            .nodes
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .values()
+        {
+            let index = match node.state() {
+                NodeState::Active => 0,
+                NodeState::Draining => 1,
+                NodeState::Lost => 2,
+            };
+            counts[index].1 += 1;
+        }
+        counts
+    }
+
+    /// Each schedulable node's name, region, invocations this coordinator has running there,
+    /// and free slots as the node last reported, for metrics.
+    pub fn slot_use(&self) -> Vec<(String, String, u32, u32)> {
+        self.schedulable()
+            .iter()
+            .map(|node| {
+                let free = node.status().free_slots;
+                (
+                    node.name.clone(),
+                    node.region.clone(),
+                    node.in_flight(),
+                    free,
+                )
+            })
+            .collect()
     }
 
     /// Marks nodes whose lease lapsed lost and forgets nodes lost long ago.

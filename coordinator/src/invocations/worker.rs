@@ -232,9 +232,15 @@ async fn attempt(
                 .as_ref()
                 .and_then(|result| u16::try_from(result.status).ok())
                 .unwrap_or(0),
+            version: None,
+            target: None,
+            duration_us: None,
         }),
         Ok(Finished::Dead(record)) => shared.publish_dead(&record),
         Ok(Finished::Retrying { run_at }) => {
+            shared
+                .metrics
+                .retried(&record.project_id.to_string(), &record.function);
             tracing::debug!(invocation = %id, attempt, %run_at, "retrying");
         }
         Ok(Finished::Stale) => {

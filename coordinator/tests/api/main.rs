@@ -18,6 +18,7 @@ mod grpc;
 mod grpc_agents;
 mod harness;
 mod invocations;
+mod observability;
 mod openapi;
 mod projects;
 mod schedules;

@@ -111,6 +111,8 @@ pub(crate) struct Admitted {
     agent: Option<AgentContext>,
     slot: OwnedSemaphorePermit,
     ended: oneshot::Sender<wasmtime::Result<()>>,
+    /// The span the request arrived in, whatever task the instance runs on.
+    span: tracing::Span,
 }
 
 impl ComponentHandler {
@@ -180,6 +182,7 @@ impl ComponentHandler {
             agent,
             slot,
             ended,
+            span: tracing::Span::current(),
         };
         // The handler enforces the deadline itself; this outer bound only guards against a
         // worker that never reports back.
@@ -382,6 +385,7 @@ impl WorkerState for SingleUse {
             agent: admitted.agent,
             slot: admitted.slot,
             ended: admitted.ended,
+            span: admitted.span,
         });
         Box::pin(tokio::time::sleep_until(deadline))
     }

@@ -63,6 +63,8 @@ pub struct Invocation {
     /// Told how the instance ended. A guest's trap is reported to the instance, not to the
     /// request, and this is how the request learns why it got no response.
     pub ended: oneshot::Sender<wasmtime::Result<()>>,
+    /// The span the request arrived in: the guest's outbound calls are its children.
+    pub span: tracing::Span,
 }
 
 /// The data of every `Store` this runtime creates.
@@ -127,6 +129,7 @@ impl HostState {
     /// Binds the instance to an invocation: its deadline and its slot.
     pub fn begin(&mut self, invocation: Invocation) {
         self.outbound.set_deadline(invocation.deadline);
+        self.outbound.set_caller(invocation.span.clone());
         self.invocation = Some(invocation);
     }
 

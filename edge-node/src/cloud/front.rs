@@ -124,7 +124,7 @@ impl HttpHandler {
                 prefix = mount;
             }
         }
-        self.host.app.route_and_run(request, client, &prefix).await
+        self.host.serve(request, client, &prefix).await
     }
 }
 

@@ -179,9 +179,10 @@ impl EdgeServer {
 
     /// The deployment's app: fetches what its components need and loads it. Once it is loaded,
     /// invocations need nothing from disk, so they skip the checks (a `stat` per component).
-    async fn ready(&self, deployment: &Deployment) -> Result<Arc<ServedApp>, EdgeError> {
+    /// Also answers whether this call waited for the app to load.
+    async fn ready(&self, deployment: &Deployment) -> Result<(Arc<ServedApp>, bool), EdgeError> {
         if let Some(app) = self.host.loaded_app(&deployment.id) {
-            return Ok(app);
+            return Ok((app, false));
         }
         for component in deployment.app.components.values() {
             self.artifacts
@@ -191,13 +192,12 @@ impl EdgeServer {
         }
         let app = self.host.app(deployment).await?;
         self.warm.add(&deployment.app);
-        Ok(app)
+        Ok((app, true))
     }
 
     async fn run(&self, head: InvokeHead, body: &RequestSlot) -> Result<ResponseStream, EdgeError> {
         let in_flight = self.load.enter().ok_or_else(EdgeError::draining)?;
         let deployment = self.deployment(head.deployment)?;
-        let app = self.ready(&deployment).await?;
         let (method, uri) = wire::request_line(&head.method, &head.uri)
             .map_err(|e| EdgeError::bad_request(e.to_string()))?;
         let headers = wire::headers_from_wire(head.headers)
@@ -215,7 +215,17 @@ impl EdgeServer {
             .client_address
             .parse()
             .unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
-        let response = app.route_and_run(request, client, &head.prefix).await?;
+        let prefix = head.prefix;
+        let response = self
+            .host
+            .observe(&deployment, request, |request| async {
+                let (app, cold) = self.ready(&deployment).await?;
+                if cold {
+                    self.host.cold_started(&deployment);
+                }
+                app.route_and_run(request, client, &prefix).await
+            })
+            .await?;
         Ok(response_stream(response, in_flight))
     }
 }

@@ -97,7 +97,10 @@ impl Coordinator {
     }
 
     /// [`Coordinator::start_with`] with variables added to its environment.
-    #[allow(dead_code, reason = "the cloud tests use it, the cluster tests do not")]
+    #[allow(
+        dead_code,
+        reason = "the cloud and observability tests use it, the cluster tests do not"
+    )]
     pub async fn start_with_env(
         database: &FreshDatabase,
         state: &Path,
@@ -299,6 +302,18 @@ impl Edge {
         state: &Path,
         args: &[&str],
     ) -> Self {
+        Self::start_with_env(coordinator, name, state, args, &[]).await
+    }
+
+    /// [`Edge::start_with`] with variables added to its environment.
+    #[allow(dead_code, reason = "the observability tests use it")]
+    pub async fn start_with_env(
+        coordinator: &Coordinator,
+        name: &str,
+        state: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut child = Command::new(edge_binary())
             .args(["--coordinator", &coordinator.base, "--name", name])
             .args(args)
@@ -311,6 +326,7 @@ impl Edge {
             .arg("--state-dir")
             .arg(state)
             .env("NEXUS_NODE_TOKEN", &coordinator.token)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()

@@ -20,6 +20,7 @@ use hyper::body::Incoming;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+use tracing::Instrument as _;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
@@ -35,6 +36,8 @@ pub struct OutboundHttp {
     allowed: Arc<AllowedHosts>,
     local: LocalDispatchSlot,
     deadline: Option<Instant>,
+    /// The span of the invocation the instance serves: outbound calls are its children.
+    invocation: tracing::Span,
 }
 
 impl OutboundHttp {
@@ -44,7 +47,13 @@ impl OutboundHttp {
             allowed,
             local,
             deadline: None,
+            invocation: tracing::Span::none(),
         }
+    }
+
+    /// Makes outbound calls children of `span`, the invocation's.
+    pub fn set_caller(&mut self, span: tracing::Span) {
+        self.invocation = span;
     }
 
     /// Bounds every outbound timeout by the invocation's deadline.
@@ -70,25 +79,65 @@ impl WasiHttpHooks for OutboundHttp {
     ) -> Box<dyn Future<Output = SendResult> + Send> {
         let allowed = Arc::clone(&self.allowed);
         let deadline = self.deadline;
+        let span = tracing::info_span!(
+            parent: &self.invocation,
+            "outbound",
+            otel.name = %request.method(),
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            http.request.method = %request.method(),
+            server.address = request.uri().host(),
+            url.full = %request.uri(),
+            http.response.status_code = tracing::field::Empty,
+        );
+        // The callee continues the trace under this call, whatever the guest sent.
+        let mut request = request;
+        nexus_telemetry::trace::inject(&span, request.headers_mut());
         if let Some(target) = local_target(request.uri()) {
             let local = self.local.clone();
-            return Box::new(async move {
-                let response = send_local(&allowed, &local, target, request).await?;
-                let finished: Box<dyn Future<Output = Result<(), Error>> + Send> =
-                    Box::new(async { Ok(()) });
-                Ok((response, finished))
-            });
+            return Box::new(
+                async move {
+                    let response = send_local(&allowed, &local, target, request).await;
+                    record_outcome(response.as_ref());
+                    let response = response?;
+                    let finished: Box<dyn Future<Output = Result<(), Error>> + Send> =
+                        Box::new(async { Ok(()) });
+                    Ok((response, finished))
+                }
+                .instrument(span),
+            );
         }
-        Box::new(async move {
-            let target = Target::of(request.uri())?;
-            let addresses = target.checked_addresses(&allowed).await?;
-            let timeouts = Timeouts::new(options, deadline);
-            let (response, connection) = send(request, &target, &addresses, timeouts).await?;
-            Ok((
-                response.map(http_body_util::BodyExt::boxed_unsync),
-                Box::new(connection) as Box<dyn Future<Output = _> + Send>,
-            ))
-        })
+        Box::new(
+            async move {
+                let target = Target::of(request.uri())?;
+                let addresses = target.checked_addresses(&allowed).await?;
+                let timeouts = Timeouts::new(options, deadline);
+                let sent = send(request, &target, &addresses, timeouts).await;
+                record_outcome(sent.as_ref().map(|(response, _)| response));
+                let (response, connection) = sent?;
+                Ok((
+                    response.map(http_body_util::BodyExt::boxed_unsync),
+                    Box::new(connection) as Box<dyn Future<Output = _> + Send>,
+                ))
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// Records an outbound call's status, or its failure, on the current span.
+fn record_outcome<B>(sent: Result<&http::Response<B>, &Error>) {
+    let span = tracing::Span::current();
+    match sent {
+        Ok(response) => {
+            span.record(
+                "http.response.status_code",
+                i64::from(response.status().as_u16()),
+            );
+        }
+        Err(_) => {
+            span.record("otel.status_code", "error");
+        }
     }
 }
 

@@ -34,6 +34,7 @@ pub(super) async fn handle(
         agent: admitted.agent,
         slot: admitted.slot,
         ended: admitted.ended,
+        span: admitted.span,
     });
     let (respond, response) = oneshot::channel();
     let request = store

@@ -1,0 +1,313 @@
+//! What operators see, end to end with real processes: a real Prometheus server scrapes the
+//! coordinator's and an edge node's `/metrics` and answers queries over its HTTP API; an OTLP
+//! collector (the collector's gRPC `TraceService`) receives the spans of the coordinator, the
+//! node and the guest's outbound call, which form one trace with W3C trace context carried
+//! across every hop.
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test reports failures by panicking"
+)]
+
+use http::{Request, StatusCode};
+use http_body_util::Full;
+use nexus_tests::HttpClient;
+use nexus_tests::postgres::FreshDatabase;
+
+#[path = "cluster/processes.rs"]
+#[allow(dead_code, reason = "the cluster tests use the rest")]
+mod processes;
+
+#[path = "observability/collector.rs"]
+mod collector;
+
+#[path = "observability/prometheus.rs"]
+mod prometheus;
+
+use collector::{Collector, Span};
+use processes::{Coordinator, Edge};
+use prometheus::Prometheus;
+
+/// The sum of the values of `metric`'s series whose labels include every one of `labels`
+/// (`name="value"`), in the Prometheus text format of `text`.
+fn sample(text: &str, metric: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (name, rest) = series.split_once('{').unwrap_or((series, ""));
+            (name == metric && labels.iter().all(|label| rest.contains(label)))
+                .then(|| value.parse::<f64>().unwrap())
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_the_coordinator_and_a_node_and_answers_queries() {
+    let database = FreshDatabase::create().await;
+    let state = tempfile::tempdir().unwrap();
+    let coordinator = Coordinator::start(&database, &state.path().join("coordinator")).await;
+    coordinator.deploy().await;
+    coordinator.deploy_component("bad-trap", "trap").await;
+    // The node joins after the deploys: its first request loads the app, a cold start.
+    let edge = Edge::start(&coordinator, "a", &state.path().join("a")).await;
+    let client = HttpClient::default();
+    for _ in 0..3 {
+        let echoed = coordinator.invoke().await;
+        assert_eq!(echoed.status, StatusCode::OK, "{}", echoed.text());
+    }
+    let trapped = client
+        .get(&format!("{}/shop/trap/", coordinator.base))
+        .await;
+    assert_eq!(trapped.status, StatusCode::INTERNAL_SERVER_ERROR);
+
+    let scraped = client.get(&format!("{}/metrics", coordinator.base)).await;
+    assert_eq!(scraped.status, StatusCode::OK);
+    assert!(
+        scraped.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4"),
+    );
+    let text = scraped.text();
+    let echo = [
+        r#"function="echo""#,
+        r#"version="1""#,
+        r#"status="200""#,
+        r#"target="edge""#,
+    ];
+    assert_eq!(
+        sample(&text, "nexus_invocations_total", &echo),
+        3.0,
+        "{text}"
+    );
+    let trap = [r#"function="trap""#, r#"status="500""#];
+    assert_eq!(
+        sample(&text, "nexus_invocations_total", &trap),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "nexus_invocation_duration_seconds_count",
+            &[r#"function="echo""#]
+        ),
+        3.0,
+        "{text}"
+    );
+    assert_eq!(sample(&text, "nexus_nodes", &[r#"state="active""#]), 1.0);
+    assert_eq!(
+        sample(
+            &text,
+            "nexus_node_instance_slots",
+            &[r#"node="a""#, r#"use="busy""#]
+        ),
+        0.0
+    );
+    assert!(
+        text.contains("nexus_scheduler_queue_depth{priority=\"normal\"} 0"),
+        "{text}"
+    );
+    let node = client.get(&format!("{}/metrics", edge.base)).await.text();
+    assert_eq!(
+        sample(&node, "nexus_edge_cold_starts_total", &[]),
+        2.0,
+        "{node}"
+    );
+    assert_eq!(
+        sample(&node, "nexus_edge_invocations_total", &[r#"status="200""#]),
+        3.0,
+        "{node}"
+    );
+
+    let prometheus = Prometheus::start(state.path(), &[&coordinator.base, &edge.base]).await;
+    let answered = prometheus
+        .value_of(r#"sum(nexus_invocations_total{function="echo",status="200",target="edge"})"#)
+        .await;
+    assert_eq!(answered, 3.0);
+    assert_eq!(
+        prometheus
+            .value_of("sum(nexus_edge_cold_starts_total)")
+            .await,
+        2.0
+    );
+    assert_eq!(
+        prometheus
+            .value_of(r#"sum(nexus_nodes{state="active"})"#)
+            .await,
+        1.0
+    );
+}
+
+/// `env` as the process helpers take it.
+fn pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect()
+}
+
+/// Asks `coordinator` for `path` with `headers`.
+async fn get(coordinator: &Coordinator, path: &str, headers: &[(&str, &str)]) -> serde_json::Value {
+    let mut request = Request::get(format!("{}{path}", coordinator.base));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = coordinator
+        .client
+        .send(request.body(Full::default()).unwrap())
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    serde_json::from_slice(&response.body).unwrap_or_else(|_| response.text().into())
+}
+
+/// The `outbound` fixture, allowed to call this machine.
+const OUTBOUND_APP: &str = r#"spin_manifest_version = 2
+
+[application]
+name = "outbound-app"
+
+[[trigger.http]]
+route = "/..."
+component = "outbound"
+
+[component.outbound]
+source = "outbound.wasm"
+allowed_outbound_hosts = ["http://127.0.0.1:*"]
+"#;
+
+const CLIENT_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CLIENT_SPAN: &str = "00f067aa0ba902b7";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_trace_runs_from_the_client_through_the_coordinator_and_node_to_the_guests_call() {
+    let collector = Collector::start().await;
+    let endpoint = collector.endpoint();
+    let otel = |service: &str| {
+        [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.clone()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "50".to_owned()),
+            ("OTEL_SERVICE_NAME", service.to_owned()),
+        ]
+    };
+    let (coordinator_env, edge_env) = (otel("nexus-coordinator"), otel("nexus-edge"));
+    let database = FreshDatabase::create().await;
+    let state = tempfile::tempdir().unwrap();
+    let coordinator = Coordinator::start_with_env(
+        &database,
+        &state.path().join("coordinator"),
+        &[],
+        &pairs(&coordinator_env),
+    )
+    .await;
+    let _edge = Edge::start_with_env(
+        &coordinator,
+        "a",
+        &state.path().join("a"),
+        &[],
+        &pairs(&edge_env),
+    )
+    .await;
+    coordinator.deploy().await;
+    coordinator
+        .deploy_bytes(
+            "out",
+            "application/x-tar",
+            nexus_tests::app_tar(OUTBOUND_APP, &[("outbound.wasm", "outbound")]),
+        )
+        .await;
+    let upstream = collector::TraceparentEcho::start().await;
+
+    // The guest sees the node's span as its caller.
+    let traceparent = format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01");
+    let echoed = get(
+        &coordinator,
+        "/shop/echo/traced",
+        &[("traceparent", &traceparent)],
+    )
+    .await;
+    let seen = echoed["headers"]["traceparent"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The guest's outbound call carries the trace on, under a span of its own.
+    let other_trace = "0af7651916cd43dd8448eb211c80319c";
+    let outbound_parent = format!("00-{other_trace}-b7ad6b7169203331-01");
+    let called = get(
+        &coordinator,
+        "/shop/out/",
+        &[
+            ("traceparent", &outbound_parent),
+            ("x-target-url", &upstream.url()),
+        ],
+    )
+    .await;
+    assert!(
+        called.as_str().unwrap().starts_with("status=200"),
+        "{called}"
+    );
+    let received = upstream.received().await;
+
+    let (server, client) = (collector::SERVER, collector::CLIENT);
+    let expected = [
+        ("nexus-coordinator", server, CLIENT_TRACE),
+        ("nexus-coordinator", client, CLIENT_TRACE),
+        ("nexus-edge", server, CLIENT_TRACE),
+        ("nexus-edge", server, other_trace),
+        ("nexus-edge", client, other_trace),
+    ];
+    let spans = collector
+        .spans_until(|spans| {
+            expected.iter().all(|(service, kind, trace)| {
+                spans.iter().any(|span| {
+                    span.service == *service && span.kind == *kind && span.trace_id == *trace
+                })
+            })
+        })
+        .await;
+    let find = |service: &str, kind: i32, trace: &str| -> &Span {
+        spans
+            .iter()
+            .find(|span| span.service == service && span.kind == kind && span.trace_id == trace)
+            .unwrap_or_else(|| {
+                panic!("no {service} span of kind {kind} in trace {trace}: {spans:#?}")
+            })
+    };
+    let trigger = find("nexus-coordinator", server, CLIENT_TRACE);
+    assert_eq!(trigger.parent_span_id, CLIENT_SPAN);
+    assert_eq!(trigger.name, "GET /shop/echo");
+    assert_eq!(trigger.attribute("faas.trigger"), Some("http".into()));
+    let invoke = find("nexus-coordinator", client, CLIENT_TRACE);
+    assert_eq!(invoke.parent_span_id, trigger.span_id);
+    assert_eq!(invoke.attribute("faas.invoked_name"), Some("echo".into()));
+    assert_eq!(
+        invoke.attribute("faas.invoked_provider"),
+        Some("sirsinexus".into())
+    );
+    let node = find("nexus-edge", server, CLIENT_TRACE);
+    assert_eq!(node.parent_span_id, invoke.span_id);
+    assert_eq!(node.attribute("faas.trigger"), Some("http".into()));
+    assert_eq!(node.attribute("faas.coldstart"), Some("false".into()));
+    assert_eq!(
+        node.attribute("http.response.status_code"),
+        Some("200".into())
+    );
+    assert_eq!(seen, format!("00-{CLIENT_TRACE}-{}-01", node.span_id));
+
+    let guest_call = find("nexus-edge", client, other_trace);
+    let caller = spans
+        .iter()
+        .find(|span| span.span_id == guest_call.parent_span_id)
+        .expect("the outbound call's parent was exported");
+    assert_eq!(caller.service, "nexus-edge");
+    assert_eq!(caller.kind, server);
+    assert_eq!(
+        guest_call.attribute("http.request.method"),
+        Some("GET".into())
+    );
+    assert_eq!(
+        received,
+        format!("00-{other_trace}-{}-01", guest_call.span_id)
+    );
+}
