@@ -75,12 +75,16 @@ impl Dispatch for InProcessDispatch {
                 client,
                 mut request,
                 agent,
+                logs,
                 ..
             } = invocation;
             if let Some(agent) = agent {
                 request
                     .extensions_mut()
                     .insert(AgentContext(agent.to_string().into()));
+            }
+            if let Some(logs) = logs {
+                request.extensions_mut().insert(logs);
             }
             host.invoke(&deployment, &prefix, request, client)
                 .await

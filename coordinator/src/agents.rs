@@ -178,6 +178,7 @@ impl AgentService {
                 client,
                 request,
                 agent: Some(id),
+                logs: None,
             })
             .await?;
         self.events.publish(EventKind::answered(

@@ -108,8 +108,11 @@ impl AppState {
     ) -> Self {
         let changes = Arc::new(CatalogChanges::default());
         let metrics = Arc::new(Metrics::default());
-        let dispatch: Arc<dyn Dispatch> =
-            Arc::new(ObservedDispatch::new(dispatch, Arc::clone(&metrics)));
+        let dispatch: Arc<dyn Dispatch> = Arc::new(ObservedDispatch::new(
+            dispatch,
+            Arc::clone(&metrics),
+            Arc::clone(&events),
+        ));
         let triggers = Arc::new(Resolver::new(Arc::clone(&store), Arc::clone(&changes)));
         let invocations = InvocationService::new(
             Arc::clone(&store),

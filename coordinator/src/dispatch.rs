@@ -13,11 +13,12 @@ use axum::body::Body;
 use axum::http::{Request, Response};
 use bytes::Bytes;
 use nexus_proto::{Digest, ResolvedApp};
+use nexus_runtime::LogSink;
 use nexus_store::{AgentId, Function, FunctionVersion, FunctionVersionId, ProjectId};
 
 mod observed;
 
-pub use self::observed::{ObservedDispatch, ran_on};
+pub use self::observed::{AsyncInvocationId, ObservedDispatch, ran_on};
 
 use crate::cloud::Placement;
 use crate::cluster::Priority;
@@ -149,6 +150,9 @@ pub struct Invocation {
     /// The agent it runs for: the function then opens that agent's key-value stores instead
     /// of the project's.
     pub agent: Option<AgentId>,
+    /// Where the guest's stdout and stderr go once its instance has ended (runtimes the
+    /// coordinator reaches hand them over; clouds keep them in their own logs).
+    pub logs: Option<LogSink>,
 }
 
 /// What a dispatch answers: the function's response, or why it could not run.

@@ -128,6 +128,27 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         duration_us: Option<u64>,
     },
+    /// What a guest wrote to stdout or stderr in one invocation (each stream capped by its
+    /// runtime), published once its instance has ended.
+    GuestLog {
+        project: String,
+        function: String,
+        version: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
+        /// The id of the request that ran it (`x-request-id`), when it ran now.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
+        /// The asynchronous invocation, when it was one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        invocation: Option<String>,
+        /// `stdout` or `stderr`.
+        stream: String,
+        /// The output, as text (invalid UTF-8 replaced).
+        text: String,
+        /// Whether the runtime cut the stream at its cap.
+        truncated: bool,
+    },
     /// An edge node registered with this coordinator (nodes belong to no project).
     NodeJoined {
         node: String,

@@ -25,7 +25,7 @@ use axum::response::Response;
 use nexus_store::{AsyncRetry, FunctionId, ProjectId, Store};
 use tracing::Instrument as _;
 
-use crate::api::{AppState, REQUEST_ID, request_id_of};
+use crate::api::{AppState, REQUEST_ID, RequestId, request_id_of};
 use crate::dispatch::{FunctionSettings, Invocation, Target, ran_on};
 use crate::error::ApiError;
 use crate::events::EventKind;
@@ -339,7 +339,10 @@ pub(crate) async fn serve(state: &AppState, request: Request, client: SocketAddr
         http.response.status_code = tracing::field::Empty,
     );
     nexus_telemetry::trace::set_parent(&span, request.headers());
-    let mut response = match run(state, request, client).instrument(span.clone()).await {
+    let mut response = match run(state, request, client, &id)
+        .instrument(span.clone())
+        .await
+    {
         Ok(response) => response,
         Err(error) => error.render(&id),
     };
@@ -356,7 +359,13 @@ pub(crate) async fn serve(state: &AppState, request: Request, client: SocketAddr
     response
 }
 
-async fn run(state: &AppState, request: Request, client: SocketAddr) -> Result<Response, ApiError> {
+async fn run(
+    state: &AppState,
+    mut request: Request,
+    client: SocketAddr,
+    id: &str,
+) -> Result<Response, ApiError> {
+    request.extensions_mut().insert(RequestId(id.to_owned()));
     let path = request.uri().path();
     let not_found = || ApiError::not_found("function");
     let (project, function, alias, prefix_len) = split_path(path).ok_or_else(not_found)?;
@@ -407,6 +416,7 @@ pub(crate) async fn run_version(
             client,
             request,
             agent: None,
+            logs: None,
         })
         .await;
     let (status, ran_on) = match &answered {

@@ -14,8 +14,15 @@ const FINISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 /// 1,024 such resets in a connection's life h2 closes the connection (`ENHANCE_YOUR_CALM`),
 /// failing every invocation on it.
 pub async fn finish<T>(stream: &mut tonic::Streaming<T>) {
+    finish_with(stream, |_| {}).await;
+}
+
+/// [`finish`], handing each message read to `each`.
+pub async fn finish_with<T>(stream: &mut tonic::Streaming<T>, mut each: impl FnMut(T)) {
     let _ = tokio::time::timeout(FINISH_TIMEOUT, async {
-        while let Ok(Some(_)) = stream.message().await {}
+        while let Ok(Some(message)) = stream.message().await {
+            each(message);
+        }
     })
     .await;
 }

@@ -4,10 +4,12 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::Args;
 use nexus::dev::{DEV_CREDENTIALS, LocalDeploy, deploy_manifest, dev_access, function_name_of};
 use nexus::{Embedded, EmbeddedConfig};
+use nexus_coordinator::events::{Event, EventBus, EventKind};
 use nexus_coordinator::functions::DeployLimits;
 use nexus_coordinator::server::CoordinatorConfig;
 
@@ -90,9 +92,30 @@ impl UpCommand {
         )
         .await?;
         print_welcome(&platform, &state_dir, &access, &deployed, &manifest);
+        let printing = tokio::spawn(print_guest_output(Arc::clone(&platform.state().events)));
         wait_for_signal().await?;
+        printing.abort();
         eprintln!("Shutting down: waiting for in-flight requests");
         platform.shutdown().await
+    }
+}
+
+/// Shows what the guests print on this terminal, as `spin up` does: each line on stderr,
+/// after its function's name.
+async fn print_guest_output(events: Arc<dyn EventBus>) {
+    use futures::StreamExt as _;
+    let mut events = events.subscribe(None).await;
+    while let Some(event) = events.next().await {
+        let Ok(Event {
+            kind: EventKind::GuestLog { function, text, .. },
+            ..
+        }) = event
+        else {
+            continue;
+        };
+        for line in text.lines() {
+            eprintln!("[{function}] {line}");
+        }
     }
 }
 
@@ -137,6 +160,8 @@ fn print_welcome(
             .map_or(route.clone(), |prefix| format!("{prefix} (and subpaths)"));
         println!("  {component}: {base}/{project}/{function}{shown}");
     }
+    println!("Dashboard: {base}/dashboard (sign in as the dev user)");
+    println!("Metrics: {base}/metrics");
     println!("API: {base}/v1 (described at {base}/openapi.json)");
     println!(
         "  curl -H \"authorization: Bearer $NEXUS_TOKEN\" {base}/v1/projects/{project}/functions"

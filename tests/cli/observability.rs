@@ -311,3 +311,49 @@ async fn one_trace_runs_from_the_client_through_the_coordinator_and_node_to_the_
         format!("00-{other_trace}-{}-01", guest_call.span_id)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_guest_prints_on_a_node_reaches_the_coordinators_event_stream() {
+    use futures::StreamExt as _;
+    let database = FreshDatabase::create().await;
+    let state = tempfile::tempdir().unwrap();
+    let coordinator = Coordinator::start(&database, &state.path().join("coordinator")).await;
+    let _edge = Edge::start(&coordinator, "a", &state.path().join("a")).await;
+    coordinator.deploy_component("logger", "log").await;
+    let url = format!(
+        "{}/ws/events?project=shop&type=guest_log&access_token={}",
+        coordinator.base.replacen("http://", "ws://", 1),
+        coordinator.access_token
+    );
+    let (mut events, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+
+    let logged = coordinator
+        .client
+        .get(&format!(
+            "{}/shop/log/?out=from+the+node&err=and+its+stderr",
+            coordinator.base
+        ))
+        .await;
+    assert_eq!(logged.status, StatusCode::OK, "{}", logged.text());
+    let mut seen = std::collections::BTreeMap::new();
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while seen.len() < 2 {
+            let frame = events.next().await.unwrap().unwrap();
+            let event: serde_json::Value = serde_json::from_str(frame.to_text().unwrap()).unwrap();
+            assert_eq!(event["type"], "guest_log", "{event}");
+            assert_eq!(event["function"], "log");
+            assert_eq!(
+                event["request_id"],
+                logged.headers["x-request-id"].to_str().unwrap()
+            );
+            seen.insert(
+                event["stream"].as_str().unwrap().to_owned(),
+                event["text"].as_str().unwrap().to_owned(),
+            );
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("guest output missing; seen {seen:?}"));
+    assert_eq!(seen["stdout"], "from the node\n");
+    assert_eq!(seen["stderr"], "and its stderr\n");
+}

@@ -108,6 +108,14 @@ struct AttemptView {
     started_at: String,
     finished_at: Option<String>,
     duration_ms: Option<i64>,
+    /// What the guest wrote to stdout (capped by its runtime), when it wrote anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stdout: Option<String>,
+    /// What the guest wrote to stderr.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stderr: Option<String>,
+    /// Whether its runtime cut either at the cap.
+    output_truncated: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -592,6 +600,9 @@ fn attempt_view(attempt: Attempt) -> AttemptView {
         duration_ms: attempt
             .finished_at
             .map(|end| (end - attempt.started_at).num_milliseconds()),
+        stdout: attempt.stdout,
+        stderr: attempt.stderr,
+        output_truncated: attempt.output_truncated,
     }
 }
 

@@ -104,6 +104,7 @@ impl PlacedDispatch {
             client,
             request,
             agent,
+            logs,
         } = invocation;
         let (parts, body) = request.into_parts();
         let body = match Replayable::read(body, MAX_CLOUD_REQUEST_BYTES).await? {
@@ -118,6 +119,7 @@ impl PlacedDispatch {
                         client,
                         request: Request::from_parts(parts, body),
                         agent,
+                        logs,
                     })
                     .await;
             }
@@ -142,6 +144,7 @@ impl PlacedDispatch {
                 client,
                 request: Request::from_parts(parts, Body::from(body)),
                 agent,
+                logs,
             })
             .await;
         match at_edge {

@@ -21,6 +21,7 @@ use nexus_proto::node::v1::{
     invoke_request, invoke_response,
 };
 use nexus_proto::wire;
+use nexus_runtime::{GuestLog, LogSink};
 use uuid::Uuid;
 
 use super::registry::{Node, NodeRegistry, Occupied};
@@ -132,6 +133,7 @@ impl Placement {
             client,
             request,
             agent,
+            logs,
         } = invocation;
         let (parts, body) = request.into_parts();
         let priority = priority_of(&parts.headers, target.priority)?;
@@ -201,7 +203,14 @@ impl Placement {
                 _admission: Arc::clone(&admission),
             };
             match self
-                .attempt(Arc::clone(&node), &target, head.clone(), this_body, held)
+                .attempt(
+                    Arc::clone(&node),
+                    &target,
+                    head.clone(),
+                    this_body,
+                    held,
+                    logs.clone(),
+                )
                 .await
             {
                 Attempt::Answered(answer) => return answer,
@@ -226,6 +235,7 @@ impl Placement {
         mut head: InvokeHead,
         body: Replayable,
         held: Held,
+        logs: Option<LogSink>,
     ) -> Attempt {
         let sends_record = !node.knows(target.version_id);
         head.deployment = Some(deployment_message(target, sends_record));
@@ -256,7 +266,7 @@ impl Placement {
         match first.part {
             Some(invoke_response::Part::Head(response_head)) => {
                 node.add_warm(target.app.components.values().map(|c| c.source));
-                let mut answer = response(response_head, responses, held);
+                let mut answer = response(response_head, responses, held, logs);
                 if let (Ok(response), Ok(id)) =
                     (answer.as_mut(), HeaderValue::from_str(&node.id.to_string()))
                 {
@@ -265,7 +275,7 @@ impl Placement {
                 Attempt::Answered(answer)
             }
             Some(invoke_response::Part::Error(error)) => {
-                wire::finish(&mut responses).await;
+                finish(&mut responses, logs.as_ref()).await;
                 let status = wire::status(error.status).unwrap_or(StatusCode::BAD_GATEWAY);
                 let retry_after = (error.retry_after_ms > 0)
                     .then(|| Duration::from_millis(u64::from(error.retry_after_ms)));
@@ -464,6 +474,7 @@ fn response(
     head: nexus_proto::node::v1::ResponseHead,
     messages: tonic::Streaming<InvokeResponse>,
     held: Held,
+    logs: Option<LogSink>,
 ) -> Result<Response<Body>, ApiError> {
     let invalid = |error: wire::InvalidHead| {
         ApiError::from_runtime(
@@ -475,8 +486,8 @@ fn response(
     };
     let status = wire::status(head.status).map_err(invalid)?;
     let headers = wire::headers_from_wire(head.headers).map_err(invalid)?;
-    let frames = futures::stream::unfold(Some((messages, held)), |state| async move {
-        let (mut messages, held) = state?;
+    let frames = futures::stream::unfold(Some((messages, held, logs)), |state| async move {
+        let (mut messages, held, logs) = state?;
         let frame = match messages.message().await {
             Ok(Some(InvokeResponse {
                 part: Some(invoke_response::Part::Body(data)),
@@ -484,7 +495,7 @@ fn response(
             Ok(Some(InvokeResponse {
                 part: Some(invoke_response::Part::End(BodyEnd {})),
             })) => {
-                wire::finish(&mut messages).await;
+                finish(&mut messages, logs.as_ref()).await;
                 return None;
             }
             Ok(Some(InvokeResponse {
@@ -492,13 +503,28 @@ fn response(
             })) => Err(ResponseBodyError::Failed(error.message)),
             Ok(Some(_) | None) | Err(_) => Err(ResponseBodyError::CutOff),
         };
-        let next = frame.is_ok().then_some((messages, held));
+        let next = frame.is_ok().then_some((messages, held, logs));
         Some((frame, next))
     });
     let mut response = Response::new(Body::new(StreamBody::new(frames)));
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     Ok(response)
+}
+
+/// Reads the rest of an invocation's stream ([`wire::finish`]), handing the guest's output,
+/// which follows the response, to `logs`.
+async fn finish(messages: &mut tonic::Streaming<InvokeResponse>, logs: Option<&LogSink>) {
+    wire::finish_with(messages, |message| {
+        if let (Some(invoke_response::Part::Log(log)), Some(logs)) = (message.part, logs) {
+            logs.deliver(GuestLog {
+                stdout: log.stdout,
+                stderr: log.stderr,
+                truncated: log.truncated,
+            });
+        }
+    })
+    .await;
 }
 
 impl Dispatch for RemoteDispatch {

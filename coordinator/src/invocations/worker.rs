@@ -13,9 +13,10 @@ use axum::body::Body;
 use axum::http::{Method, Request, Response, StatusCode};
 use chrono::{TimeDelta, Utc};
 use http_body_util::BodyExt as _;
+use nexus_runtime::LogSink;
 use nexus_store::{
-    AttemptReport, Claim, ClaimedInvocation, Finished, Function, FunctionId, InvocationId,
-    InvocationRecord, StoredResult, Sweepable, Verdict,
+    AttemptReport, Claim, ClaimedInvocation, Finished, Function, FunctionId, GuestOutput,
+    InvocationId, InvocationRecord, StoredResult, Sweepable, Verdict,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
@@ -23,13 +24,15 @@ use super::queue::Delivery;
 use super::{MAX_RESULT_BYTES, Shared, decode_headers, encode_headers};
 use crate::agents::AgentService;
 use crate::cluster::dispatch::NODE_HEADER;
-use crate::dispatch::{Dispatch, Invocation};
+use crate::dispatch::{AsyncInvocationId, Dispatch, Invocation};
 use crate::error::ApiError;
 use crate::events::EventKind;
 use crate::trigger::Resolver;
 
 /// Ids taken from the queue at once at most.
 const PULL_BATCH: usize = 256;
+/// How long an attempt's guest output is waited for once its response has been read.
+const OUTPUT_WAIT: Duration = Duration::from_secs(2);
 /// Invocations claimed in one transaction at most.
 const CLAIM_BATCH: usize = 64;
 /// The wait before asking an unreachable queue or database again.
@@ -395,7 +398,29 @@ fn jitter() -> f64 {
 impl Runner {
     /// Runs one attempt of `record` of `function` (as read with the claim) and judges it.
     async fn run(&self, record: &InvocationRecord, function: &Function) -> AttemptReport {
-        match tokio::time::timeout(MAX_ATTEMPT, self.answer(record, function)).await {
+        let (logs, output) = LogSink::channel();
+        let mut report = self.report(record, function, logs).await;
+        // The guest's output follows its response; an instance that outlives the response is
+        // not waited for long.
+        if let Ok(Ok(log)) = tokio::time::timeout(OUTPUT_WAIT, output).await
+            && !log.is_empty()
+        {
+            report.output = Some(GuestOutput {
+                stdout: String::from_utf8_lossy(&log.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&log.stderr).into_owned(),
+                truncated: log.truncated,
+            });
+        }
+        report
+    }
+
+    async fn report(
+        &self,
+        record: &InvocationRecord,
+        function: &Function,
+        logs: LogSink,
+    ) -> AttemptReport {
+        match tokio::time::timeout(MAX_ATTEMPT, self.answer(record, function, logs)).await {
             Ok(Ok(response)) => judge(response).await,
             Ok(Err(error)) => AttemptReport {
                 verdict: if retryable(error.status) {
@@ -406,12 +431,14 @@ impl Runner {
                 node: None,
                 result: None,
                 error: Some(format!("{}: {}", error.code, error.message)),
+                output: None,
             },
             Err(_) => AttemptReport {
                 verdict: Verdict::Retry,
                 node: None,
                 result: None,
                 error: Some(format!("timed_out: the attempt took over {MAX_ATTEMPT:?}")),
+                output: None,
             },
         }
     }
@@ -420,6 +447,7 @@ impl Runner {
         &self,
         record: &InvocationRecord,
         function: &Function,
+        logs: LogSink,
     ) -> Result<Response<Body>, ApiError> {
         let stored = &record.request;
         let method = Method::from_bytes(stored.method.as_bytes())
@@ -430,6 +458,11 @@ impl Runner {
             .body(Body::from(stored.body.clone()))
             .map_err(|_| ApiError::bad_request("the stored request is not an HTTP request"))?;
         *request.headers_mut() = decode_headers(&stored.headers);
+        request
+            .extensions_mut()
+            .insert(AsyncInvocationId(record.id.to_string()));
+        // Found by the dispatch that observes every invocation, which hands the output on.
+        request.extensions_mut().insert(logs);
         let client = stored
             .client
             .parse()
@@ -451,6 +484,7 @@ impl Runner {
                 client,
                 request,
                 agent: None,
+                logs: None,
             })
             .await
     }
@@ -509,6 +543,7 @@ async fn judge(response: Response<Body>) -> AttemptReport {
             node,
             result,
             error: Some(format!("the function's response broke off: {error}")),
+            output: None,
         };
     }
     let (verdict, error) =
@@ -530,5 +565,6 @@ async fn judge(response: Response<Body>) -> AttemptReport {
         node,
         result,
         error,
+        output: None,
     }
 }

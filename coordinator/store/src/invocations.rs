@@ -205,6 +205,12 @@ pub struct Attempt {
     pub started_at: DateTime<Utc>,
     /// When it ended.
     pub finished_at: Option<DateTime<Utc>>,
+    /// What the guest wrote to stdout, when it wrote anything and it was handed over.
+    pub stdout: Option<String>,
+    /// What the guest wrote to stderr.
+    pub stderr: Option<String>,
+    /// Whether the runtime cut either at its cap.
+    pub output_truncated: bool,
 }
 
 /// What [`Tx::claim_invocation`] found.
@@ -253,6 +259,19 @@ pub struct AttemptReport {
     pub result: Option<StoredResult>,
     /// Why it failed.
     pub error: Option<String>,
+    /// What the guest wrote, when it was handed over.
+    pub output: Option<GuestOutput>,
+}
+
+/// What a guest wrote to stdout and stderr in one attempt.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GuestOutput {
+    /// Its stdout, as text.
+    pub stdout: String,
+    /// Its stderr, as text.
+    pub stderr: String,
+    /// Whether either was cut at its runtime's cap.
+    pub truncated: bool,
 }
 
 /// What [`Tx::finish_invocation`] did.
@@ -584,7 +603,8 @@ impl Tx<'_> {
     /// The invocation's attempts, first first.
     pub async fn list_invocation_attempts(&mut self, id: InvocationId) -> Result<Vec<Attempt>> {
         Ok(on_tx!(self, conn => sqlx::query_as(
-            "SELECT attempt, epoch, node, status, http_status, error, started_at, finished_at \
+            "SELECT attempt, epoch, node, status, http_status, error, started_at, finished_at, \
+             stdout, stderr, output_truncated \
              FROM invocation_attempts WHERE invocation_id = $1 ORDER BY attempt",
         )
         .bind(id)

@@ -43,7 +43,7 @@ pub use ids::{
     ScheduleId, SessionId, UserId,
 };
 pub use invocations::{
-    Attempt, AttemptReport, Claim, ClaimedInvocation, DeadFilter, Enqueued, Finished,
+    Attempt, AttemptReport, Claim, ClaimedInvocation, DeadFilter, Enqueued, Finished, GuestOutput,
     InvocationRecord, InvocationStatus, MAX_BACKOFF, NewInvocation, Reaped, StoredRequest,
     StoredResult, Sweepable, Verdict, backoff,
 };

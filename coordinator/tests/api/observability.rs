@@ -197,3 +197,139 @@ async fn the_dashboard_is_served_with_a_policy_that_allows_only_its_own_files() 
         assert!(!file.body.is_empty());
     }
 }
+
+/// The next `guest_log` events of `stream`s, until both `streams` have been seen.
+async fn guest_logs(
+    events: &mut nexus_coordinator::events::Listener,
+    streams: &[&str],
+) -> Vec<EventKind> {
+    let mut seen = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !streams.iter().all(|wanted| {
+            seen.iter().any(
+                |event| matches!(event, EventKind::GuestLog { stream, .. } if stream == wanted),
+            )
+        }) {
+            let event = events.next().await.unwrap().expect("events were missed");
+            if let EventKind::GuestLog { .. } = event.kind {
+                seen.push(event.kind);
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no guest output arrived; seen: {seen:?}"));
+    seen
+}
+
+fn text_of<'a>(logs: &'a [EventKind], wanted: &str) -> (&'a str, bool) {
+    logs.iter()
+        .find_map(|event| match event {
+            EventKind::GuestLog {
+                stream,
+                text,
+                truncated,
+                ..
+            } if stream == wanted => Some((text.as_str(), *truncated)),
+            _ => None,
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn what_a_guest_prints_is_published_per_invocation_and_capped() {
+    let api = Api::start().await;
+    let (token, project) = project_with_hello(&api, "shop", "greet").await;
+    deploy(&api, &token, "shop", "log", "logger").await;
+    let mut events = api.platform.state().events.subscribe(None).await;
+
+    let logged = api
+        .client
+        .get(&format!(
+            "{}/shop/log/?out=hello+world&err=oops&out=bye",
+            api.base
+        ))
+        .await;
+    assert_eq!(logged.status, StatusCode::OK, "{}", logged.text());
+    let request_id = logged.headers["x-request-id"].to_str().unwrap().to_owned();
+    let logs = guest_logs(&mut events, &["stdout", "stderr"]).await;
+    assert_eq!(text_of(&logs, "stdout"), ("hello world\nbye\n", false));
+    assert_eq!(text_of(&logs, "stderr"), ("oops\n", false));
+    let EventKind::GuestLog {
+        project: published,
+        function,
+        version,
+        request_id: published_id,
+        invocation,
+        ..
+    } = &logs[0]
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (published.as_str(), function.as_str()),
+        (project.as_str(), "log")
+    );
+    assert_eq!(*version, 1);
+    assert_eq!(published_id.as_deref(), Some(request_id.as_str()));
+    assert_eq!(*invocation, None);
+
+    // A panic's message is on stderr; a flood is cut at the cap, and the guest still answers.
+    let panicked = api
+        .client
+        .get(&format!("{}/shop/log/?panic", api.base))
+        .await;
+    assert_eq!(panicked.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let logs = guest_logs(&mut events, &["stderr"]).await;
+    assert!(
+        text_of(&logs, "stderr").0.contains("asked to panic"),
+        "{logs:?}"
+    );
+    let flood = nexus_runtime::output::MAX_LOG_BYTES + 1000;
+    let flooded = api
+        .client
+        .get(&format!("{}/shop/log/?flood={flood}", api.base))
+        .await;
+    assert_eq!(flooded.status, StatusCode::OK);
+    let logs = guest_logs(&mut events, &["stdout"]).await;
+    let (text, truncated) = text_of(&logs, "stdout");
+    assert_eq!(text.len(), nexus_runtime::output::MAX_LOG_BYTES);
+    assert!(truncated);
+}
+
+#[tokio::test]
+async fn an_asynchronous_attempts_output_is_kept_on_the_invocation_record() {
+    let api = Api::start().await;
+    let (token, _) = project_with_hello(&api, "shop", "greet").await;
+    deploy(&api, &token, "shop", "log", "logger").await;
+    let mut events = api.platform.state().events.subscribe(None).await;
+    let request = http::Request::post(format!("{}/shop/log/?out=later&err=warned", api.base))
+        .header("prefer", "respond-async")
+        .body(http_body_util::Full::default())
+        .unwrap();
+    let accepted = api.client.send(request).await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED, "{}", accepted.text());
+    let id = accepted.json()["id"].as_str().unwrap().to_owned();
+    let logs = guest_logs(&mut events, &["stdout", "stderr"]).await;
+    assert!(logs.iter().all(|event| matches!(
+        event,
+        EventKind::GuestLog { invocation: Some(invocation), .. } if *invocation == id
+    )));
+    let finished = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let event = events.next().await.unwrap().expect("events were missed");
+            if matches!(&event.kind, EventKind::InvocationFinished { invocation: Some(done), .. } if *done == id)
+            {
+                return;
+            }
+        }
+    });
+    finished.await.unwrap();
+    let record = api
+        .call("GET", &format!("/v1/invocations/{id}"), Some(&token), None)
+        .await;
+    assert_eq!(record.status, StatusCode::OK, "{}", record.text());
+    let attempt = &record.json()["attempt_log"][0];
+    assert_eq!(attempt["stdout"], "later\n", "{attempt}");
+    assert_eq!(attempt["stderr"], "warned\n", "{attempt}");
+    assert_eq!(attempt["output_truncated"], false);
+}

@@ -29,6 +29,7 @@ use crate::config::Limits;
 use crate::cpu_gate::{CpuGate, CpuRelease};
 use crate::error::InvokeError;
 use crate::host::key_value::AgentContext;
+use crate::output::LogSink;
 use crate::state::{ComponentEnv, HostState, Invocation};
 
 mod rc;
@@ -113,6 +114,7 @@ pub(crate) struct Admitted {
     ended: oneshot::Sender<wasmtime::Result<()>>,
     /// The span the request arrived in, whatever task the instance runs on.
     span: tracing::Span,
+    log_sink: Option<LogSink>,
 }
 
 impl ComponentHandler {
@@ -166,6 +168,7 @@ impl ComponentHandler {
             return Err(InvokeError::BodyTooLarge { limit });
         }
         let agent = request.extensions().get::<AgentContext>().cloned();
+        let log_sink = request.extensions().get::<LogSink>().cloned();
         let slot = self.admission.admit(deadline).await?;
         let exceeded = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let request = request.map(|body| {
@@ -183,6 +186,7 @@ impl ComponentHandler {
             slot,
             ended,
             span: tracing::Span::current(),
+            log_sink,
         };
         // The handler enforces the deadline itself; this outer bound only guards against a
         // worker that never reports back.
@@ -386,6 +390,7 @@ impl WorkerState for SingleUse {
             slot: admitted.slot,
             ended: admitted.ended,
             span: admitted.span,
+            log_sink: admitted.log_sink,
         });
         Box::pin(tokio::time::sleep_until(deadline))
     }
@@ -398,9 +403,17 @@ impl WorkerState for SingleUse {
 /// Ends an instance that served (or failed to serve) a request.
 fn end_instance(mut store: Store<HostState>, result: wasmtime::Result<()>) {
     let invocation = store.data_mut().end();
+    let log = store.data().output.take();
     // Return the pooling slot before the admission slot, so an admitted request always
     // finds a free instance, and both before the requester hears how the instance ended.
     drop(store);
+    match invocation
+        .as_ref()
+        .and_then(|invocation| invocation.log_sink.as_ref())
+    {
+        Some(sink) => sink.deliver(log),
+        None => crate::output::write_to_process(&log),
+    }
     if let Some(invocation) = invocation {
         drop(invocation.slot);
         let _ = invocation.ended.send(result);

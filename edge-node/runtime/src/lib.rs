@@ -26,6 +26,7 @@ pub mod engine;
 pub mod error;
 pub mod host;
 pub mod invoke;
+pub mod output;
 mod state;
 pub mod validate;
 
@@ -36,6 +37,7 @@ pub use host::key_value::AgentContext;
 pub use host::local_requests::{LocalDispatch, LocalResult, LocalTarget};
 pub use host::variables::{EnvVariables, VariableSource};
 pub use invoke::{ComponentHandler, GuestBody, GuestResponse};
+pub use output::{GuestLog, LogSink};
 pub use validate::Validator;
 
 use crate::component::{Compiler, Compilers, ComponentCache, Optimizer};

@@ -22,6 +22,7 @@ use crate::host::outbound_pg::{OutboundPgState, PgPools};
 use crate::host::outbound_redis::OutboundRedisState;
 use crate::host::sqlite::{SqliteAccess, SqliteState};
 use crate::host::wasi_keyvalue::WasiKeyValueState;
+use crate::output::{Captured, LogSink};
 
 /// Resource handles (HTTP bodies, streams, stores…) one instance may hold at once.
 const MAX_RESOURCES: usize = 10_000;
@@ -65,6 +66,9 @@ pub struct Invocation {
     pub ended: oneshot::Sender<wasmtime::Result<()>>,
     /// The span the request arrived in: the guest's outbound calls are its children.
     pub span: tracing::Span,
+    /// Where the guest's output goes when the instance ends; nowhere else than this
+    /// process's own stdout and stderr without one.
+    pub log_sink: Option<LogSink>,
 }
 
 /// The data of every `Store` this runtime creates.
@@ -84,13 +88,16 @@ pub struct HostState {
     pub(crate) outbound_mysql: OutboundMysqlState,
     pub(crate) invocation: Option<Invocation>,
     pub(crate) cpu: CpuShare,
+    pub(crate) output: Captured,
 }
 
 impl HostState {
     /// Fresh state for a new instance of the component described by `env`.
     pub fn new(env: Arc<ComponentEnv>) -> Self {
         let mut wasi = WasiCtxBuilder::new();
-        wasi.inherit_stdout().inherit_stderr();
+        let output = Captured::default();
+        wasi.stdout(output.stream(false))
+            .stderr(output.stream(true));
         crate::host::sockets::configure(&mut wasi, &env.allowed_hosts);
         for (name, value) in &env.environment {
             wasi.env(name, value);
@@ -123,6 +130,7 @@ impl HostState {
             outbound_mysql: OutboundMysqlState::default(),
             invocation: None,
             cpu,
+            output,
         }
     }
 

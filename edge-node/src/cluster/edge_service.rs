@@ -14,11 +14,12 @@ use hyper::body::Frame;
 use nexus_proto::Digest;
 use nexus_proto::node::v1::edge_service_server::EdgeService;
 use nexus_proto::node::v1::{
-    BodyEnd, DrainRequest, DrainResponse, InvokeError, InvokeHead, InvokeRequest, InvokeResponse,
-    PrefetchRequest, PrefetchResponse, ResponseHead, invoke_request, invoke_response,
+    BodyEnd, DrainRequest, DrainResponse, GuestLog, InvokeError, InvokeHead, InvokeRequest,
+    InvokeResponse, PrefetchRequest, PrefetchResponse, ResponseHead, invoke_request,
+    invoke_response,
 };
 use nexus_proto::{ResolvedApp, wire};
-use nexus_runtime::AgentContext;
+use nexus_runtime::{AgentContext, LogSink};
 use tokio::sync::Notify;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -195,7 +196,12 @@ impl EdgeServer {
         Ok((app, true))
     }
 
-    async fn run(&self, head: InvokeHead, body: &RequestSlot) -> Result<ResponseStream, EdgeError> {
+    async fn run(
+        &self,
+        head: InvokeHead,
+        body: &RequestSlot,
+        logs: LogSink,
+    ) -> Result<ResponseStream, EdgeError> {
         let in_flight = self.load.enter().ok_or_else(EdgeError::draining)?;
         let deployment = self.deployment(head.deployment)?;
         let (method, uri) = wire::request_line(&head.method, &head.uri)
@@ -211,6 +217,7 @@ impl EdgeServer {
                 .extensions_mut()
                 .insert(AgentContext(head.agent.into()));
         }
+        request.extensions_mut().insert(logs);
         let client = head
             .client_address
             .parse()
@@ -250,12 +257,21 @@ impl EdgeService for EdgeServer {
             }
         };
         let incoming: RequestSlot = Arc::new(Mutex::new(Some(incoming)));
-        let stream = match self.run(head, &incoming).await {
+        let (sink, logs) = LogSink::channel();
+        let stream = match self.run(head, &incoming, sink).await {
             Ok(stream) => stream,
             Err(error) => Box::pin(futures::stream::once(
                 async move { Ok(error_message(&error)) },
             )),
         };
+        // Once the response is out, the guest's output, when its instance has ended.
+        let stream = stream.chain(
+            futures::stream::once(async move {
+                let log = tokio::time::timeout(MAX_LOG_WAIT, logs).await.ok()?.ok()?;
+                (!log.is_empty()).then(|| Ok(log_message(log)))
+            })
+            .filter_map(std::future::ready),
+        );
         // The response ends only after the request has: see `wire::finish`.
         let finished = futures::stream::once(async move {
             let unread = incoming
@@ -291,6 +307,20 @@ impl EdgeService for EdgeServer {
         Ok(Response::new(PrefetchResponse {
             warm_digests: self.warm.take_changes().0,
         }))
+    }
+}
+
+/// How long a response's stream stays open for its guest's output after its end: an
+/// instance outlives its response only within its deadline.
+const MAX_LOG_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+fn log_message(log: nexus_runtime::GuestLog) -> InvokeResponse {
+    InvokeResponse {
+        part: Some(invoke_response::Part::Log(GuestLog {
+            stdout: log.stdout,
+            stderr: log.stderr,
+            truncated: log.truncated,
+        })),
     }
 }
 

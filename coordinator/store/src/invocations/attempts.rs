@@ -180,9 +180,11 @@ impl Tx<'_> {
     ) -> Result<()> {
         let now = now();
         let result = report.result.as_ref();
+        let output = report.output.as_ref();
         on_tx!(self, conn => sqlx::query(
             "UPDATE invocation_attempts SET status = $3, node = $4, http_status = $5, \
-             error = $6, finished_at = $7 WHERE invocation_id = $1 AND attempt = $2",
+             error = $6, finished_at = $7, stdout = $8, stderr = $9, output_truncated = $10 \
+             WHERE invocation_id = $1 AND attempt = $2",
         )
         .bind(record.id)
         .bind(record.attempts)
@@ -191,6 +193,9 @@ impl Tx<'_> {
         .bind(result.map(|result| result.status))
         .bind(&report.error)
         .bind(now)
+        .bind(output.and_then(|output| non_empty(&output.stdout)))
+        .bind(output.and_then(|output| non_empty(&output.stderr)))
+        .bind(output.is_some_and(|output| output.truncated))
         .execute(conn)
         .await
         .map(drop))?;
@@ -246,6 +251,11 @@ impl Tx<'_> {
         .map(drop))?;
         Ok(Finished::Dead(self.get_invocation(record.id).await?))
     }
+}
+
+/// `text`, unless it is empty.
+fn non_empty(text: &str) -> Option<&str> {
+    (!text.is_empty()).then_some(text)
 }
 
 #[cfg(test)]

@@ -74,6 +74,7 @@ impl Tx<'_> {
                     "lost: the coordinator running the attempt stopped renewing its lease"
                         .to_owned(),
                 ),
+                output: None,
             };
             self.end_attempt(&record, "lost", &report).await?;
             match self.retry_or_bury(record, backoff_ms, jitter).await? {

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use nexus_store::{
-    AsyncRetry, AttemptReport, Claim, ClaimedInvocation, DeadFilter, Enqueued, Finished, HolderId,
-    InvocationId, InvocationStatus, NewInvocation, Reaped, Store, StoredRequest, StoredResult,
-    Verdict,
+    AsyncRetry, AttemptReport, Claim, ClaimedInvocation, DeadFilter, Enqueued, Finished,
+    GuestOutput, HolderId, InvocationId, InvocationStatus, NewInvocation, Reaped, Store,
+    StoredRequest, StoredResult, Verdict,
 };
 
 use crate::harness::TestDb;
@@ -114,6 +114,11 @@ fn answered(status: i32) -> AttemptReport {
             Verdict::Retry
         },
         node: Some("node-a".to_owned()),
+        output: Some(GuestOutput {
+            stdout: format!("answered {status}\n"),
+            stderr: String::new(),
+            truncated: false,
+        }),
         result: Some(StoredResult {
             status,
             headers: b"content-type: text/plain\r\n".to_vec(),

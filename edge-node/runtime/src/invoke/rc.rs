@@ -35,6 +35,7 @@ pub(super) async fn handle(
         slot: admitted.slot,
         ended: admitted.ended,
         span: admitted.span,
+        log_sink: admitted.log_sink,
     });
     let (respond, response) = oneshot::channel();
     let request = store
