@@ -1,15 +1,22 @@
 //! The subcommands, one file each.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 mod agents;
 mod audit;
 mod bundle;
-mod client;
 mod coordinator;
+mod deploy;
+mod invocations;
+mod invoke;
+mod login;
+mod logs;
 mod nodes;
+mod output;
+mod projects;
 mod runtime_args;
 mod serve;
+mod session;
 mod up;
 
 /// SirsiNexus: run Spin apps on the edge and in the cloud.
@@ -36,8 +43,27 @@ enum Command {
     Coordinator(coordinator::CoordinatorCommand),
     /// List the cluster's edge nodes, or drain one.
     Nodes(nodes::NodesCommand),
+    /// Log in to a coordinator; the other commands then call it as you.
+    Login(login::LoginCommand),
+    /// End the session `nexus login` began.
+    Logout(login::LogoutCommand),
+    /// List, create or delete your projects.
+    Projects(projects::ProjectsCommand),
+    /// Deploy a Spin app (spin.toml and the files it names) as a function's next version.
+    Deploy(deploy::DeployCommand),
+    /// Run a function now through its HTTP trigger, or queue it with `--async`.
+    Invoke(invoke::InvokeCommand),
+    /// What the functions print, and their invocations as they finish (`--follow`).
+    Logs(logs::LogsCommand),
+    /// A project's asynchronous invocations and its dead-letter list (redrive, purge).
+    Invocations(invocations::InvocationsCommand),
     /// List, create, show, suspend, resume or delete a project's agents.
     Agents(agents::AgentsCommand),
+    /// Print a completion script for a shell: `nexus completions bash > /etc/bash_completion.d/nexus`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 impl Cli {
@@ -50,7 +76,23 @@ impl Cli {
             Command::Bundle(command) => command.run().await,
             Command::Coordinator(command) => command.run().await,
             Command::Nodes(command) => command.run().await,
+            Command::Login(command) => command.run().await,
+            Command::Logout(command) => command.run().await,
+            Command::Projects(command) => command.run().await,
+            Command::Deploy(command) => command.run().await,
+            Command::Invoke(command) => command.run().await,
+            Command::Logs(command) => command.run().await,
+            Command::Invocations(command) => command.run().await,
             Command::Agents(command) => command.run().await,
+            Command::Completions { shell } => {
+                clap_complete::generate(
+                    shell,
+                    &mut Cli::command(),
+                    "nexus",
+                    &mut std::io::stdout(),
+                );
+                Ok(())
+            }
         }
     }
 }

@@ -28,7 +28,7 @@ open_enum! {
 }
 
 /// An agent: a function alias with its own key-value stores, running one message at a time.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Agent {
     /// The agent id: what the other agent methods take.
     pub id: String,
@@ -49,7 +49,7 @@ pub struct Agent {
 }
 
 /// A page of a project's agents, in name order.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentPage {
     /// The agents.
     pub agents: Vec<Agent>,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Client, Result, Role};
 
 /// An API key, without its secret.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiKey {
     /// The key id: what [`Client::revoke_api_key`] takes.
     pub id: String,
@@ -28,7 +28,7 @@ pub struct ApiKey {
 }
 
 /// A new API key, with its secret: the only time the secret is shown.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreatedApiKey {
     /// The key.
     #[serde(flatten)]

@@ -8,14 +8,14 @@ use serde::{Deserialize, Serialize};
 use crate::{Client, Result};
 
 /// The account [`Client::register`] created.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registered {
     /// The new user's id.
     pub user_id: String,
 }
 
 /// The tokens of a session.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tokens {
     /// The bearer token for API calls: pass it to [`Client::with_token`].
     pub access_token: String,
@@ -45,7 +45,7 @@ impl fmt::Debug for Tokens {
 }
 
 /// One of the caller's sessions.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     /// The session id.
     pub id: String,

@@ -43,7 +43,7 @@ open_enum! {
 }
 
 /// A function, with its aliases (and versions, from [`Client::get_function`]).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Function {
     /// The function's name, unique in its project.
     pub name: String,
@@ -144,7 +144,7 @@ pub struct Canary {
 }
 
 /// Where an alias pointed before its last move: where a rollback moves it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PreviousTarget {
     /// The version.
     pub version: i64,
@@ -153,7 +153,7 @@ pub struct PreviousTarget {
 }
 
 /// A named pointer to a version (`live`, `canary`…), reached as `/{project}/{function}@{alias}`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alias {
     /// The alias name.
     pub name: String,
@@ -168,7 +168,7 @@ pub struct Alias {
 }
 
 /// An immutable version of a function.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Version {
     /// The version number, counting from 1.
     pub version: i64,

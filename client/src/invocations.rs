@@ -56,7 +56,7 @@ open_enum! {
 }
 
 /// An asynchronous invocation.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invocation {
     /// Its id.
     pub id: String,
@@ -97,7 +97,7 @@ pub struct Invocation {
 }
 
 /// One attempt of an asynchronous invocation.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attempt {
     /// Its number, from 1.
     pub attempt: i32,
@@ -127,7 +127,7 @@ pub struct Attempt {
 }
 
 /// The function's answer to an asynchronous invocation, as kept (the body cut at 1 MiB).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvocationResult {
     /// The function's HTTP status.
     pub status: i32,
@@ -158,7 +158,7 @@ impl InvocationResult {
 }
 
 /// A page of a project's invocations, newest first.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvocationPage {
     /// The invocations (without attempts or result).
     pub invocations: Vec<Invocation>,
@@ -190,12 +190,12 @@ pub struct DeadLetters {
     pub ids: Option<Vec<String>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct Redriven {
     redriven: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct Purged {
     purged: u64,
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use http::Method;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{Client, Result};
 
@@ -26,7 +26,7 @@ open_enum! {
 }
 
 /// An edge node (or, for a coordinator that runs functions itself, that process).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Node {
     /// Its id (`local` for the coordinator's own process).
     pub id: String,
@@ -63,7 +63,7 @@ pub struct Node {
 }
 
 /// What a drain did.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Drained {
     /// The node, now draining.
     pub node: Node,
@@ -71,7 +71,7 @@ pub struct Drained {
     pub finished: u64,
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct Nodes {
     nodes: Vec<Node>,
 }

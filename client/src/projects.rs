@@ -20,7 +20,7 @@ open_enum! {
 }
 
 /// A project, as the caller sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Project {
     /// The project id.
     pub id: String,
@@ -35,7 +35,7 @@ pub struct Project {
 }
 
 /// A member of a project.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     /// The user's id: what [`Client::set_member_role`] and [`Client::remove_member`] take.
     pub user_id: String,
@@ -48,7 +48,7 @@ pub struct Member {
 }
 
 /// The member [`Client::add_member`] added.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddedMember {
     /// The user's id.
     pub user_id: String,

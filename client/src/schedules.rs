@@ -58,7 +58,7 @@ impl NewSchedule {
 }
 
 /// A schedule.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Schedule {
     /// Its id.
     pub id: String,

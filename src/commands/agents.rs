@@ -1,30 +1,19 @@
 //! `nexus agents`: a project's agents, listed, created, shown, suspended, resumed or deleted
 //! through the coordinator's API.
 
-use std::time::Duration;
-
-use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use http::Method;
-use serde_json::{Value, json};
+use nexus_client::{Agent, NewAgent};
 
-use super::client::{ApiClient, Coordinator};
-
-/// How long one call may take.
-const TIMEOUT: Duration = Duration::from_secs(30);
+use super::output;
+use super::session::{Access, ProjectArg, explain};
 
 #[derive(Debug, Args)]
 pub struct AgentsCommand {
     #[command(flatten)]
-    coordinator: Coordinator,
+    access: Access,
 
-    /// An access token or API key (`nexus up` prints one).
-    #[arg(long, env = "NEXUS_TOKEN", hide_env_values = true, global = true)]
-    token: Option<String>,
-
-    /// The project.
-    #[arg(long, short, env = "NEXUS_PROJECT", global = true)]
-    project: Option<String>,
+    #[command(flatten)]
+    project: ProjectArg,
 
     /// Print the coordinator's JSON instead of a table.
     #[arg(long, global = true)]
@@ -74,95 +63,66 @@ enum AgentsAction {
 impl AgentsCommand {
     /// Carries out the action.
     pub async fn run(self) -> anyhow::Result<()> {
-        let token = self
-            .token
-            .clone()
-            .context("no token: pass --token or set NEXUS_TOKEN (`nexus up` prints one)")?;
-        let project =
-            (self.project.as_deref()).context("no project: pass --project or set NEXUS_PROJECT")?;
-        let client = ApiClient::new(&self.coordinator.url, token);
-        let agents = format!("/v1/projects/{project}/agents");
-        let one = |id: &str| format!("{agents}/{id}");
-        let answer = match &self.action {
-            None | Some(AgentsAction::List) => {
-                return list(&client, &agents, self.json).await;
+        let project = self.project.name()?.to_owned();
+        let client = self.access.client().await?;
+        let agent = match self.action.unwrap_or(AgentsAction::List) {
+            AgentsAction::List => {
+                let agents = client.list_all_agents(&project).await.map_err(explain)?;
+                if self.json {
+                    return output::json(&agents);
+                }
+                print_table(&agents);
+                return Ok(());
             }
-            Some(AgentsAction::Create {
+            AgentsAction::Create {
                 name,
                 function,
                 alias,
-            }) => {
-                let body = json!({"name": name, "function": function, "alias": alias});
-                client
-                    .call(Method::POST, &agents, Some(&body), TIMEOUT)
-                    .await?
+            } => {
+                let new = NewAgent {
+                    name,
+                    function,
+                    alias,
+                    ..NewAgent::default()
+                };
+                client.create_agent(&project, &new).await
             }
-            Some(AgentsAction::Get { id }) => {
-                client.call(Method::GET, &one(id), None, TIMEOUT).await?
-            }
-            Some(AgentsAction::Suspend { id }) => {
-                let path = format!("{}/suspend", one(id));
-                client.call(Method::POST, &path, None, TIMEOUT).await?
-            }
-            Some(AgentsAction::Resume { id }) => {
-                let path = format!("{}/resume", one(id));
-                client.call(Method::POST, &path, None, TIMEOUT).await?
-            }
-            Some(AgentsAction::Delete { id }) => {
-                client.call(Method::DELETE, &one(id), None, TIMEOUT).await?;
+            AgentsAction::Get { id } => client.get_agent(&project, &id).await,
+            AgentsAction::Suspend { id } => client.suspend_agent(&project, &id).await,
+            AgentsAction::Resume { id } => client.resume_agent(&project, &id).await,
+            AgentsAction::Delete { id } => {
+                client.delete_agent(&project, &id).await.map_err(explain)?;
                 if !self.json {
                     println!("Agent {id} deleted");
                 }
                 return Ok(());
             }
-        };
-        if self.json {
-            println!("{}", serde_json::to_string_pretty(&answer)?);
-        } else {
-            print_table(std::slice::from_ref(&answer));
         }
+        .map_err(explain)?;
+        if self.json {
+            return output::json(&agent);
+        }
+        print_table(std::slice::from_ref(&agent));
         Ok(())
     }
 }
 
-/// Every page of the project's agents: one JSON array, or one table.
-async fn list(client: &ApiClient, agents: &str, json: bool) -> anyhow::Result<()> {
-    let mut all = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let path = match &after {
-            Some(after) => format!("{agents}?after={after}"),
-            None => agents.to_owned(),
-        };
-        let page = client.call(Method::GET, &path, None, TIMEOUT).await?;
-        all.extend(page["agents"].as_array().cloned().unwrap_or_default());
-        match page["next"].as_str() {
-            Some(next) => after = Some(next.to_owned()),
-            None => break,
-        }
-    }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&all)?);
-    } else {
-        print_table(&all);
-    }
-    Ok(())
-}
-
-fn print_table(agents: &[Value]) {
-    let text = |agent: &Value, field: &str| agent[field].as_str().unwrap_or("-").to_owned();
-    println!(
-        "{:<36}  {:<24}  {:<10}  {:<10}  UPDATED",
-        "ID", "NAME", "ALIAS", "STATE"
+fn print_table(agents: &[Agent]) {
+    let rows: Vec<Vec<String>> = agents
+        .iter()
+        .map(|agent| {
+            vec![
+                agent.id.clone(),
+                agent.name.clone(),
+                agent.alias.clone(),
+                agent.state.to_string(),
+                agent.updated_at.clone(),
+            ]
+        })
+        .collect();
+    output::table(
+        &["ID", "NAME", "ALIAS", "STATE", "UPDATED"],
+        &rows,
+        Some("STATE"),
     );
-    for agent in agents {
-        println!(
-            "{:<36}  {:<24}  {:<10}  {:<10}  {}",
-            text(agent, "id"),
-            text(agent, "name"),
-            text(agent, "alias"),
-            text(agent, "state"),
-            text(agent, "updated_at"),
-        );
-    }
 }

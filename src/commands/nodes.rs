@@ -2,23 +2,18 @@
 //! with the cluster's join token.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use http::Method;
-use serde_json::Value;
+use nexus_client::Node;
 
-use super::client::{ApiClient, Coordinator};
-
-/// How long a listing may take; a drain waits for the node's invocations instead.
-const LIST_TIMEOUT: Duration = Duration::from_secs(30);
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(660);
+use super::output::{self, cell};
+use super::session::{CoordinatorUrl, explain};
 
 #[derive(Debug, Args)]
 pub struct NodesCommand {
     #[command(flatten)]
-    coordinator: Coordinator,
+    coordinator: CoordinatorUrl,
 
     /// The cluster's join token; read from `--token-file` when not given.
     #[arg(long, env = "NEXUS_NODE_TOKEN", hide_env_values = true, global = true)]
@@ -65,52 +60,60 @@ impl NodesCommand {
                 .trim()
                 .to_owned(),
         };
-        let client = ApiClient::new(&self.coordinator.url, token);
-        let body = match &self.action {
+        let client = nexus_client::Client::new(&self.coordinator.url)
+            .map_err(explain)?
+            .with_token(token);
+        match self.action {
             None => {
-                client
-                    .call(Method::GET, "/v1/nodes", None, LIST_TIMEOUT)
-                    .await?
+                let nodes = client.list_nodes().await.map_err(explain)?;
+                if self.json {
+                    return output::json(&nodes);
+                }
+                print_table(&nodes);
             }
             Some(NodesAction::Drain { id }) => {
-                let path = format!("/v1/nodes/{id}/drain");
-                client
-                    .call(Method::POST, &path, None, DRAIN_TIMEOUT)
-                    .await?
+                let drained = client.drain_node(&id).await.map_err(explain)?;
+                if self.json {
+                    return output::json(&drained);
+                }
+                println!(
+                    "Node {id} drained ({} invocations finished while draining)",
+                    drained.finished
+                );
             }
-        };
-        if self.json {
-            println!("{}", serde_json::to_string_pretty(&body)?);
-            return Ok(());
-        }
-        match self.action {
-            None => print_table(body["nodes"].as_array().map_or(&[][..], Vec::as_slice)),
-            Some(NodesAction::Drain { id }) => println!(
-                "Node {id} drained ({} invocations finished while draining)",
-                body["finished"]
-            ),
         }
         Ok(())
     }
 }
 
-fn print_table(nodes: &[Value]) {
-    let text = |node: &Value, field: &str| node[field].as_str().unwrap_or("-").to_owned();
-    println!(
-        "{:<36}  {:<16}  {:<10}  {:<8}  {:>9}  {:>5}  {:>4}  LAST HEARTBEAT",
-        "ID", "NAME", "REGION", "STATE", "IN FLIGHT", "SLOTS", "WARM"
+fn print_table(nodes: &[Node]) {
+    let rows: Vec<Vec<String>> = nodes
+        .iter()
+        .map(|node| {
+            vec![
+                node.id.clone(),
+                node.name.clone(),
+                node.region.clone(),
+                node.state.to_string(),
+                node.in_flight.to_string(),
+                node.instance_slots.to_string(),
+                node.warm_digests.len().to_string(),
+                cell(Some(&node.last_heartbeat_at)),
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "ID",
+            "NAME",
+            "REGION",
+            "STATE",
+            "IN FLIGHT",
+            "SLOTS",
+            "WARM",
+            "LAST HEARTBEAT",
+        ],
+        &rows,
+        Some("STATE"),
     );
-    for node in nodes {
-        println!(
-            "{:<36}  {:<16}  {:<10}  {:<8}  {:>9}  {:>5}  {:>4}  {}",
-            text(node, "id"),
-            text(node, "name"),
-            text(node, "region"),
-            text(node, "state"),
-            node["in_flight"],
-            node["instance_slots"],
-            node["warm_digests"].as_array().map_or(0, Vec::len),
-            text(node, "last_heartbeat_at"),
-        );
-    }
 }

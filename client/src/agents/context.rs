@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{ETAG, IF_MATCH, IF_NONE_MATCH};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::ClientError;
 use crate::transport::Answer;
@@ -50,7 +50,7 @@ pub struct PutOptions {
     pub condition: PutCondition,
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct Keys {
     keys: Vec<String>,
 }

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut as _, Bytes, BytesMut};
 use http::{HeaderValue, Method};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::ClientError;
 use crate::{Alias, Client, Result, Version};
@@ -33,7 +33,7 @@ pub enum DeployAlias {
 }
 
 /// What [`Client::deploy`] made.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Deployed {
     /// The function.
     pub function: String,

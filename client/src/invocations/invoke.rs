@@ -134,7 +134,7 @@ fn version_of(headers: &HeaderMap) -> Option<i64> {
 }
 
 /// An asynchronous invocation, recorded: it runs later, with retries.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Accepted {
     /// The invocation id, for [`Client::get_invocation`].
     pub id: String,
