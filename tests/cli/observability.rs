@@ -248,6 +248,22 @@ async fn one_trace_runs_from_the_client_through_the_coordinator_and_node_to_the_
         "{called}"
     );
     let received = upstream.received().await;
+    // Queued, then run by a worker: the attempt continues the trace of the request.
+    let queued_trace = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
+    let queued = coordinator
+        .client
+        .send(
+            Request::post(format!("{}/shop/echo/later", coordinator.base))
+                .header(
+                    "traceparent",
+                    format!("00-{queued_trace}-1111111111111111-01"),
+                )
+                .header("prefer", "respond-async")
+                .body(Full::default())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(queued.status, StatusCode::ACCEPTED, "{}", queued.text());
 
     let (server, client) = (collector::SERVER, collector::CLIENT);
     let expected = [
@@ -256,6 +272,8 @@ async fn one_trace_runs_from_the_client_through_the_coordinator_and_node_to_the_
         ("nexus-edge", server, CLIENT_TRACE),
         ("nexus-edge", server, other_trace),
         ("nexus-edge", client, other_trace),
+        ("nexus-coordinator", collector::CONSUMER, queued_trace),
+        ("nexus-edge", server, queued_trace),
     ];
     let spans = collector
         .spans_until(|spans| {
@@ -310,6 +328,15 @@ async fn one_trace_runs_from_the_client_through_the_coordinator_and_node_to_the_
         received,
         format!("00-{other_trace}-{}-01", guest_call.span_id)
     );
+
+    let accepted = find("nexus-coordinator", server, queued_trace);
+    let attempt = find("nexus-coordinator", collector::CONSUMER, queued_trace);
+    assert_eq!(attempt.parent_span_id, accepted.span_id);
+    assert_eq!(attempt.attribute("faas.trigger"), Some("pubsub".into()));
+    let dispatched = find("nexus-coordinator", client, queued_trace);
+    assert_eq!(dispatched.parent_span_id, attempt.span_id);
+    let ran = find("nexus-edge", server, queued_trace);
+    assert_eq!(ran.parent_span_id, dispatched.span_id);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

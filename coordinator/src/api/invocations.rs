@@ -237,7 +237,9 @@ pub(crate) async fn accept(
     client: SocketAddr,
     agent: Option<AgentId>,
 ) -> Result<Response, ApiError> {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    // Its attempts continue the trace of the span accepting it (the trigger's).
+    nexus_telemetry::trace::inject(&tracing::Span::current(), &mut parts.headers);
     let key = idempotency_key(
         parts
             .headers

@@ -19,6 +19,7 @@ use nexus_store::{
     InvocationId, InvocationRecord, StoredResult, Sweepable, Verdict,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tracing::Instrument as _;
 
 use super::queue::Delivery;
 use super::{MAX_RESULT_BYTES, Shared, decode_headers, encode_headers};
@@ -398,8 +399,18 @@ fn jitter() -> f64 {
 impl Runner {
     /// Runs one attempt of `record` of `function` (as read with the claim) and judges it.
     async fn run(&self, record: &InvocationRecord, function: &Function) -> AttemptReport {
+        // The attempt continues the trace of the request that queued it.
+        let span = tracing::info_span!(
+            "attempt",
+            otel.name = %format_args!("attempt {}", record.function),
+            otel.kind = "consumer",
+            faas.trigger = "pubsub",
+            faas.invocation_id = %record.id,
+            nexus.attempt = record.attempts,
+        );
+        nexus_telemetry::trace::set_parent(&span, &decode_headers(&record.request.headers));
         let (logs, output) = LogSink::channel();
-        let mut report = self.report(record, function, logs).await;
+        let mut report = self.report(record, function, logs).instrument(span).await;
         // The guest's output follows its response; an instance that outlives the response is
         // not waited for long.
         if let Ok(Ok(log)) = tokio::time::timeout(OUTPUT_WAIT, output).await

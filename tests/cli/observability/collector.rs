@@ -22,6 +22,7 @@ use tokio::sync::{Mutex, mpsc};
 /// OTLP's span kinds, as the wire carries them.
 pub const SERVER: i32 = SpanKind::Server as i32;
 pub const CLIENT: i32 = SpanKind::Client as i32;
+pub const CONSUMER: i32 = SpanKind::Consumer as i32;
 
 const WAIT: Duration = Duration::from_secs(60);
 
