@@ -4,6 +4,7 @@ use clap::{CommandFactory as _, Parser, Subcommand};
 
 mod agents;
 mod audit;
+mod build;
 mod bundle;
 mod coordinator;
 mod deploy;
@@ -11,6 +12,7 @@ mod invocations;
 mod invoke;
 mod login;
 mod logs;
+mod new;
 mod nodes;
 mod output;
 mod projects;
@@ -43,6 +45,10 @@ enum Command {
     Coordinator(coordinator::CoordinatorCommand),
     /// List the cluster's edge nodes, or drain one.
     Nodes(nodes::NodesCommand),
+    /// Start a Spin app from a template (Rust, spin-sdk): spin.toml, Cargo.toml, src/lib.rs.
+    New(new::NewCommand),
+    /// Build an app's components with the build commands in its spin.toml.
+    Build(build::BuildCommand),
     /// Log in to a coordinator; the other commands then call it as you.
     Login(login::LoginCommand),
     /// End the session `nexus login` began.
@@ -76,6 +82,8 @@ impl Cli {
             Command::Bundle(command) => command.run().await,
             Command::Coordinator(command) => command.run().await,
             Command::Nodes(command) => command.run().await,
+            Command::New(command) => command.run().await,
+            Command::Build(command) => command.run().await,
             Command::Login(command) => command.run().await,
             Command::Logout(command) => command.run().await,
             Command::Projects(command) => command.run().await,

@@ -226,7 +226,10 @@ async fn the_command_line_logs_in_deploys_invokes_and_reads_what_the_function_pr
         .unwrap();
     assert!(completions.status.success());
     let script = String::from_utf8(completions.stdout).unwrap();
-    assert!(script.contains("_nexus()") && script.contains("invocations"), "{script}");
+    assert!(
+        script.contains("_nexus()") && script.contains("invocations"),
+        "{script}"
+    );
 }
 
 #[tokio::test]
