@@ -2,23 +2,29 @@
 
 use clap::{CommandFactory as _, Parser, Subcommand};
 
+mod agent_actions;
 mod agents;
 mod audit;
 mod build;
 mod bundle;
 mod coordinator;
 mod deploy;
+mod functions;
 mod invocations;
 mod invoke;
+mod keys;
 mod login;
 mod logs;
+mod members;
 mod new;
 mod nodes;
 mod output;
 mod projects;
 mod runtime_args;
+mod schedules;
 mod serve;
 mod session;
+mod sessions;
 mod up;
 
 /// SirsiNexus: run Spin apps on the edge and in the cloud.
@@ -65,6 +71,21 @@ enum Command {
     Invocations(invocations::InvocationsCommand),
     /// List, create, show, suspend, resume or delete a project's agents.
     Agents(agents::AgentsCommand),
+    /// Send a message to an agent and print its function's answer, or queue it with `--async`.
+    Send(agent_actions::AgentSendCommand),
+    /// Read and write an agent's key-value stores: list, get, put (with a TTL or a condition),
+    /// delete.
+    Context(agent_actions::ContextCommand),
+    /// A project's functions: list, show, change settings, move, split or roll back aliases.
+    Functions(functions::FunctionsCommand),
+    /// List a project's members; add, change or remove them.
+    Members(members::MembersCommand),
+    /// List, create or revoke a project's API keys.
+    Keys(keys::KeysCommand),
+    /// List, create, show or delete a project's schedules (cron or one-shot invocations).
+    Schedules(schedules::SchedulesCommand),
+    /// List or revoke your login sessions.
+    Sessions(sessions::SessionsCommand),
     /// Print a completion script for a shell: `nexus completions bash > /etc/bash_completion.d/nexus`.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -92,6 +113,13 @@ impl Cli {
             Command::Logs(command) => command.run().await,
             Command::Invocations(command) => command.run().await,
             Command::Agents(command) => command.run().await,
+            Command::Send(command) => command.run().await,
+            Command::Context(command) => command.run().await,
+            Command::Functions(command) => command.run().await,
+            Command::Members(command) => command.run().await,
+            Command::Keys(command) => command.run().await,
+            Command::Schedules(command) => command.run().await,
+            Command::Sessions(command) => command.run().await,
             Command::Completions { shell } => {
                 clap_complete::generate(
                     shell,

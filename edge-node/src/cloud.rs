@@ -188,12 +188,16 @@ impl CloudHost {
         B::Error: std::error::Error + Send + Sync + 'static,
     {
         self.host
-            .observe(&self.deployment, request, |request| async {
-                if self.fresh.swap(false, Ordering::Relaxed) {
-                    self.host.cold_started(&self.deployment);
-                }
-                self.app.route_and_run(request, client, prefix).await
-            })
+            .observe(
+                &self.deployment,
+                request,
+                |request, cold_start| async move {
+                    if self.fresh.swap(false, Ordering::Relaxed) {
+                        self.host.cold_started(&self.deployment, &cold_start);
+                    }
+                    self.app.route_and_run(request, client, prefix).await
+                },
+            )
             .await
     }
 

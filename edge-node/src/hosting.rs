@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -39,6 +40,10 @@ pub struct Deployment {
 
 /// Component bytes by digest, readable from any thread.
 pub type Artifacts = Arc<dyn ArtifactSource + Send + Sync>;
+
+/// Whether an invocation waited for its app to load; see [`AppHost::observe`].
+#[derive(Clone, Default)]
+pub struct ColdStart(Arc<AtomicBool>);
 
 /// Loaded apps by deployment id.
 pub struct AppHost {
@@ -159,19 +164,20 @@ impl AppHost {
         B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
-        self.observe(deployment, request, |request| async move {
+        self.observe(deployment, request, |request, cold_start| async move {
             let (app, cold) = self.app_for_request(deployment).await?;
             if cold {
-                self.cold_started(deployment);
+                self.cold_started(deployment, &cold_start);
             }
             app.route_and_run(request, client, prefix).await
         })
         .await
     }
 
-    /// Runs `run` (which loads the app if need be and runs `request` on it) as an invocation
-    /// of `deployment`: in a server span that continues the trace the request carries (and
-    /// that the guest sees as its caller, in `traceparent`), counted and timed.
+    /// Runs `run` (which loads the app if need be, telling the [`ColdStart`] when it did, and
+    /// runs `request` on it) as an invocation of `deployment`: in a server span that continues
+    /// the trace the request carries (and that the guest sees as its caller, in
+    /// `traceparent`), counted and timed.
     pub async fn observe<B, F, Fut>(
         &self,
         deployment: &Deployment,
@@ -179,7 +185,7 @@ impl AppHost {
         run: F,
     ) -> Result<GuestResponse, EdgeError>
     where
-        F: FnOnce(Request<B>) -> Fut,
+        F: FnOnce(Request<B>, ColdStart) -> Fut,
         Fut: Future<Output = Result<GuestResponse, EdgeError>>,
     {
         let span = tracing::info_span!(
@@ -194,7 +200,7 @@ impl AppHost {
                 .headers()
                 .get("x-request-id")
                 .and_then(|id| id.to_str().ok()),
-            faas.coldstart = false,
+            faas.coldstart = tracing::field::Empty,
             http.response.status_code = tracing::field::Empty,
             nexus.namespace = %deployment.namespace,
         );
@@ -202,7 +208,12 @@ impl AppHost {
         let mut request = request;
         nexus_telemetry::trace::inject(&span, request.headers_mut());
         let started = Instant::now();
-        let answered = run(request).instrument(span.clone()).await;
+        let cold_start = ColdStart::default();
+        let answered = run(request, cold_start.clone())
+            .instrument(span.clone())
+            .await;
+        // Recorded once: a second value would be a second attribute of the same name.
+        span.record("faas.coldstart", cold_start.0.load(Ordering::Relaxed));
         let status = match &answered {
             Ok(response) => response.status(),
             Err(error) => error.status(),
@@ -216,8 +227,8 @@ impl AppHost {
     }
 
     /// Within [`AppHost::observe`]: the invocation waited for `deployment`'s app to load.
-    pub fn cold_started(&self, deployment: &Deployment) {
-        tracing::Span::current().record("faas.coldstart", true);
+    pub fn cold_started(&self, deployment: &Deployment, cold_start: &ColdStart) {
+        cold_start.0.store(true, Ordering::Relaxed);
         self.metrics.cold_start(&deployment.app.name);
     }
 

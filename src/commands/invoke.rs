@@ -1,7 +1,5 @@
 //! `nexus invoke`: runs a function now through the HTTP trigger, or queues it (`--async`).
 
-use std::io::Write as _;
-
 use anyhow::{Context as _, anyhow};
 use bytes::Bytes;
 use clap::Args;
@@ -99,55 +97,12 @@ impl InvokeCommand {
                 .invoke_async(&project, function, alias, request)
                 .await
                 .map_err(explain)?;
-            if self.json {
-                return output::json(&accepted);
-            }
-            println!("Queued invocation {} ({})", accepted.id, accepted.status);
-            println!("Follow it: nexus invocations get {}", accepted.id);
-            return Ok(());
+            return output::queued(&accepted, self.json);
         }
         let answer = client
             .invoke(&project, function, alias, request)
             .await
             .map_err(explain)?;
-        if self.json {
-            let headers: Vec<(String, String)> = answer
-                .headers
-                .iter()
-                .map(|(name, value)| {
-                    (
-                        name.to_string(),
-                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                    )
-                })
-                .collect();
-            return output::json(&serde_json::json!({
-                "status": answer.status.as_u16(),
-                "version": answer.version,
-                "headers": headers,
-                "body": String::from_utf8_lossy(&answer.body),
-            }));
-        }
-        if self.include {
-            println!("{:?} {}", http::Version::HTTP_11, answer.status);
-            for (name, value) in &answer.headers {
-                println!("{name}: {}", String::from_utf8_lossy(value.as_bytes()));
-            }
-            println!();
-        }
-        std::io::stdout().write_all(&answer.body)?;
-        if !answer.status.is_success() && !self.include {
-            eprintln!(
-                "{}",
-                output::paint(
-                    &format!("the function answered {}", answer.status),
-                    output::Tone::Bad
-                )
-            );
-        }
-        if answer.status.is_server_error() {
-            return Err(anyhow!("the function failed ({})", answer.status));
-        }
-        Ok(())
+        output::answer(&answer, self.json, self.include)
     }
 }

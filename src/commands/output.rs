@@ -1,8 +1,10 @@
 //! How the commands print: `--json` as the coordinator's JSON, otherwise aligned tables, with
 //! colour only on a terminal (and never with `NO_COLOR` set).
 
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Write as _};
 
+use anyhow::anyhow;
+use nexus_client::{Accepted, FunctionResponse};
 use serde::Serialize;
 
 /// Whether standard output gets colour.
@@ -83,4 +85,76 @@ pub fn table(headers: &[&str], rows: &[Vec<String>], toned: Option<&str>) {
 /// An optional value as a table cell.
 pub fn cell<T: ToString>(value: Option<T>) -> String {
     value.map_or_else(|| "-".to_owned(), |value| value.to_string())
+}
+
+/// An invocation queued instead of run now: its id, and how to follow it.
+pub fn queued(accepted: &Accepted, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(accepted);
+    }
+    println!("Queued invocation {} ({})", accepted.id, accepted.status);
+    println!("Follow it: nexus invocations get {}", accepted.id);
+    Ok(())
+}
+
+/// A function's answer: as JSON; or its body on standard output as it is (after the status
+/// line and headers with `include`), saying on standard error when it is not a success. A
+/// 5xx answer fails the command.
+pub fn answer(answer: &FunctionResponse, as_json: bool, include: bool) -> anyhow::Result<()> {
+    if as_json {
+        let headers: Vec<(String, String)> = answer
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.to_string(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        return json(&serde_json::json!({
+            "status": answer.status.as_u16(),
+            "version": answer.version,
+            "headers": headers,
+            "body": String::from_utf8_lossy(&answer.body),
+        }));
+    }
+    let mut stdout = std::io::stdout();
+    if include {
+        writeln!(stdout, "HTTP/1.1 {}", answer.status)?;
+        for (name, value) in &answer.headers {
+            writeln!(
+                stdout,
+                "{name}: {}",
+                String::from_utf8_lossy(value.as_bytes())
+            )?;
+        }
+        writeln!(stdout)?;
+    }
+    raw(&answer.body)?;
+    if !answer.status.is_success() && !include {
+        eprintln!(
+            "{}",
+            paint(
+                &format!("the function answered {}", answer.status),
+                Tone::Bad
+            )
+        );
+    }
+    if answer.status.is_server_error() {
+        return Err(anyhow!("the function failed ({})", answer.status));
+    }
+    Ok(())
+}
+
+/// `bytes` on standard output as they are, with a line break after them on a terminal (where
+/// the prompt would otherwise start on their last line).
+pub fn raw(bytes: &[u8]) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout();
+    stdout.write_all(bytes)?;
+    if stdout.is_terminal() && !bytes.is_empty() && !bytes.ends_with(b"\n") {
+        stdout.write_all(b"\n")?;
+    }
+    stdout.flush()?;
+    Ok(())
 }

@@ -10,73 +10,20 @@
 )]
 
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use futures::StreamExt as _;
 use nexus_client::{Client, EventFilter, EventFrame, EventKind};
-use tokio::io::AsyncWriteExt as _;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 #[path = "cluster/processes.rs"]
 #[allow(dead_code, reason = "the cluster tests use the rest")]
 mod processes;
 
-/// The embedded coordinator on SQLite; its base URL.
-async fn start(state: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nexus"))
-        .args(["coordinator", "--listen", "127.0.0.1:0", "--database-url"])
-        .arg(format!("sqlite://{}", state.join("nexus.db").display()))
-        .arg("--state-dir")
-        .arg(state)
-        .arg("--signing-key-file")
-        .arg(state.join("signing-key"))
-        .env_remove("DATABASE_URL")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let base = processes::announced_address(&mut child, "Coordinator listening on ").await;
-    (child, base)
-}
+#[path = "commands/support.rs"]
+mod support;
 
-/// The outcome of one `nexus` run: success, stdout, stderr.
-struct Ran {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `nexus args…` against `base` with the config directory `config`, `stdin` on its
-/// standard input.
-async fn nexus(base: &str, config: &Path, args: &[&str], stdin: &str) -> Ran {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nexus"))
-        .args(args)
-        .args(["--coordinator", base])
-        .env("NEXUS_CONFIG_DIR", config)
-        .env_remove("NEXUS_TOKEN")
-        .env_remove("NEXUS_PROJECT")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.as_bytes()).await.unwrap();
-    drop(input);
-    let output = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
-        .await
-        .expect("nexus did not finish")
-        .unwrap();
-    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-    Ran {
-        ok: output.status.success(),
-        stdout: text(&output.stdout),
-        stderr: text(&output.stderr),
-    }
-}
+use support::{nexus, start};
 
 const LOGGER_APP: &str = r#"spin_manifest_version = 2
 

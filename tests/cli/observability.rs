@@ -384,3 +384,144 @@ async fn what_a_guest_prints_on_a_node_reaches_the_coordinators_event_stream() {
     assert_eq!(seen["stdout"], "from the node\n");
     assert_eq!(seen["stderr"], "and its stderr\n");
 }
+
+/// The `headers` fixture as a one-component app: the guest echoes the headers it receives.
+const HEADERS_APP: &str = r#"spin_manifest_version = 2
+
+[application]
+name = "echo-app"
+
+[[trigger.http]]
+route = "/..."
+component = "headers"
+
+[component.headers]
+source = "headers.wasm"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trace_goes_on_in_a_cloud_function_the_placement_calls() {
+    use nexus::bundle::{BundleOptions, BundleTarget, write_bundle};
+    let collector = Collector::start().await;
+    let otel = |service: &str| {
+        [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "50".to_owned()),
+            ("OTEL_SERVICE_NAME", service.to_owned()),
+            ("NEXUS_SECRET_SHOP_KEY", "function-key".to_owned()),
+            ("NEXUS_SECRET_SHOP_TOKEN", "invoke-token".to_owned()),
+        ]
+    };
+    let coordinator_env = otel("nexus-coordinator");
+    let database = FreshDatabase::create().await;
+    let state = tempfile::tempdir().unwrap();
+    let coordinator = Coordinator::start_with_env(
+        &database,
+        &state.path().join("coordinator"),
+        &[],
+        &pairs(&coordinator_env),
+    )
+    .await;
+    coordinator
+        .deploy_bytes(
+            "echo",
+            "application/x-tar",
+            nexus_tests::app_tar(HEADERS_APP, &[("headers.wasm", "headers")]),
+        )
+        .await;
+    let project = coordinator
+        .send_json(
+            http::Method::GET,
+            "/v1/projects/shop",
+            "",
+            Some(&coordinator.access_token),
+        )
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The same app as an Azure function app, served by `nexus-edge azure`.
+    let app = state.path().join("app");
+    std::fs::create_dir(&app).unwrap();
+    std::fs::write(app.join("spin.toml"), HEADERS_APP).unwrap();
+    std::fs::copy(
+        nexus_tests::component_path("headers"),
+        app.join("headers.wasm"),
+    )
+    .unwrap();
+    let bundle = state.path().join("bundle");
+    let options = BundleOptions {
+        target: BundleTarget::Azure,
+        deployment: None,
+        namespace: Some(project),
+        edge_binary: None,
+    };
+    write_bundle(&app.join("spin.toml"), &bundle, &options).unwrap();
+    let handler_env = otel("nexus-edge-azure");
+    let mut handler = tokio::process::Command::new(processes::edge_binary())
+        .arg("azure")
+        .current_dir(&bundle)
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", "0")
+        .env("NEXUS_INVOKE_TOKEN", "invoke-token")
+        .env("NEXUS_STATE_DIR", state.path().join("azure"))
+        .env("NEXUS_KV", "memory")
+        .envs(pairs(&handler_env))
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let handler_base = processes::announced_address(&mut handler, "Listening on ").await;
+    let placed = coordinator
+        .send_json(
+            http::Method::PATCH,
+            "/v1/projects/shop/functions/echo",
+            &format!(
+                r#"{{"placement":"azure-functions","cloud":{{"azure_functions":{{"url":"{handler_base}","key_secret":"shop-key","invoke_token_secret":"shop-token"}}}}}}"#
+            ),
+            Some(&coordinator.access_token),
+        )
+        .await;
+    assert_eq!(placed.status, StatusCode::OK, "{}", placed.text());
+
+    let trace = "7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e";
+    let echoed = get(
+        &coordinator,
+        "/shop/echo/in-the-cloud",
+        &[("traceparent", &format!("00-{trace}-2222222222222222-01"))],
+    )
+    .await;
+    let seen = echoed["headers"]["traceparent"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (server, client) = (collector::SERVER, collector::CLIENT);
+    let spans = collector
+        .spans_until(|spans| {
+            [("nexus-coordinator", client), ("nexus-edge-azure", server)]
+                .iter()
+                .all(|(service, kind)| {
+                    spans.iter().any(|span| {
+                        span.service == *service && span.kind == *kind && span.trace_id == trace
+                    })
+                })
+        })
+        .await;
+    let find = |service: &str, kind: i32| -> &Span {
+        spans
+            .iter()
+            .find(|span| span.service == service && span.kind == kind && span.trace_id == trace)
+            .unwrap()
+    };
+    let invoke = find("nexus-coordinator", client);
+    assert_eq!(
+        invoke.attribute("faas.invoked_provider"),
+        Some("azure".into())
+    );
+    let cloud = find("nexus-edge-azure", server);
+    assert_eq!(cloud.parent_span_id, invoke.span_id);
+    assert_eq!(cloud.attribute("faas.coldstart"), Some("true".into()));
+    assert_eq!(seen, format!("00-{trace}-{}-01", cloud.span_id));
+}

@@ -225,12 +225,15 @@ impl EdgeServer {
         let prefix = head.prefix;
         let response = self
             .host
-            .observe(&deployment, request, |request| async {
-                let (app, cold) = self.ready(&deployment).await?;
-                if cold {
-                    self.host.cold_started(&deployment);
+            .observe(&deployment, request, |request, cold_start| {
+                let (deployment, prefix) = (&deployment, &prefix);
+                async move {
+                    let (app, cold) = self.ready(deployment).await?;
+                    if cold {
+                        self.host.cold_started(deployment, &cold_start);
+                    }
+                    app.route_and_run(request, client, prefix).await
                 }
-                app.route_and_run(request, client, &prefix).await
             })
             .await?;
         Ok(response_stream(response, in_flight))
