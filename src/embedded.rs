@@ -141,6 +141,7 @@ impl EmbeddedConfig {
                 invocation_queue: None,
                 invocation_stream: None,
                 invocations: nexus_coordinator::invocations::AsyncConfig::default(),
+                rate_limits: nexus_coordinator::limits::RateLimitConfig::default(),
             },
             listen: SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
             kv: KvBackend::Memory,

@@ -26,6 +26,7 @@ use crate::error::{ApiError, PendingErrorBody};
 use crate::events::EventBus;
 use crate::functions::{BlobStore, DeployLimits, FunctionService};
 use crate::invocations::{AsyncConfig, InvocationQueue, InvocationService, Runner};
+use crate::limits::{RateLimitConfig, RateLimits};
 use crate::metrics::Metrics;
 use crate::projects::{Principal, ProjectService};
 use crate::schedules::ScheduleService;
@@ -87,6 +88,8 @@ pub struct AppState {
     pub schedules: ScheduleService,
     /// What `/metrics` shows.
     pub metrics: Arc<Metrics>,
+    /// Abuse limits: auth endpoints, logins, each project's trigger requests.
+    pub limits: Arc<RateLimits>,
     /// The node a coordinator running functions in its own process is, as `/nodes` shows it.
     pub local_node: Option<LocalNode>,
     /// The edge nodes, when this coordinator runs a cluster.
@@ -149,6 +152,7 @@ impl AppState {
             dispatch,
             store,
             metrics,
+            limits: Arc::new(RateLimits::new(RateLimitConfig::default())),
             local_node: None,
             cluster: None,
         }

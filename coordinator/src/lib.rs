@@ -14,6 +14,7 @@ pub mod events;
 pub mod functions;
 pub mod grpc;
 pub mod invocations;
+pub mod limits;
 pub mod metrics;
 pub mod projects;
 pub mod schedules;

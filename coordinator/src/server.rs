@@ -27,6 +27,7 @@ use crate::dispatch::Dispatch;
 use crate::events::{DEFAULT_RETAINED, EventBus, InProcessBus, RedisBus};
 use crate::functions::{ComponentValidator, DeployLimits, DirectoryBlobStore};
 use crate::invocations::{AsyncConfig, InProcessQueue, InvocationQueue, RedisQueue};
+use crate::limits::{RateLimitConfig, RateLimits};
 use crate::{grpc, trigger};
 
 /// The Redis Stream the replicas' events go to.
@@ -59,6 +60,8 @@ pub struct CoordinatorConfig {
     pub invocation_stream: Option<String>,
     /// How asynchronous invocations run.
     pub invocations: AsyncConfig,
+    /// Abuse limits.
+    pub rate_limits: RateLimitConfig,
 }
 
 /// Why the coordinator could not start.
@@ -138,6 +141,8 @@ impl Coordinator {
             config.invocations.clone(),
         )
         .with_deploy_limits(config.deploy);
+        let mut state = state;
+        state.limits = Arc::new(RateLimits::new(config.rate_limits));
         Ok(Self {
             state,
             limits: config.limits,

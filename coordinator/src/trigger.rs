@@ -369,6 +369,7 @@ async fn run(
     let path = request.uri().path();
     let not_found = || ApiError::not_found("function");
     let (project, function, alias, prefix_len) = split_path(path).ok_or_else(not_found)?;
+    state.limits.project_request(project)?;
     let resolution = state
         .triggers
         .resolve(project, function, alias)

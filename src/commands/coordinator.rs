@@ -84,6 +84,38 @@ pub struct CoordinatorCommand {
 
     #[command(flatten)]
     runtime: RuntimeArgs,
+
+    #[command(flatten)]
+    rate_limits: RateLimitArgs,
+}
+
+/// Abuse limits; 0 turns one off.
+#[derive(Debug, clap::Args)]
+struct RateLimitArgs {
+    /// Calls of /v1/auth/* per minute from one address.
+    #[arg(long, env = "NEXUS_AUTH_RATE_PER_IP", default_value_t = 60)]
+    auth_rate_per_ip: u32,
+    /// Logins per minute for one account.
+    #[arg(long, env = "NEXUS_LOGIN_RATE_PER_ACCOUNT", default_value_t = 10)]
+    login_rate_per_account: u32,
+    /// Failed logins in a row before an account waits (1 s, doubling up to 15 min).
+    #[arg(long, env = "NEXUS_FAILED_LOGINS_BEFORE_BACKOFF", default_value_t = 5)]
+    failed_logins_before_backoff: u32,
+    /// Trigger requests per second for one project (bursts of twice that).
+    #[arg(long, env = "NEXUS_PROJECT_RATE", default_value_t = 0)]
+    project_rate: u32,
+}
+
+impl RateLimitArgs {
+    fn config(&self) -> nexus_coordinator::limits::RateLimitConfig {
+        nexus_coordinator::limits::RateLimitConfig {
+            auth_per_ip_per_minute: self.auth_rate_per_ip,
+            logins_per_account_per_minute: self.login_rate_per_account,
+            failed_logins_before_backoff: self.failed_logins_before_backoff,
+            project_requests_per_second: self.project_rate,
+            ..nexus_coordinator::limits::RateLimitConfig::default()
+        }
+    }
 }
 
 impl CoordinatorCommand {
@@ -104,6 +136,7 @@ impl CoordinatorCommand {
                 ),
                 ..nexus_coordinator::invocations::AsyncConfig::default()
             },
+            rate_limits: self.rate_limits.config(),
         };
         if self.cluster {
             let coordinator = ClusterCoordinator::start(ClusterConfig {

@@ -68,6 +68,7 @@ impl UpCommand {
                 invocation_queue: None,
                 invocation_stream: None,
                 invocations: nexus_coordinator::invocations::AsyncConfig::default(),
+                rate_limits: nexus_coordinator::limits::RateLimitConfig::default(),
             },
             listen: self.listen,
             kv: self.runtime.kv(&state_dir)?,

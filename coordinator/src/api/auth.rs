@@ -41,8 +41,10 @@ struct Registered {
     responses((status = 201, body = Registered), (status = 400, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
 async fn register(
     State(state): State<AppState>,
+    connection: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
     JsonBody(body): JsonBody<Register>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
+    state.limits.auth_call(ip_of(connection.as_ref()))?;
     let display_name = body.display_name.unwrap_or_else(|| body.email.clone());
     let user = state
         .auth
@@ -71,19 +73,32 @@ async fn login(
     headers: HeaderMap,
     JsonBody(body): JsonBody<Login>,
 ) -> Result<Json<Tokens>, ApiError> {
+    let ip = ip_of(connection.as_ref());
+    state.limits.auth_call(ip)?;
+    state.limits.login_attempt(&body.email)?;
     let client = ClientInfo {
         user_agent: headers
             .get(USER_AGENT)
             .and_then(|value| value.to_str().ok())
             .map(|value| value.chars().take(256).collect()),
-        ip: connection.map(|Extension(ConnectInfo(address))| address.ip().to_string()),
+        ip: ip.map(|ip| ip.to_string()),
     };
-    Ok(Json(
-        state
-            .auth
-            .login(&body.email, &body.password, client)
-            .await?,
-    ))
+    let logged_in = state.auth.login(&body.email, &body.password, client).await;
+    match &logged_in {
+        Ok(_) => state.limits.login_succeeded(&body.email),
+        Err(error) if error.status == StatusCode::UNAUTHORIZED => {
+            state.limits.login_failed(&body.email);
+        }
+        Err(_) => {}
+    }
+    Ok(Json(logged_in?))
+}
+
+/// The address a request came from.
+fn ip_of(
+    connection: Option<&Extension<ConnectInfo<std::net::SocketAddr>>>,
+) -> Option<std::net::IpAddr> {
+    connection.map(|Extension(ConnectInfo(address))| address.ip())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -96,8 +111,10 @@ struct Refresh {
     responses((status = 200, body = Tokens), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse)))]
 async fn refresh(
     State(state): State<AppState>,
+    connection: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
     JsonBody(body): JsonBody<Refresh>,
 ) -> Result<Json<Tokens>, ApiError> {
+    state.limits.auth_call(ip_of(connection.as_ref()))?;
     Ok(Json(state.auth.refresh(&body.refresh_token).await?))
 }
 

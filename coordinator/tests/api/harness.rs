@@ -50,6 +50,21 @@ impl Api {
         .await
     }
 
+    /// The embedded platform with abuse limits `limits`.
+    pub async fn start_with_rate_limits(
+        limits: nexus_coordinator::limits::RateLimitConfig,
+    ) -> Self {
+        let mut config =
+            |config: &mut EmbeddedConfig| config.coordinator.rate_limits = limits.clone();
+        Self::start_configured(
+            DeployLimits::default(),
+            None,
+            KvBackend::Memory,
+            &mut config,
+        )
+        .await
+    }
+
     /// As a cluster's coordinator runs asynchronous invocations: a fresh PostgreSQL database,
     /// and invocations announced on a Redis Stream of this test's own, read by a consumer
     /// group.

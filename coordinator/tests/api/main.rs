@@ -21,6 +21,7 @@ mod invocations;
 mod observability;
 mod openapi;
 mod projects;
+mod rate_limits;
 mod schedules;
 mod trigger;
 mod websockets;

@@ -4,8 +4,7 @@ use std::collections::BTreeMap;
 
 use clap::Args;
 use nexus_client::{
-    AzureTarget, CloudTargets, Function, FunctionChange, GcpTarget, LambdaTarget, Placement,
-    Priority,
+    AzureTarget, Function, FunctionChange, GcpTarget, LambdaTarget, Placement, Priority,
 };
 
 #[derive(Debug, Args)]
