@@ -35,9 +35,7 @@ async fn main() {
     let mut config = EmbeddedConfig::in_directory(dir.path());
     // The bench logs one account in many times: the abuse limits would refuse it.
     config.coordinator.rate_limits = nexus_coordinator::limits::RateLimitConfig::unlimited();
-    let platform = Embedded::start(config)
-        .await
-        .unwrap();
+    let platform = Embedded::start(config).await.unwrap();
     let base = platform.base_url();
     let client = HttpClient::default();
 

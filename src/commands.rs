@@ -2,6 +2,7 @@
 
 use clap::{CommandFactory as _, Parser, Subcommand};
 
+mod account;
 mod agent_actions;
 mod agents;
 mod audit;
@@ -86,6 +87,8 @@ enum Command {
     Schedules(schedules::SchedulesCommand),
     /// List or revoke your login sessions.
     Sessions(sessions::SessionsCommand),
+    /// Your own data: export it as JSON, or erase your account.
+    Account(account::AccountCommand),
     /// Print a completion script for a shell: `nexus completions bash > /etc/bash_completion.d/nexus`.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -120,6 +123,7 @@ impl Cli {
             Command::Keys(command) => command.run().await,
             Command::Schedules(command) => command.run().await,
             Command::Sessions(command) => command.run().await,
+            Command::Account(command) => command.run().await,
             Command::Completions { shell } => {
                 clap_complete::generate(
                     shell,

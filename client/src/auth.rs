@@ -133,4 +133,18 @@ impl Client {
         let call = self.call(Method::DELETE, &["v1", "sessions", session_id]);
         self.send(call).await?.done()
     }
+
+    /// `GET /v1/users/me/export`: everything the coordinator keeps about the caller (account,
+    /// sessions, memberships, what the audit log recorded of them), as the JSON it sends.
+    pub async fn export_me(&self) -> Result<serde_json::Value> {
+        let call = self.call(Method::GET, &["v1", "users", "me", "export"]);
+        self.send(call).await?.json()
+    }
+
+    /// `DELETE /v1/users/me`: erases the caller (refused while they are a project's only
+    /// owner); their tokens stop working.
+    pub async fn erase_me(&self) -> Result<()> {
+        let call = self.call(Method::DELETE, &["v1", "users", "me"]);
+        self.send(call).await?.done()
+    }
 }

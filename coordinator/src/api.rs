@@ -42,6 +42,7 @@ pub(crate) mod invocations;
 mod nodes;
 mod projects;
 mod schedules;
+mod users;
 mod ws;
 
 pub(crate) use agents::MESSAGES_ROUTE;
@@ -222,6 +223,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(invocations::routes())
         .merge(schedules::routes())
         .merge(nodes::routes())
+        .merge(users::routes())
         .merge(functions::routes(state.functions.limits()))
 }
 

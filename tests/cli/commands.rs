@@ -166,6 +166,23 @@ async fn the_command_line_logs_in_deploys_invokes_and_reads_what_the_function_pr
             .any(|line| line.starts_with(&id) && line.contains("succeeded"))
     );
 
+    // Your own data, then your account erased.
+    let ran = nexus(&base, &config, &["account", "export"], "").await;
+    let exported: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(exported["user"]["email"], "dev@example.com", "{exported}");
+    let ran = nexus(&base, &config, &["account", "delete"], "").await;
+    assert!(!ran.ok && ran.stderr.contains("--yes"), "{}", ran.stderr);
+    let ran = nexus(&base, &config, &["projects", "delete", "shop"], "").await;
+    assert!(ran.ok, "{}", ran.stderr);
+    let ran = nexus(&base, &config, &["account", "delete", "--yes"], "").await;
+    assert!(ran.ok, "{}", ran.stderr);
+    let ran = nexus(&base, &config, &["projects"], "").await;
+    assert!(
+        !ran.ok && ran.stderr.contains("not logged in"),
+        "{}",
+        ran.stderr
+    );
+
     let completions = Command::new(env!("CARGO_BIN_EXE_nexus"))
         .args(["completions", "bash"])
         .output()

@@ -97,6 +97,12 @@ impl AuthService {
         self.live_sessions().remove(&session);
     }
 
+    /// Forgets every session of `user` trusted live here, so that their revocation (an erased
+    /// account's) takes effect at once in this process.
+    pub fn forget_sessions_of(&self, user: UserId) {
+        self.live_sessions().retain(|_, (owner, _)| *owner != user);
+    }
+
     /// Creates an account.
     pub async fn register(
         &self,

@@ -193,6 +193,24 @@ impl Tx<'_> {
         Ok(entries)
     }
 
+    /// Up to `limit` entries by `actor` after `after_seq`, oldest first.
+    pub async fn list_audit_by_actor(
+        &mut self,
+        actor: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>> {
+        let entries = on_tx!(self, conn => sqlx::query_as(select_audit!(
+            "WHERE actor = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+        ))
+        .bind(actor)
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(conn)
+        .await)?;
+        Ok(entries)
+    }
+
     /// Recomputes the whole chain, oldest first, and reports the first row whose `seq`,
     /// `prev_hash` or `hash` does not follow from the rows before it and its own contents.
     pub async fn verify_audit_chain(&mut self) -> Result<AuditVerification> {

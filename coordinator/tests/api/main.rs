@@ -24,4 +24,5 @@ mod projects;
 mod rate_limits;
 mod schedules;
 mod trigger;
+mod users;
 mod websockets;
