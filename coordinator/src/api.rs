@@ -230,7 +230,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
 /// The OpenAPI document's fixed parts; the paths come from the handlers.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "SirsiNexus coordinator API", description = "Accounts, sessions, projects, members, API keys and functions."),
+    info(title = "SirsiNexus coordinator API", description = "Accounts, sessions and your data; projects, members and API keys; functions, versions, aliases and placements; agents and their context; invocations and schedules; nodes; health and metrics."),
     components(schemas(ErrorResponse, ErrorDetail)),
     modifiers(&BearerAuth)
 )]
