@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use nexus_coordinator::cluster::{Cluster, SchedulerConfig, join_token};
 use nexus_coordinator::server::{Coordinator, CoordinatorConfig};
 use nexus_edge::kv::{KvBackend, open_context_store};
+use nexus_identity::{Identity, SpiffeId, SvidPaths};
 use nexus_runtime::Validator;
 
 use crate::platform::{ServerTask, bind};
@@ -29,14 +30,22 @@ pub struct ClusterConfig {
     /// The key-value store the nodes share, for agents' context through the API; without
     /// one the API answers `context_unavailable`.
     pub kv: Option<KvBackend>,
+    /// The coordinator's SPIFFE identity (`spiffe://<trust domain>/coordinator`): nodes then
+    /// join on [`Self::cluster_listen`] over mutual TLS only, each proving
+    /// `…/edge/<its name>`, and are called the same way.
+    pub identity: Option<SvidPaths>,
+    /// Where nodes join when the cluster has an identity.
+    pub cluster_listen: SocketAddr,
 }
 
 /// A running cluster coordinator.
 pub struct ClusterCoordinator {
     local_addr: SocketAddr,
+    cluster_addr: Option<SocketAddr>,
     token: String,
     cluster: Arc<Cluster>,
     serving: ServerTask<()>,
+    cluster_serving: Option<ServerTask<std::io::Result<()>>>,
 }
 
 impl ClusterCoordinator {
@@ -48,7 +57,20 @@ impl ClusterCoordinator {
                 config.token_file.display()
             )
         })?;
-        let cluster = Arc::new(Cluster::new(token.clone()));
+        let mut cluster = Cluster::new(token.clone());
+        if let Some(paths) = config.identity {
+            let identity = Identity::load(paths, nexus_identity::DEFAULT_RELOAD_INTERVAL)
+                .context("failed to load the coordinator's identity")?;
+            let id = identity.id();
+            if id != SpiffeId::coordinator(id.trust_domain())? {
+                anyhow::bail!(
+                    "the coordinator's SVID names {id}, not spiffe://{}/coordinator",
+                    id.trust_domain()
+                );
+            }
+            cluster = cluster.with_identity(identity);
+        }
+        let cluster = Arc::new(cluster);
         let validator = Validator::new().context("failed to start the component validator")?;
         let dispatch = cluster.dispatch(config.region, config.scheduler);
         let scheduler = dispatch.scheduler();
@@ -59,9 +81,17 @@ impl ClusterCoordinator {
         let coordinator = coordinator
             .with_validator(Arc::new(validator))
             .with_cluster(Arc::clone(&cluster))?;
-        let coordinator = match &config.kv {
+        let mut coordinator = match &config.kv {
             Some(kv) => coordinator.with_context(open_context_store(kv).await?),
             None => coordinator,
+        };
+        let (cluster_serving, cluster_addr) = match coordinator.take_cluster_service() {
+            None => (None, None),
+            Some(service) => {
+                let (listener, address) = bind(config.cluster_listen).await?;
+                let task = ServerTask::spawn(|stop| service.serve(listener, stop));
+                (Some(task), Some(address))
+            }
         };
         let (listener, local_addr) = bind(config.listen).await?;
         let closing = Arc::clone(&cluster);
@@ -73,15 +103,29 @@ impl ClusterCoordinator {
         });
         Ok(Self {
             local_addr,
+            cluster_addr,
             token,
             cluster,
             serving,
+            cluster_serving,
         })
+    }
+
+    /// The API's address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
     }
 
     /// `http://address`.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.local_addr)
+    }
+
+    /// `https://address` of the listener nodes join over mutual TLS, when the cluster has an
+    /// identity.
+    pub fn cluster_url(&self) -> Option<String> {
+        self.cluster_addr
+            .map(|address| format!("https://{address}"))
     }
 
     /// The token nodes join with (and operators administer them with).
@@ -96,6 +140,14 @@ impl ClusterCoordinator {
 
     /// Stops accepting connections and waits for in-flight requests to finish.
     pub async fn shutdown(self) -> anyhow::Result<()> {
-        self.serving.stop().await
+        // The API's stop ends the lease streams, which the cluster listener then need not wait for.
+        self.serving.stop().await?;
+        if let Some(cluster) = self.cluster_serving {
+            cluster
+                .stop()
+                .await?
+                .context("the cluster listener failed")?;
+        }
+        Ok(())
     }
 }

@@ -10,6 +10,7 @@ mod build;
 mod bundle;
 mod coordinator;
 mod deploy;
+mod dev_certs;
 mod functions;
 mod invocations;
 mod invoke;
@@ -49,7 +50,10 @@ enum Command {
     Bundle(bundle::BundleCommand),
     /// Run the coordinator: its API and the HTTP trigger, with the runtime in process or
     /// edge nodes (`--cluster`).
-    Coordinator(coordinator::CoordinatorCommand),
+    Coordinator(Box<coordinator::CoordinatorCommand>),
+    /// Make a development trust domain: SPIFFE identities for the coordinator and edge nodes
+    /// (mutual TLS) and an HTTPS certificate, under a dev CA.
+    DevCerts(dev_certs::DevCertsCommand),
     /// List the cluster's edge nodes, or drain one.
     Nodes(nodes::NodesCommand),
     /// Start a Spin app from a template (Rust, spin-sdk): spin.toml, Cargo.toml, src/lib.rs.
@@ -105,6 +109,7 @@ impl Cli {
             Command::Audit(command) => command.run().await,
             Command::Bundle(command) => command.run().await,
             Command::Coordinator(command) => command.run().await,
+            Command::DevCerts(command) => command.run().await,
             Command::Nodes(command) => command.run().await,
             Command::New(command) => command.run().await,
             Command::Build(command) => command.run().await,

@@ -142,6 +142,7 @@ impl EmbeddedConfig {
                 invocation_stream: None,
                 invocations: nexus_coordinator::invocations::AsyncConfig::default(),
                 rate_limits: nexus_coordinator::limits::RateLimitConfig::default(),
+                https: None,
             },
             listen: SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
             kv: KvBackend::Memory,

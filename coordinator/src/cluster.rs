@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use nexus_identity::Identity;
 use nexus_proto::node::v1::node_service_server::NodeServiceServer;
 use nexus_proto::wire::{AddToken, RequireToken};
 use tokio::sync::watch;
@@ -34,6 +35,9 @@ const SWEEP_EVERY: Duration = Duration::from_millis(250);
 pub struct Cluster {
     registry: Arc<NodeRegistry>,
     token: String,
+    /// Mutual TLS with SPIFFE identities between the coordinator and its nodes; `None` speaks
+    /// plain HTTP/2 (the join token alone admits a node).
+    identity: Option<Identity>,
     closing: watch::Sender<bool>,
 }
 
@@ -55,8 +59,22 @@ impl Cluster {
         Self {
             registry,
             token,
+            identity: None,
             closing,
         }
+    }
+
+    /// Nodes join, and are called, over mutual TLS only, each proving the identity
+    /// `spiffe://<trust domain>/edge/<its name>`; the coordinator proves `…/coordinator`.
+    #[must_use]
+    pub fn with_identity(mut self, identity: Identity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// The coordinator's identity, when the cluster uses mutual TLS.
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
     }
 
     /// The nodes.
@@ -74,7 +92,8 @@ impl Cluster {
         nexus_proto::wire::constant_time_eq(token.as_bytes(), self.token.as_bytes())
     }
 
-    /// `NodeService`, for the coordinator's listener.
+    /// `NodeService`: on the API's listener, or with an identity on a listener of its own
+    /// that takes mutual TLS only.
     pub fn routes(
         &self,
         blobs: Arc<dyn BlobStore>,
@@ -83,6 +102,7 @@ impl Cluster {
             registry: Arc::clone(&self.registry),
             blobs,
             token: AddToken::new(&self.token)?,
+            identity: self.identity.clone(),
             closing: self.closing.subscribe(),
         };
         Ok(Routes::new(InterceptedService::new(

@@ -15,9 +15,11 @@ use hyper::body::Incoming;
 use hyper::service::{Service as _, service_fn};
 use hyper_util::service::TowerToHyperService;
 use nexus_http::ServerLimits;
+use nexus_identity::{CertificateFiles, Peers, https_acceptor};
 use nexus_store::Store;
 use sha2::{Digest as _, Sha256};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use crate::api::{AppState, router};
 use crate::auth::access_token::AccessTokenKeys;
@@ -62,6 +64,8 @@ pub struct CoordinatorConfig {
     pub invocations: AsyncConfig,
     /// Abuse limits.
     pub rate_limits: RateLimitConfig,
+    /// The API's and the trigger's certificate: served over TLS when set.
+    pub https: Option<CertificateFiles>,
 }
 
 /// Why the coordinator could not start.
@@ -79,6 +83,9 @@ pub enum StartError {
     /// The invocation stream's Redis could not be reached.
     #[error("invocation queue: {0}")]
     Queue(String),
+    /// The listener's certificate could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(#[from] nexus_identity::IdentityError),
     /// The signing key could not be read or created.
     #[error("signing key {path}: {reason}")]
     SigningKey {
@@ -94,7 +101,48 @@ pub struct Coordinator {
     state: AppState,
     limits: ServerLimits,
     grpc: Option<tonic::service::Routes>,
+    /// `NodeService` over mutual TLS, apart from the API.
+    cluster_service: Option<ClusterService>,
+    /// TLS for the API's listener.
+    tls: Option<TlsAcceptor>,
     blobs: Arc<DirectoryBlobStore>,
+}
+
+/// The cluster's `NodeService` on a listener of its own that takes mutual TLS only, each node
+/// proving an identity of the trust domain.
+pub struct ClusterService {
+    routes: tonic::service::Routes,
+    acceptor: TlsAcceptor,
+    limits: ServerLimits,
+}
+
+impl ClusterService {
+    /// Serves nodes on `listener` until `shutdown` resolves.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        let grpc = self.routes.prepare();
+        nexus_http::serve_with(
+            listener,
+            &self.limits,
+            Some(self.acceptor),
+            shutdown,
+            |_client| {
+                let grpc = grpc.clone();
+                service_fn(move |request: Request<Incoming>| {
+                    let mut grpc = grpc.clone();
+                    async move {
+                        let response =
+                            Box::pin(tonic::codegen::Service::call(&mut grpc, request)).await?;
+                        Ok::<_, Infallible>(response.map(Body::new))
+                    }
+                })
+            },
+        )
+        .await
+    }
 }
 
 impl Coordinator {
@@ -147,23 +195,53 @@ impl Coordinator {
             state,
             limits: config.limits,
             grpc: None,
+            cluster_service: None,
+            tls: config
+                .https
+                .map(|files| https_acceptor(files, nexus_identity::DEFAULT_RELOAD_INTERVAL))
+                .transpose()?,
             blobs,
         })
     }
 
-    /// Runs a cluster: nodes join through `NodeService` on the API's listener, operators list
-    /// and drain them under `/v1/nodes`.
+    /// Runs a cluster: nodes join through `NodeService` on the API's listener, or, when the
+    /// cluster has an identity, on the listener [`Self::take_cluster_service`] serves;
+    /// operators list and drain them under `/v1/nodes`.
     pub fn with_cluster(mut self, cluster: Arc<Cluster>) -> Result<Self, StartError> {
         let routes = cluster
             .routes(Arc::clone(&self.blobs) as _)
             .map_err(|error| StartError::Cluster(error.to_string()))?;
-        self.grpc = Some(routes);
+        match cluster.identity() {
+            None => self.grpc = Some(routes),
+            Some(identity) => {
+                let acceptor = identity
+                    .acceptor(Peers::Edges)
+                    .map_err(|error| StartError::Cluster(error.to_string()))?;
+                self.cluster_service = Some(ClusterService {
+                    routes,
+                    acceptor,
+                    limits: self.limits.clone(),
+                });
+            }
+        }
         cluster
             .registry()
             .publish_to(Arc::clone(&self.state.events));
         self.state.metrics.observe_nodes(cluster.registry());
         self.state.cluster = Some(cluster);
         Ok(self)
+    }
+
+    /// The cluster's mutual-TLS listener's service, when the cluster has an identity.
+    pub fn take_cluster_service(&mut self) -> Option<ClusterService> {
+        self.cluster_service.take()
+    }
+
+    /// Serves the API and the trigger over TLS.
+    #[must_use]
+    pub fn with_tls(mut self, acceptor: TlsAcceptor) -> Self {
+        self.tls = Some(acceptor);
+        self
     }
 
     /// Validates deployed components with `validator` (see [`crate::functions::FunctionService::with_validator`]).
@@ -200,7 +278,7 @@ impl Coordinator {
         let api = router(self.state.clone());
         let grpc = grpc::routes(&self.state, self.grpc).prepare();
         let state = Arc::new(self.state);
-        let served = nexus_http::serve(listener, &self.limits, shutdown, |client| {
+        let served = nexus_http::serve_with(listener, &self.limits, self.tls, shutdown, |client| {
             let api = TowerToHyperService::new(api.clone().layer(Extension(ConnectInfo(client))));
             let state = Arc::clone(&state);
             let grpc = grpc.clone();

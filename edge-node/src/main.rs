@@ -11,6 +11,7 @@ use nexus_edge::cloud::front::{HttpHandler, INVOKE_TOKEN_VARIABLE};
 use nexus_edge::cloud::{CloudConfig, CloudHost};
 use nexus_edge::kv::KvBackend;
 use nexus_edge::node::{EdgeNode, NodeConfig};
+use nexus_identity::SvidPaths;
 use nexus_runtime::Limits;
 use tokio::net::TcpListener;
 
@@ -66,9 +67,16 @@ struct NodeArgs {
     /// Where to listen.
     #[arg(long, default_value = "0.0.0.0:7070")]
     listen: SocketAddr,
-    /// Where the coordinator reaches this node (`http://host:port`); the listen address by default.
+    /// Where the coordinator reaches this node (`http://host:port`, `https://` with an
+    /// identity); the listen address by default.
     #[arg(long)]
     advertise: Option<String>,
+    /// The directory where SPIRE's helper keeps this node's X.509 SVID (`svid.pem`,
+    /// `svid_key.pem`, `svid_bundle.pem`; `nexus dev-certs` makes them): mutual TLS with the
+    /// coordinator, reloaded when the files change. `--coordinator` is then the cluster
+    /// listener's `https://` URL, and the name defaults to the one in the SVID.
+    #[arg(long, env = "NEXUS_IDENTITY_DIR")]
+    identity_dir: Option<PathBuf>,
     /// Components, compiled code and SQLite databases.
     #[arg(long, default_value = ".nexus-edge")]
     state_dir: PathBuf,
@@ -233,8 +241,21 @@ async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     if let Some(slots) = args.instance_slots {
         limits.max_instances = slots;
     }
+    let identity = args.identity_dir.as_deref().map(SvidPaths::in_dir);
+    let name_in_svid = match &identity {
+        Some(paths) => Some(
+            nexus_identity::Identity::load(paths.clone(), nexus_identity::DEFAULT_RELOAD_INTERVAL)
+                .context("failed to load the node's identity")?
+                .id()
+                .edge_node()
+                .map(str::to_owned)
+                .context("the SVID is not an edge node's (spiffe://<trust domain>/edge/<name>)")?,
+        ),
+        None => None,
+    };
     let name = args
         .name
+        .or(name_in_svid)
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "edge".to_owned());
     let token = args
@@ -242,6 +263,7 @@ async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         .context("the cluster's join token is missing (--token or NEXUS_NODE_TOKEN)")?;
     let mut node = EdgeNode::start(NodeConfig {
         coordinator: args.coordinator,
+        identity,
         token,
         name,
         region: args.region,
@@ -255,7 +277,12 @@ async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         server: nexus_http::ServerLimits::default(),
     })
     .await?;
-    println!("Listening on http://{}", node.local_addr());
+    let scheme = if args.identity_dir.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!("Listening on {scheme}://{}", node.local_addr());
     tokio::select! {
         id = node.registered() => println!("Registered as node {}", id?),
         () = terminated() => return node.shutdown().await,

@@ -13,7 +13,8 @@ use http::{Response, StatusCode, header};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use nexus_http::ServerLimits;
+use nexus_http::{PeerCertificates, ServerLimits};
+use nexus_identity::{Identity, Peers, SpiffeId, SvidPaths, peer_id};
 use nexus_proto::node::v1::edge_service_server::EdgeServiceServer;
 use nexus_proto::node::v1::{Capacity, RegisterRequest};
 use nexus_proto::wire::RequireToken;
@@ -37,8 +38,12 @@ const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 /// Everything a node needs to start.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
-    /// The coordinator's URL: `http://host:port`.
+    /// The coordinator's URL: `http://host:port`, or with an identity its cluster listener's
+    /// `https://host:port`.
     pub coordinator: String,
+    /// The node's SPIFFE identity (`spiffe://<trust domain>/edge/<name>`): mutual TLS with the
+    /// coordinator both ways; without one, plain HTTP/2 and the join token alone.
+    pub identity: Option<SvidPaths>,
     /// The cluster's join token, carried by every call in both directions.
     pub token: String,
     /// The node's name (the host name by default).
@@ -49,7 +54,8 @@ pub struct NodeConfig {
     pub labels: BTreeMap<String, String>,
     /// Where the node listens; port 0 picks a free port.
     pub listen: SocketAddr,
-    /// Where the coordinator reaches the node; `http://<listen address>` by default.
+    /// Where the coordinator reaches the node; `http://<listen address>` by default
+    /// (`https://` with an identity).
     pub advertise: Option<String>,
     /// Components (`artifacts/`), compiled code (`compiled/`) and SQLite databases live here.
     pub state_dir: PathBuf,
@@ -96,7 +102,23 @@ impl EdgeNode {
             Arc::clone(&artifacts) as _,
             variables,
         ));
-        let coordinator = coordinator_client(&config.coordinator, &config.token)?;
+        let identity = config
+            .identity
+            .clone()
+            .map(|paths| Identity::load(paths, nexus_identity::DEFAULT_RELOAD_INTERVAL))
+            .transpose()
+            .context("failed to load the node's identity")?;
+        let coordinator =
+            coordinator_client(&config.coordinator, &config.token, identity.as_ref())?;
+        // Only the coordinator may call `EdgeService`; any identity of the trust domain (a
+        // scraper's) may read `/metrics` and the probes.
+        let (tls, caller) = match &identity {
+            None => (None, None),
+            Some(identity) => (
+                Some(identity.acceptor(Peers::TrustDomain)?),
+                Some(SpiffeId::coordinator(&identity.trust_domain())?),
+            ),
+        };
         let (load, warm) = (Arc::new(NodeLoad::default()), Arc::new(WarmSet::default()));
         let metrics = host.metrics().registry().clone();
         let in_flight = Arc::clone(&load);
@@ -137,12 +159,19 @@ impl EdgeNode {
             let shutdown = async move {
                 let _ = shutdown.wait_for(|stop| *stop).await;
             };
-            nexus_http::serve(listener, &server_limits, shutdown, move |_client| {
-                let (grpc, endpoints) = (grpc.clone(), Arc::clone(&endpoints));
+            nexus_http::serve_with(listener, &server_limits, tls, shutdown, move |_client| {
+                let (grpc, endpoints, caller) =
+                    (grpc.clone(), Arc::clone(&endpoints), caller.clone());
                 service_fn(move |request: http::Request<Incoming>| {
                     let (mut grpc, endpoints) = (grpc.clone(), Arc::clone(&endpoints));
+                    let refused = caller.as_ref().and_then(|caller| refuse(&request, caller));
                     async move {
                         if is_grpc(&request) {
+                            if let Some(refused) = refused {
+                                return Ok(refused
+                                    .into_http::<tonic::body::Body>()
+                                    .map(|body| body.boxed_unsync()));
+                            }
                             let response =
                                 tonic::codegen::Service::call(&mut grpc, request).await?;
                             return Ok::<_, Infallible>(response.map(|body| body.boxed_unsync()));
@@ -155,10 +184,11 @@ impl EdgeNode {
             })
             .await
         });
+        let scheme = if identity.is_some() { "https" } else { "http" };
         let advertise = config
             .advertise
             .clone()
-            .unwrap_or_else(|| format!("http://{local_addr}"));
+            .unwrap_or_else(|| format!("{scheme}://{local_addr}"));
         let limits = runtime.limits();
         let registration = RegisterRequest {
             name: config.name.clone(),
@@ -222,6 +252,20 @@ impl EdgeNode {
             .await
             .context("the server task failed")?
             .context("the listener failed")
+    }
+}
+
+/// Why a gRPC call must be refused: its caller is not `caller` (the coordinator).
+fn refuse<B>(request: &http::Request<B>, caller: &SpiffeId) -> Option<tonic::Status> {
+    let Some(certificates) = request.extensions().get::<PeerCertificates>() else {
+        return Some(tonic::Status::unauthenticated("mutual TLS is required"));
+    };
+    match peer_id(&certificates.0) {
+        Ok(peer) if &peer == caller => None,
+        Ok(peer) => Some(tonic::Status::permission_denied(format!(
+            "{peer} may not call this node; only {caller} may"
+        ))),
+        Err(error) => Some(tonic::Status::unauthenticated(error.to_string())),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The HTTP server loop every SirsiNexus listener uses (the edge ingress, the coordinator API):
 //! HTTP/1.1 and HTTP/2 on one port, a cap on concurrent connections, a cap on the header
-//! section and a time limit to receive it, and a graceful shutdown that lets in-flight
-//! requests finish.
+//! section and a time limit to receive it, TLS when configured (the peer's certificates in
+//! every request's extensions), and a graceful shutdown that lets in-flight requests finish.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -16,8 +16,10 @@ use hyper::service::Service;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use rustls_pki_types::CertificateDer;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 
 /// The multi-threaded runtime every SirsiNexus server runs on (a worker per core it may use).
 ///
@@ -61,11 +63,35 @@ impl Default for ServerLimits {
     }
 }
 
+/// The certificates the client presented on a TLS connection, leaf first; in the extensions
+/// of every request it sends.
+#[derive(Debug, Clone)]
+pub struct PeerCertificates(pub Arc<[CertificateDer<'static>]>);
+
 /// Serves connections from `listener` with the service `make_service` makes for each client,
 /// until `shutdown` resolves; then waits for in-flight requests.
 pub async fn serve<S, B>(
     listener: TcpListener,
     limits: &ServerLimits,
+    shutdown: impl Future<Output = ()>,
+    make_service: impl FnMut(SocketAddr) -> S,
+) -> std::io::Result<()>
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    serve_with(listener, limits, None, shutdown, make_service).await
+}
+
+/// [`serve`], over TLS when `tls` is given: the handshake has the header timeout to finish, and
+/// a client whose handshake fails (a plain-TCP client, a refused certificate) is dropped.
+pub async fn serve_with<S, B>(
+    listener: TcpListener,
+    limits: &ServerLimits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
     mut make_service: impl FnMut(SocketAddr) -> S,
 ) -> std::io::Result<()>
@@ -110,12 +136,47 @@ where
         };
         // Small responses must not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), make_service(client))
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let (service, builder, watcher) =
+            (make_service(client), builder.clone(), graceful.watcher());
+        let (tls, handshake_timeout) = (tls.clone(), limits.header_read_timeout);
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let served =
+                match tls {
+                    None => {
+                        let connection =
+                            builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                        watcher.watch(connection.into_owned()).await
+                    }
+                    Some(acceptor) => {
+                        let stream =
+                            match tokio::time::timeout(handshake_timeout, acceptor.accept(stream))
+                                .await
+                            {
+                                Ok(Ok(stream)) => stream,
+                                Ok(Err(error)) => {
+                                    tracing::info!(%client, %error, "TLS handshake refused");
+                                    return;
+                                }
+                                Err(_) => {
+                                    tracing::info!(%client, "TLS handshake timed out");
+                                    return;
+                                }
+                            };
+                        let peer = stream.get_ref().1.peer_certificates().map(|certificates| {
+                            PeerCertificates(
+                                certificates
+                                    .iter()
+                                    .map(|certificate| certificate.clone().into_owned())
+                                    .collect(),
+                            )
+                        });
+                        let service = WithPeer { service, peer };
+                        let connection =
+                            builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                        watcher.watch(connection.into_owned()).await
+                    }
+                };
+            if let Err(error) = served {
                 tracing::debug!(%client, error = %error, "connection ended with an error");
             }
             drop(permit);
@@ -123,4 +184,26 @@ where
     }
     graceful.shutdown().await;
     Ok(())
+}
+
+/// Puts the client's certificates into each request.
+struct WithPeer<S> {
+    service: S,
+    peer: Option<PeerCertificates>,
+}
+
+impl<S> Service<Request<Incoming>> for WithPeer<S>
+where
+    S: Service<Request<Incoming>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+        if let Some(peer) = &self.peer {
+            request.extensions_mut().insert(peer.clone());
+        }
+        self.service.call(request)
+    }
 }

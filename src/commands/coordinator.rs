@@ -11,6 +11,7 @@ use nexus::{Embedded, EmbeddedConfig, KvBackend};
 use nexus_coordinator::cluster::SchedulerConfig;
 use nexus_coordinator::functions::DeployLimits;
 use nexus_coordinator::server::CoordinatorConfig;
+use nexus_identity::{CertificateFiles, SvidPaths};
 
 use super::runtime_args::RuntimeArgs;
 use super::serve::wait_for_signal;
@@ -57,6 +58,26 @@ pub struct CoordinatorCommand {
         default_value = ".nexus/node-token"
     )]
     node_token_file: PathBuf,
+
+    /// The directory where SPIRE's helper keeps the coordinator's X.509 SVID (`svid.pem`,
+    /// `svid_key.pem`, `svid_bundle.pem`, for `spiffe://<trust domain>/coordinator`; `nexus
+    /// dev-certs` makes them), reloaded when the files change: nodes then join on
+    /// `--cluster-listen` over mutual TLS only, and are called the same way; `--cluster` only.
+    #[arg(long, env = "NEXUS_IDENTITY_DIR")]
+    identity_dir: Option<PathBuf>,
+
+    /// Where nodes join over mutual TLS, with `--identity-dir`.
+    #[arg(long, env = "NEXUS_CLUSTER_LISTEN", default_value = "0.0.0.0:7443")]
+    cluster_listen: SocketAddr,
+
+    /// A PEM certificate chain: the API and the trigger are served over TLS (reloaded when
+    /// the file changes); with `--tls-key`.
+    #[arg(long, env = "NEXUS_TLS_CERTIFICATE")]
+    tls_certificate: Option<PathBuf>,
+
+    /// The PEM private key of `--tls-certificate`.
+    #[arg(long, env = "NEXUS_TLS_KEY")]
+    tls_key: Option<PathBuf>,
 
     /// Prefer edge nodes in this region; `--cluster` only.
     #[arg(long, env = "NEXUS_REGION")]
@@ -137,6 +158,19 @@ impl CoordinatorCommand {
                 ..nexus_coordinator::invocations::AsyncConfig::default()
             },
             rate_limits: self.rate_limits.config(),
+            https: match (&self.tls_certificate, &self.tls_key) {
+                (Some(certificate), Some(key)) => Some(CertificateFiles {
+                    certificate: certificate.clone(),
+                    key: key.clone(),
+                }),
+                (None, None) => None,
+                _ => anyhow::bail!("--tls-certificate and --tls-key go together"),
+            },
+        };
+        let scheme = if coordinator.https.is_some() {
+            "https"
+        } else {
+            "http"
         };
         if self.cluster {
             let coordinator = ClusterCoordinator::start(ClusterConfig {
@@ -146,14 +180,25 @@ impl CoordinatorCommand {
                 region: self.region.clone(),
                 scheduler: SchedulerConfig::default(),
                 kv: Some(self.runtime.kv(&self.state_dir)?).filter(KvBackend::is_shared),
+                identity: self.identity_dir.as_deref().map(SvidPaths::in_dir),
+                cluster_listen: self.cluster_listen,
             })
             .await?;
-            println!("Coordinator listening on {}", coordinator.base_url());
             println!(
-                "Nodes join with: nexus-edge --coordinator {} --token \"$(cat {})\"",
-                coordinator.base_url(),
-                self.node_token_file.display()
+                "Coordinator listening on {scheme}://{}",
+                coordinator.local_addr()
             );
+            match coordinator.cluster_url() {
+                Some(url) => println!(
+                    "Nodes join with: nexus-edge --coordinator {url} --identity-dir <the node's SVID> --token \"$(cat {})\"",
+                    self.node_token_file.display()
+                ),
+                None => println!(
+                    "Nodes join with: nexus-edge --coordinator {} --token \"$(cat {})\"",
+                    coordinator.base_url(),
+                    self.node_token_file.display()
+                ),
+            }
             wait_for_signal().await?;
             coordinator.shutdown().await?;
             eprintln!("Coordinator stopped");
@@ -169,7 +214,10 @@ impl CoordinatorCommand {
             coordinator,
         };
         let platform = Embedded::start(config).await?;
-        println!("Coordinator listening on {}", platform.base_url());
+        println!(
+            "Coordinator listening on {scheme}://{}",
+            platform.local_addr()
+        );
         wait_for_signal().await?;
         platform.shutdown().await?;
         eprintln!("Coordinator stopped");

@@ -21,6 +21,7 @@ use h2::{RecvStream, SendStream};
 use http_body::{Body as _, Frame};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 /// How long connecting to a node may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -45,6 +46,11 @@ pub enum ChannelError {
         address: String,
         source: std::io::Error,
     },
+    #[error("the TLS handshake with {address} failed: {source}")]
+    Tls {
+        address: String,
+        source: std::io::Error,
+    },
     #[error("connecting to {address}: no answer within {CONNECT_TIMEOUT:?}")]
     ConnectTimedOut { address: String },
     #[error("HTTP/2 with {address}: {source}")]
@@ -61,6 +67,8 @@ pub struct NodeChannel {
 struct Shared {
     /// `host:port`, what is dialled.
     address: String,
+    /// Mutual TLS, expecting the node's own identity; plain HTTP/2 without.
+    tls: Option<TlsConnector>,
     current: Mutex<Option<Connection>>,
     /// One connect at a time: calls that find no connection wait for the same one.
     connecting: tokio::sync::Mutex<()>,
@@ -73,17 +81,20 @@ struct Connection {
 }
 
 impl NodeChannel {
-    /// A channel to the node at `origin` (`http://host:port`); nothing is dialled yet.
-    pub fn lazy(origin: &Uri) -> Option<Self> {
+    /// A channel to the node at `origin` (`http://host:port`, or `https://` with `tls`);
+    /// nothing is dialled yet.
+    pub fn lazy(origin: &Uri, tls: Option<TlsConnector>) -> Option<Self> {
         let authority = origin.authority()?;
+        let default_port = if tls.is_some() { 443 } else { 80 };
         let address = format!(
             "{}:{}",
             authority.host(),
-            authority.port_u16().unwrap_or(80)
+            authority.port_u16().unwrap_or(default_port)
         );
         Some(Self {
             shared: Arc::new(Shared {
                 address,
+                tls,
                 current: Mutex::new(None),
                 connecting: tokio::sync::Mutex::new(()),
             }),
@@ -102,6 +113,7 @@ impl NodeChannel {
         Ok(Self {
             shared: Arc::new(Shared {
                 address: "test".to_owned(),
+                tls: None,
                 current: Mutex::new(Some(Connection {
                     generation: 0,
                     sender,
@@ -159,7 +171,23 @@ impl Shared {
                 address: self.address.clone(),
                 source,
             })?;
-        let sender = start(dialled).await.map_err(|source| self.http2(source))?;
+        let sender = match &self.tls {
+            None => start(dialled).await,
+            Some(tls) => {
+                let handshake = tls.connect(nexus_identity::Identity::server_name(), dialled);
+                let secured = tokio::time::timeout(CONNECT_TIMEOUT, handshake)
+                    .await
+                    .map_err(|_| ChannelError::ConnectTimedOut {
+                        address: self.address.clone(),
+                    })?
+                    .map_err(|source| ChannelError::Tls {
+                        address: self.address.clone(),
+                        source,
+                    })?;
+                start(secured).await
+            }
+        }
+        .map_err(|source| self.http2(source))?;
         let connection = Connection {
             generation: broken.map_or(0, |generation| generation + 1),
             sender,

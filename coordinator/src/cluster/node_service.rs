@@ -5,6 +5,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::Stream;
+use nexus_http::PeerCertificates;
+use nexus_identity::{Identity, Peers, SpiffeId, peer_id};
 use nexus_proto::Digest;
 use nexus_proto::node::v1::node_service_server::NodeService;
 use nexus_proto::node::v1::{
@@ -28,6 +30,8 @@ pub struct NodeServer {
     pub(super) blobs: Arc<dyn BlobStore>,
     /// Carried by the coordinator's calls to nodes.
     pub(super) token: AddToken,
+    /// With mutual TLS, each call's peer must be the node it speaks for.
+    pub(super) identity: Option<Identity>,
     /// Set when the coordinator stops: lease streams end so that shutdown need not wait.
     pub(super) closing: watch::Receiver<bool>,
 }
@@ -45,6 +49,34 @@ fn state_message(state: NodeState) -> i32 {
     }) as i32
 }
 
+/// The identity a node named `name` must prove.
+fn node_identity(identity: &Identity, name: &str) -> Result<SpiffeId, Status> {
+    SpiffeId::edge(&identity.trust_domain(), name).map_err(|error| {
+        Status::invalid_argument(format!("the node's name cannot be in a SPIFFE ID: {error}"))
+    })
+}
+
+/// The SPIFFE ID the caller's certificate proves (the TLS layer has checked the chain).
+fn peer_of<T>(request: &Request<T>) -> Result<SpiffeId, Status> {
+    let certificates = request
+        .extensions()
+        .get::<PeerCertificates>()
+        .ok_or_else(|| Status::unauthenticated("mutual TLS is required"))?;
+    peer_id(&certificates.0).map_err(|error| Status::unauthenticated(error.to_string()))
+}
+
+/// Refuses a caller whose identity is not `expected`.
+fn check_peer<T>(request: &Request<T>, expected: &SpiffeId) -> Result<(), Status> {
+    let peer = peer_of(request)?;
+    if &peer == expected {
+        Ok(())
+    } else {
+        Err(Status::permission_denied(format!(
+            "the node's identity {peer} does not match its registration as {expected}"
+        )))
+    }
+}
+
 type ChunkStream = Pin<Box<dyn Stream<Item = Result<ComponentChunk, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -53,9 +85,20 @@ impl NodeService for NodeServer {
         &self,
         request: Request<RegisterRequest>,
     ) -> Result<Response<RegisterResponse>, Status> {
+        let tls = match &self.identity {
+            None => None,
+            Some(identity) => {
+                let expected = node_identity(identity, &request.get_ref().name)?;
+                check_peer(&request, &expected)?;
+                let connector = identity
+                    .connector(Peers::Exactly(expected))
+                    .map_err(|error| Status::internal(error.to_string()))?;
+                Some(connector)
+            }
+        };
         let node = self
             .registry
-            .register(request.into_inner(), &self.token)
+            .register(request.into_inner(), &self.token, tls)
             .map_err(|error| Status::invalid_argument(error.to_string()))?;
         Ok(Response::new(RegisterResponse {
             node_id: node.id.to_string(),
@@ -70,6 +113,11 @@ impl NodeService for NodeServer {
         &self,
         request: Request<Streaming<Heartbeat>>,
     ) -> Result<Response<Self::LeaseStream>, Status> {
+        let peer = self
+            .identity
+            .as_ref()
+            .map(|_| peer_of(&request))
+            .transpose()?;
         let mut heartbeats = request.into_inner();
         let first = heartbeats
             .message()
@@ -81,6 +129,14 @@ impl NodeService for NodeServer {
             .ok()
             .and_then(|id| self.registry.get(id))
             .ok_or_else(|| Status::not_found("unknown node id: register first"))?;
+        if let (Some(identity), Some(peer)) = (&self.identity, peer) {
+            let expected = node_identity(identity, &node.name)?;
+            if peer != expected {
+                return Err(Status::permission_denied(format!(
+                    "{peer} cannot hold the lease of {expected}"
+                )));
+            }
+        }
         let (updates, stream) = mpsc::channel(4);
         let registry = Arc::clone(&self.registry);
         let mut closing = self.closing.clone();

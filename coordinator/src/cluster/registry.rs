@@ -13,6 +13,7 @@ use nexus_proto::node::v1::{Heartbeat, RegisterRequest};
 use nexus_proto::wire::AddToken;
 use nexus_store::FunctionVersionId;
 use serde::Serialize;
+use tokio_rustls::TlsConnector;
 use tonic::service::interceptor::InterceptedService;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -278,6 +279,7 @@ impl NodeRegistry {
         &self,
         request: RegisterRequest,
         token: &AddToken,
+        tls: Option<TlsConnector>,
     ) -> Result<Arc<Node>, InvalidRegistration> {
         let invalid = |what: &str| InvalidRegistration(what.to_owned());
         if request.name.is_empty() || request.name.len() > 253 {
@@ -303,15 +305,23 @@ impl NodeRegistry {
         if capacity.instance_slots == 0 {
             return Err(invalid("a node needs at least one instance slot"));
         }
-        if !request.address.starts_with("http://") {
-            return Err(invalid("the address must be an http:// URL"));
+        match (&tls, request.address.starts_with("https://")) {
+            (Some(_), false) => {
+                return Err(invalid(
+                    "the address must be an https:// URL: the cluster uses mutual TLS",
+                ));
+            }
+            (None, _) if !request.address.starts_with("http://") => {
+                return Err(invalid("the address must be an http:// URL"));
+            }
+            _ => {}
         }
         let origin: Uri = request
             .address
             .parse()
             .map_err(|error| InvalidRegistration(format!("address: {error}")))?;
-        let channel =
-            NodeChannel::lazy(&origin).ok_or_else(|| invalid("the address must name a host"))?;
+        let channel = NodeChannel::lazy(&origin, tls)
+            .ok_or_else(|| invalid("the address must name a host"))?;
         let warm = request
             .warm_digests
             .iter()
@@ -519,7 +529,7 @@ mod tests {
             ..RegisterRequest::default()
         };
         let node = registry
-            .register(request, &AddToken::new("token").unwrap())
+            .register(request, &AddToken::new("token").unwrap(), None)
             .unwrap();
         registry.lose(&node, "a call to it failed");
         registry.lose(&node, "lease lapsed");

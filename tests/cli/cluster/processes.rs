@@ -28,6 +28,7 @@ pub fn edge_binary() -> PathBuf {
 
 /// The address a process just started prints as `{prefix}{address}` on its first line; the
 /// rest of its output is drained.
+#[allow(dead_code, reason = "the cloud tests use it, the cluster tests do not")]
 pub async fn announced_address(child: &mut Child, prefix: &str) -> String {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let line = next_line(&mut lines).await;
@@ -41,7 +42,7 @@ pub async fn announced_address(child: &mut Child, prefix: &str) -> String {
 
 /// Reads the rest of a process's output, so that it never writes to a closed pipe (which
 /// would make its next `println!` panic).
-fn drain(mut lines: Lines<BufReader<ChildStdout>>) {
+pub fn drain(mut lines: Lines<BufReader<ChildStdout>>) {
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 }
 
@@ -56,6 +57,8 @@ pub async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
 pub struct Coordinator {
     child: Child,
     pub base: String,
+    /// Where nodes join: the API's URL, or the mutual-TLS cluster listener's.
+    pub join: String,
     pub token: String,
     pub access_token: String,
     pub client: HttpClient,
@@ -149,11 +152,24 @@ impl Coordinator {
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-        let base = announced_address(&mut child, "Coordinator listening on ").await;
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let listening = next_line(&mut lines).await;
+        let base = listening
+            .strip_prefix("Coordinator listening on ")
+            .unwrap_or_else(|| panic!("unexpected output: {listening}"))
+            .to_owned();
+        let joining = next_line(&mut lines).await;
+        let join = joining
+            .split_once("--coordinator ")
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("unexpected output: {joining}"))
+            .to_owned();
+        drain(lines);
         let token = std::fs::read_to_string(&token_file).unwrap();
         Self {
             child,
             base,
+            join,
             token,
             access_token: String::new(),
             client: HttpClient::default(),
@@ -315,7 +331,7 @@ impl Edge {
         env: &[(&str, &str)],
     ) -> Self {
         let mut child = Command::new(edge_binary())
-            .args(["--coordinator", &coordinator.base, "--name", name])
+            .args(["--coordinator", &coordinator.join, "--name", name])
             .args(args)
             .args(["--listen", "127.0.0.1:0"])
             .args(if args.contains(&"--kv") {
