@@ -318,7 +318,8 @@ async fn a_pooling_slot_reused_by_another_tenant_holds_none_of_the_last_ones_mem
     )
     .await;
     let found: usize = control.rsplit("found=").next().unwrap().parse().unwrap();
-    assert!(found > 1000, "the scanner missed what it wrote: {control}");
+    // One run: the 16 MiB just written are contiguous.
+    assert!(found >= 1, "the scanner missed what it wrote: {control}");
 
     for round in 0..3 {
         let filled = call(&tenant_a, "fill=tenant-a-secret&mib=16").await;
