@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
 use nexus_proto::ErrorEnvelope;
-use nexus_runtime::{Fault, InvokeError};
+use nexus_runtime::{Cap, Fault, InvokeError, LoadError};
 
 /// An error the edge node answers with.
 #[derive(Debug)]
@@ -50,6 +50,24 @@ impl EdgeError {
         Self {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             code: "app_load_failed",
+            message: error.to_string(),
+            retry_after: None,
+        }
+    }
+
+    /// Why the app could not be loaded: a runtime fault is internal, a component over the size
+    /// or compile-time cap has its own code, anything else is [`EdgeError::load_failed`].
+    pub fn from_load(error: LoadError) -> Self {
+        let code = match &error {
+            LoadError::Engine(_) => return Self::internal(&error),
+            LoadError::ComponentTooLarge { .. } => "component_too_large",
+            LoadError::CompileTimeout { .. } => "compile_timeout",
+            _ => return Self::load_failed(&error),
+        };
+        tracing::warn!(%error, "app refused by a load cap");
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code,
             message: error.to_string(),
             retry_after: None,
         }
@@ -210,6 +228,16 @@ impl From<InvokeError> for EdgeError {
             InvokeError::BodyTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", None)
             }
+            InvokeError::HeadersTooLarge { .. } => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+                None,
+            ),
+            InvokeError::GuestLimit { cap, .. } => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                guest_limit_code(*cap),
+                None,
+            ),
             InvokeError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
         };
         // Guest traps carry the guest's own backtrace, which is the deployer's to see; the
@@ -224,6 +252,18 @@ impl From<InvokeError> for EdgeError {
             message,
             retry_after,
         }
+    }
+}
+
+/// The code of a guest's breach of `cap`.
+fn guest_limit_code(cap: Cap) -> &'static str {
+    match cap {
+        Cap::Resources => "resource_limit_exceeded",
+        Cap::HeaderCount | Cap::HeaderBytes => "header_limit_exceeded",
+        Cap::HostCallBytes => "host_call_limit_exceeded",
+        Cap::OutboundRequests => "outbound_limit_exceeded",
+        Cap::ComponentBytes => "component_too_large",
+        Cap::CompileTime => "compile_timeout",
     }
 }
 
@@ -259,11 +299,49 @@ mod tests {
                 500,
             ),
             (InvokeError::BodyTooLarge { limit: 1 }, 413),
+            (
+                InvokeError::HeadersTooLarge {
+                    cap: Cap::HeaderCount,
+                    limit: 1,
+                },
+                431,
+            ),
+            (
+                InvokeError::GuestLimit {
+                    cap: Cap::Resources,
+                    limit: 1,
+                },
+                500,
+            ),
             (InvokeError::Internal("secret detail".into()), 500),
         ];
         for (error, status) in cases {
             assert_eq!(EdgeError::from(error).status().as_u16(), status);
         }
+    }
+
+    #[test]
+    fn a_breach_names_its_cap_and_is_not_safe_to_retry() {
+        let error = InvokeError::GuestLimit {
+            cap: Cap::Resources,
+            limit: 10,
+        };
+        assert!(!error.retry_is_safe());
+        assert_eq!(error.fault(), Fault::Guest);
+        let edge = EdgeError::from(error);
+        assert_eq!(edge.code(), "resource_limit_exceeded");
+        assert_eq!(edge.message(), "guest exceeded the max_resources cap of 10");
+        assert!(!edge.ran_nothing());
+        let load = EdgeError::from_load(LoadError::ComponentTooLarge {
+            component: "big".into(),
+            size: 20,
+            limit: 10,
+        });
+        assert_eq!(load.code(), "component_too_large");
+        assert!(
+            load.message()
+                .contains("max_component_bytes cap of 10 bytes")
+        );
     }
 
     #[test]

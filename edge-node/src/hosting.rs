@@ -16,7 +16,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::Request;
 use nexus_proto::ResolvedApp;
-use nexus_runtime::{ArtifactSource, GuestResponse, LoadError, Runtime, VariableSource};
+use nexus_runtime::{ArtifactSource, GuestResponse, Runtime, VariableSource};
 use tokio::sync::OnceCell;
 use tracing::Instrument as _;
 
@@ -141,10 +141,7 @@ impl AppHost {
             let router = Router::build(&app).map_err(|error| EdgeError::load_failed(&error))?;
             let loaded = runtime
                 .load_app(&app, artifacts.as_ref(), variables.as_ref())
-                .map_err(|error| match error {
-                    LoadError::Engine(_) => EdgeError::internal(&error),
-                    error => EdgeError::load_failed(&error),
-                })?;
+                .map_err(EdgeError::from_load)?;
             Ok(ServedApp::new(loaded, router))
         })
         .await

@@ -8,7 +8,9 @@ use nexus::KvBackend;
 use nexus::units::{parse_bytes, parse_duration};
 use nexus_runtime::Limits;
 use nexus_runtime::config::{
-    DEFAULT_MAX_INSTANCES, DEFAULT_MAX_QUEUED, DEFAULT_MAX_REQUEST_BODY_BYTES,
+    DEFAULT_MAX_COMPONENT_BYTES, DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_HEADER_COUNT,
+    DEFAULT_MAX_HOST_CALL_BYTES, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_OUTBOUND_REQUESTS,
+    DEFAULT_MAX_QUEUED, DEFAULT_MAX_REQUEST_BODY_BYTES, DEFAULT_MAX_RESOURCES,
     DEFAULT_MEMORY_LIMIT_BYTES,
 };
 
@@ -43,6 +45,34 @@ pub struct RuntimeArgs {
     /// Largest request body accepted (e.g. 16MiB).
     #[arg(long, env = "NEXUS_MAX_BODY", value_parser = parse_bytes)]
     max_body: Option<u64>,
+
+    /// Largest component loaded (e.g. 64MiB).
+    #[arg(long, env = "NEXUS_MAX_COMPONENT_SIZE", value_parser = parse_bytes)]
+    max_component_size: Option<u64>,
+
+    /// Longest compilation of one component (e.g. 60s).
+    #[arg(long, env = "NEXUS_COMPILE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    compile_timeout: Duration,
+
+    /// Host resources (HTTP fields, bodies, streams, open stores…) one instance may hold.
+    #[arg(long, env = "NEXUS_MAX_RESOURCES", default_value_t = DEFAULT_MAX_RESOURCES)]
+    max_resources: u32,
+
+    /// Bytes one host call may move: a key-value value, a key-value or Redis result (e.g. 16MiB).
+    #[arg(long, env = "NEXUS_MAX_HOST_CALL_BYTES", value_parser = parse_bytes)]
+    max_host_call_bytes: Option<u64>,
+
+    /// Outbound HTTP requests one invocation may send.
+    #[arg(long, env = "NEXUS_MAX_OUTBOUND_REQUESTS", default_value_t = DEFAULT_MAX_OUTBOUND_REQUESTS)]
+    max_outbound_requests: u32,
+
+    /// Header fields of a request or response, in or out (a request over it gets 431).
+    #[arg(long, env = "NEXUS_MAX_HEADER_COUNT", default_value_t = DEFAULT_MAX_HEADER_COUNT)]
+    max_header_count: u32,
+
+    /// Bytes of a header section, in or out (e.g. 64KiB).
+    #[arg(long, env = "NEXUS_MAX_HEADER_BYTES", value_parser = parse_bytes)]
+    max_header_bytes: Option<u64>,
 }
 
 impl RuntimeArgs {
@@ -59,6 +89,17 @@ impl RuntimeArgs {
             max_instances: self.max_instances,
             max_queued: self.max_queued,
             max_request_body_bytes: self.max_body.unwrap_or(DEFAULT_MAX_REQUEST_BODY_BYTES),
+            max_component_bytes: self
+                .max_component_size
+                .unwrap_or(DEFAULT_MAX_COMPONENT_BYTES),
+            compile_timeout: self.compile_timeout,
+            max_resources: self.max_resources,
+            max_host_call_bytes: self
+                .max_host_call_bytes
+                .unwrap_or(DEFAULT_MAX_HOST_CALL_BYTES),
+            max_outbound_requests: self.max_outbound_requests,
+            max_header_count: self.max_header_count,
+            max_header_bytes: self.max_header_bytes.unwrap_or(DEFAULT_MAX_HEADER_BYTES),
             ..Limits::default()
         }
     }

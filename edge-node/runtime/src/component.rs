@@ -1,7 +1,8 @@
 //! Compiling components, checking their imports, and pre-instantiating them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use nexus_proto::Digest;
 use tokio::sync::watch;
@@ -272,16 +273,28 @@ pub(crate) struct Compilers {
     pub(crate) baseline: Option<(Compiler, Optimizer)>,
 }
 
+/// The caps on loading one component: its size, and how long compiling it may take.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LoadCaps {
+    pub(crate) max_bytes: u64,
+    pub(crate) compile_timeout: Duration,
+}
+
 /// Compiled components by digest. Two components with the same bytes share one entry, and a
 /// redeploy of unchanged bytes compiles nothing.
 #[derive(Default)]
 pub struct ComponentCache {
     entries: Mutex<HashMap<Digest, Arc<TieredComponent>>>,
+    /// Components whose compilation ran past the cap: refused at once from then on, since
+    /// their compilation cannot be stopped and a retry would start another.
+    too_slow: Mutex<HashSet<Digest>>,
 }
 
 impl ComponentCache {
     /// The prepared component for `bytes`, compiling and linking it on first use: with a
-    /// baseline compiler, baseline code now and optimized code in the background.
+    /// baseline compiler, baseline code now and optimized code in the background. Refuses
+    /// bytes over `caps.max_bytes` and a compilation that takes longer than
+    /// `caps.compile_timeout`.
     ///
     /// `component_id` only names the component in errors.
     pub(crate) fn prepare(
@@ -289,18 +302,49 @@ impl ComponentCache {
         compilers: &Compilers,
         component_id: &str,
         bytes: &[u8],
+        caps: LoadCaps,
     ) -> Result<Arc<TieredComponent>, LoadError> {
+        let size = bytes.len() as u64;
+        if size > caps.max_bytes {
+            return Err(LoadError::ComponentTooLarge {
+                component: component_id.to_owned(),
+                size,
+                limit: caps.max_bytes,
+            });
+        }
         let digest = Digest::of(bytes);
         if let Some(prepared) = self.get(&digest) {
             return Ok(prepared);
         }
+        let too_slow = || LoadError::CompileTimeout {
+            component: component_id.to_owned(),
+            limit: caps.compile_timeout,
+        };
+        if lock(&self.too_slow).contains(&digest) {
+            return Err(too_slow());
+        }
+        let shared: Arc<[u8]> = Arc::from(bytes);
+        let compile = |compiler: &Compiler, tier| {
+            let compiled = compile_within(
+                compiler,
+                component_id,
+                digest,
+                &shared,
+                tier,
+                caps.compile_timeout,
+            );
+            if matches!(compiled, Err(LoadError::CompileTimeout { .. })) {
+                lock(&self.too_slow).insert(digest);
+            }
+            compiled
+        };
         // Compiling takes a while; do it without holding the lock. Two racing loads of the
         // same bytes both compile, and the first insert wins.
         let baseline = compilers
             .baseline
             .as_ref()
             .and_then(|(compiler, optimizer)| {
-                match compiler.prepare(component_id, digest, bytes, Tier::Baseline) {
+                match compile(compiler, Tier::Baseline) {
                     Ok(prepared) => Some(Ok((prepared, optimizer))),
                     // Winch does not compile every proposal Cranelift does: such components go
                     // straight to Cranelift.
@@ -313,19 +357,14 @@ impl ComponentCache {
                 (Arc::new(TieredComponent::new(prepared)), Some(optimizer))
             }
             None => (
-                Arc::new(TieredComponent::new(compilers.optimized.prepare(
-                    component_id,
-                    digest,
-                    bytes,
+                Arc::new(TieredComponent::new(compile(
+                    &compilers.optimized,
                     Tier::Optimized,
                 )?)),
                 None,
             ),
         };
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut entries = lock(&self.entries);
         let entry = entries.entry(digest).or_insert_with(|| {
             if let Some(optimizer) = optimizer {
                 // The thread ends only with the runtime, so a send cannot fail while it lives.
@@ -343,24 +382,56 @@ impl ComponentCache {
 
     /// The prepared component with `digest`, if cached.
     pub fn get(&self, digest: &Digest) -> Option<Arc<TieredComponent>> {
-        let entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        entries.get(digest).cloned()
+        lock(&self.entries).get(digest).cloned()
     }
 
     /// How many components are cached.
     pub fn len(&self) -> usize {
-        self.entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .len()
+        lock(&self.entries).len()
     }
 
     /// Whether the cache is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Compiles on a thread of its own and waits at most `limit`. wasmtime cannot stop a
+/// compilation, so one that runs over finishes in the background and its result is dropped.
+fn compile_within(
+    compiler: &Compiler,
+    component_id: &str,
+    digest: Digest,
+    bytes: &Arc<[u8]>,
+    tier: Tier,
+    limit: Duration,
+) -> Result<PreparedComponent, LoadError> {
+    let (done, result) = std::sync::mpsc::sync_channel(1);
+    let (compiler, id, bytes) = (compiler.clone(), component_id.to_owned(), Arc::clone(bytes));
+    std::thread::Builder::new()
+        .name("nexus-compile".to_owned())
+        .spawn(move || {
+            // The receiver is gone when the wait timed out; the result is not wanted then.
+            let _ = done.send(compiler.prepare(&id, digest, &bytes, tier));
+        })
+        .map_err(|error| {
+            LoadError::Engine(format!("failed to start a compilation thread: {error}"))
+        })?;
+    match result.recv_timeout(limit) {
+        Ok(compiled) => compiled,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(LoadError::CompileTimeout {
+            component: component_id.to_owned(),
+            limit,
+        }),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(LoadError::Engine(
+            "the compilation thread stopped without a result".to_owned(),
+        )),
     }
 }
 

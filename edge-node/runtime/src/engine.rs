@@ -22,7 +22,10 @@ pub(crate) const TABLES_PER_COMPONENT: u32 = 16;
 /// Elements per table: large Rust binaries have tables of a few thousand entries.
 pub(crate) const TABLE_ELEMENTS: usize = 20_000;
 /// Up to this much of a memory or table stays resident between instances instead of being
-/// returned to the kernel and faulted in again. With `PAGEMAP_SCAN` (Linux 6.7+) only the pages
+/// returned to the kernel and faulted in again. Either way a slot comes back clean: the resident
+/// part is reset to the component's initial image (or zeros), the rest reads as zeros when
+/// faulted in again, so one tenant never sees another's leftovers (tested by the `abuser`
+/// fixture in `tests/tests/e2e/hardening.rs`). With `PAGEMAP_SCAN` (Linux 6.7+) only the pages
 /// the last instance dirtied are reset, so the bound can be generous: a Rust guest's stack sits
 /// just below 1 MiB and its heap just above.
 const KEEP_RESIDENT_BYTES: usize = 4 * 1024 * 1024;

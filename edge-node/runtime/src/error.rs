@@ -87,12 +87,83 @@ pub enum LoadError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The component's bytes are over [`crate::Limits::max_component_bytes`].
+    #[error("component `{component}` is {size} bytes, over the {} cap of {limit} bytes", Cap::ComponentBytes.setting())]
+    ComponentTooLarge {
+        /// The component id.
+        component: String,
+        /// Its size in bytes.
+        size: u64,
+        /// The cap.
+        limit: u64,
+    },
+    /// Compiling and linking the component took longer than
+    /// [`crate::Limits::compile_timeout`].
+    #[error("component `{component}` did not compile within the {} cap of {limit:?}", Cap::CompileTime.setting())]
+    CompileTimeout {
+        /// The component id.
+        component: String,
+        /// The cap.
+        limit: Duration,
+    },
     /// A trigger names a component the app does not have.
     #[error("no component `{0}` in this app")]
     UnknownComponent(String),
     /// The engine could not be created with the requested settings.
     #[error("failed to create the wasmtime engine: {0}")]
     Engine(String),
+}
+
+/// One of the caps on what a component, an instance or an invocation may use; each is a field
+/// of [`crate::Limits`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cap {
+    /// Bytes of one component (`max_component_bytes`).
+    ComponentBytes,
+    /// Time to compile one component (`compile_timeout`).
+    CompileTime,
+    /// Live host resources of one instance (`max_resources`).
+    Resources,
+    /// Bytes one host call moves (`max_host_call_bytes`).
+    HostCallBytes,
+    /// Outbound HTTP requests of one invocation (`max_outbound_requests`).
+    OutboundRequests,
+    /// Header fields of one request or response (`max_header_count`).
+    HeaderCount,
+    /// Bytes of one header section (`max_header_bytes`).
+    HeaderBytes,
+}
+
+impl Cap {
+    /// Every cap, in a fixed order.
+    pub const ALL: [Cap; 7] = [
+        Cap::ComponentBytes,
+        Cap::CompileTime,
+        Cap::Resources,
+        Cap::HostCallBytes,
+        Cap::OutboundRequests,
+        Cap::HeaderCount,
+        Cap::HeaderBytes,
+    ];
+
+    /// The name of the [`crate::Limits`] field that sets it.
+    pub fn setting(self) -> &'static str {
+        match self {
+            Cap::ComponentBytes => "max_component_bytes",
+            Cap::CompileTime => "compile_timeout",
+            Cap::Resources => "max_resources",
+            Cap::HostCallBytes => "max_host_call_bytes",
+            Cap::OutboundRequests => "max_outbound_requests",
+            Cap::HeaderCount => "max_header_count",
+            Cap::HeaderBytes => "max_header_bytes",
+        }
+    }
+}
+
+impl std::fmt::Display for Cap {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.setting())
+    }
 }
 
 /// Whose fault an invocation failure is.
@@ -141,6 +212,23 @@ pub enum InvokeError {
         /// The limit in bytes.
         limit: u64,
     },
+    /// The request's headers are over a cap (`max_header_count` or `max_header_bytes`).
+    #[error("request headers exceed the {cap} cap of {limit}")]
+    HeadersTooLarge {
+        /// Which cap.
+        cap: Cap,
+        /// Its value.
+        limit: u64,
+    },
+    /// The guest went over a cap: it held too many host resources, built a header section
+    /// too large, or answered with too many or too large headers.
+    #[error("guest exceeded the {cap} cap of {limit}")]
+    GuestLimit {
+        /// Which cap.
+        cap: Cap,
+        /// Its value.
+        limit: u64,
+    },
     /// The runtime failed for reasons that are not the guest's or the caller's.
     #[error("internal runtime error: {0}")]
     Internal(String),
@@ -151,10 +239,11 @@ impl InvokeError {
     pub fn fault(&self) -> Fault {
         match self {
             Self::Overloaded { .. } => Fault::Capacity,
-            Self::DeadlineExceeded { .. } | Self::GuestTrap { .. } | Self::NoResponse { .. } => {
-                Fault::Guest
-            }
-            Self::BodyTooLarge { .. } => Fault::Caller,
+            Self::DeadlineExceeded { .. }
+            | Self::GuestTrap { .. }
+            | Self::NoResponse { .. }
+            | Self::GuestLimit { .. } => Fault::Guest,
+            Self::BodyTooLarge { .. } | Self::HeadersTooLarge { .. } => Fault::Caller,
             Self::Internal(_) => Fault::Internal,
         }
     }

@@ -24,6 +24,7 @@ use wasmtime_wasi_http::handler::{
 };
 use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 
+use crate::caps::{self, Breaches, check_headers};
 use crate::component::{Exports, TieredComponent};
 use crate::config::Limits;
 use crate::cpu_gate::{CpuGate, CpuRelease};
@@ -167,6 +168,15 @@ impl ComponentHandler {
         if declared_length(&request).is_some_and(|length| length > limit) {
             return Err(InvokeError::BodyTooLarge { limit });
         }
+        // Every way in (ingress, trigger, node, cloud host) ends here, so the header caps hold
+        // whatever server parsed the request.
+        if let Err(cap) = check_headers(request.headers(), &self.limits) {
+            self.breaches().record(cap);
+            return Err(InvokeError::HeadersTooLarge {
+                cap,
+                limit: caps::value(&self.limits, cap),
+            });
+        }
         let agent = request.extensions().get::<AgentContext>().cloned();
         let log_sink = request.extensions().get::<LogSink>().cloned();
         let slot = self.admission.admit(deadline).await?;
@@ -204,8 +214,14 @@ impl ComponentHandler {
         if exceeded.load(Ordering::Acquire) {
             return Err(InvokeError::BodyTooLarge { limit });
         }
-        match outcome {
-            Ok(Ok(response)) => Ok(response),
+        let failure = match outcome {
+            Ok(Ok(response)) => match check_headers(response.headers(), &self.limits) {
+                Ok(()) => return Ok(response),
+                Err(cap) => InvokeError::GuestLimit {
+                    cap,
+                    limit: caps::value(&self.limits, cap),
+                },
+            },
             Ok(Err(error)) => {
                 // The instance reports its own end right after the request hears of it.
                 let instance_error =
@@ -213,17 +229,20 @@ impl ComponentHandler {
                         Ok(Ok(Err(instance_error))) => Some(instance_error),
                         _ => None,
                     };
-                Err(classify(
-                    &error,
-                    instance_error.as_ref(),
-                    deadline,
-                    self.limits.deadline,
-                ))
+                classify(&error, instance_error.as_ref(), deadline, &self.limits)
             }
-            Err(_elapsed) => Err(InvokeError::DeadlineExceeded {
+            Err(_elapsed) => InvokeError::DeadlineExceeded {
                 deadline: self.limits.deadline,
-            }),
+            },
+        };
+        if let InvokeError::GuestLimit { cap, .. } = &failure {
+            self.breaches().record(*cap);
         }
+        Err(failure)
+    }
+
+    fn breaches(&self) -> &Breaches {
+        &self.handler.state().env.breaches
     }
 }
 
@@ -243,11 +262,21 @@ fn classify(
     error: &wasmtime::Error,
     instance_error: Option<&wasmtime::Error>,
     deadline: Instant,
-    budget: Duration,
+    limits: &Limits,
 ) -> InvokeError {
-    let timed_out = InvokeError::DeadlineExceeded { deadline: budget };
+    let timed_out = InvokeError::DeadlineExceeded {
+        deadline: limits.deadline,
+    };
     if error.downcast_ref::<ExpirationError>().is_some() {
         return timed_out;
+    }
+    for candidate in [Some(error), instance_error].into_iter().flatten() {
+        if let Some(cap) = caps::breached_by(candidate) {
+            return InvokeError::GuestLimit {
+                cap,
+                limit: caps::value(limits, cap),
+            };
+        }
     }
     for candidate in [Some(error), instance_error].into_iter().flatten() {
         if let Some(trap) = candidate.downcast_ref::<Trap>() {

@@ -18,6 +18,7 @@ use nexus_proto::app::ResolvedComponent;
 use nexus_proto::{Digest, ResolvedApp};
 use wasmtime::Engine;
 
+mod caps;
 pub mod component;
 pub mod componentize;
 pub mod config;
@@ -32,7 +33,7 @@ pub mod validate;
 
 pub use component::{HttpWorld, PreparedComponent, Tier, TieredComponent};
 pub use config::{Limits, RuntimeConfig};
-pub use error::{Fault, InvokeError, LoadError};
+pub use error::{Cap, Fault, InvokeError, LoadError};
 pub use host::key_value::AgentContext;
 pub use host::local_requests::{LocalDispatch, LocalResult, LocalTarget};
 pub use host::variables::{EnvVariables, VariableSource};
@@ -40,7 +41,8 @@ pub use invoke::{ComponentHandler, GuestBody, GuestResponse};
 pub use output::{GuestLog, LogSink};
 pub use validate::Validator;
 
-use crate::component::{Compiler, Compilers, ComponentCache, Optimizer};
+use crate::caps::{Breaches, CallBudget};
+use crate::component::{Compiler, Compilers, ComponentCache, LoadCaps, Optimizer};
 use crate::cpu_gate::CpuGate;
 use crate::engine::EpochTicker;
 use crate::host::allowed_hosts::AllowedHosts;
@@ -90,6 +92,7 @@ pub struct Runtime {
     sqlite: Arc<SqliteDatabases>,
     pg_pools: Arc<PgPools>,
     mysql_pools: Arc<MysqlPools>,
+    breaches: Arc<Breaches>,
     _tickers: Vec<EpochTicker>,
 }
 
@@ -134,6 +137,7 @@ impl Runtime {
             sqlite: Arc::new(SqliteDatabases::new(config.state_dir.as_deref())),
             pg_pools: Arc::default(),
             mysql_pools: Arc::default(),
+            breaches: Arc::default(),
             _tickers: tickers,
         })
     }
@@ -144,14 +148,33 @@ impl Runtime {
     }
 
     /// Compiles and links a component (or finds it in the cache), refusing one that imports
-    /// an interface this runtime does not provide. With the baseline tier on, this returns as
-    /// soon as baseline code is ready; the optimized code replaces it in the background.
+    /// an interface this runtime does not provide, one over [`Limits::max_component_bytes`]
+    /// and one whose compilation takes longer than [`Limits::compile_timeout`]. With the
+    /// baseline tier on, this returns as soon as baseline code is ready; the optimized code
+    /// replaces it in the background.
     pub fn prepare(
         &self,
         component_id: &str,
         bytes: &[u8],
     ) -> Result<Arc<TieredComponent>, LoadError> {
-        self.cache.prepare(&self.compilers, component_id, bytes)
+        let caps = LoadCaps {
+            max_bytes: self.limits.max_component_bytes,
+            compile_timeout: self.limits.compile_timeout,
+        };
+        let prepared = self
+            .cache
+            .prepare(&self.compilers, component_id, bytes, caps);
+        match &prepared {
+            Err(LoadError::ComponentTooLarge { .. }) => self.breaches.record(Cap::ComponentBytes),
+            Err(LoadError::CompileTimeout { .. }) => self.breaches.record(Cap::CompileTime),
+            _ => {}
+        }
+        prepared
+    }
+
+    /// How many times each cap was hit since this runtime started.
+    pub fn limit_breaches(&self) -> Vec<(Cap, u64)> {
+        self.breaches.counts()
     }
 
     /// The compiled component with `digest`, if this runtime has prepared it.
@@ -244,6 +267,7 @@ impl Runtime {
                 Arc::clone(&self.context),
                 &app.name,
                 &component.key_value_stores,
+                CallBudget::new(&self.limits, Arc::clone(&self.breaches)),
             ),
             sqlite: SqliteAccess::new(&self.sqlite, &app.name, &component.sqlite_databases),
             pg_pools: Arc::clone(&self.pg_pools),
@@ -254,6 +278,8 @@ impl Runtime {
             local: local.clone(),
             memory_limit_bytes: usize::try_from(self.limits.memory_limit_bytes)
                 .unwrap_or(usize::MAX),
+            limits: self.limits.clone(),
+            breaches: Arc::clone(&self.breaches),
         })
     }
 }

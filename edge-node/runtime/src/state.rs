@@ -11,6 +11,8 @@ use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::caps::Breaches;
+use crate::config::Limits;
 use crate::cpu_gate::CpuShare;
 use crate::host::allowed_hosts::AllowedHosts;
 use crate::host::key_value::{AgentContext, KeyValueAccess, KeyValueState};
@@ -23,9 +25,6 @@ use crate::host::outbound_redis::OutboundRedisState;
 use crate::host::sqlite::{SqliteAccess, SqliteState};
 use crate::host::wasi_keyvalue::WasiKeyValueState;
 use crate::output::{Captured, LogSink};
-
-/// Resource handles (HTTP bodies, streams, stores…) one instance may hold at once.
-const MAX_RESOURCES: usize = 10_000;
 
 /// Everything about a component that is the same for all of its instances.
 pub struct ComponentEnv {
@@ -51,6 +50,10 @@ pub struct ComponentEnv {
     pub local: LocalDispatchSlot,
     /// Cap on each linear memory.
     pub memory_limit_bytes: usize,
+    /// The runtime's limits, for the caps enforced inside host calls.
+    pub limits: Limits,
+    /// Where breaches of those caps are counted.
+    pub(crate) breaches: Arc<Breaches>,
 }
 
 /// The invocation an instance is serving.
@@ -104,12 +107,19 @@ impl HostState {
         }
         let cpu = CpuShare::default();
         let mut table = ResourceTable::new();
-        table.set_max_capacity(MAX_RESOURCES);
+        table.set_max_capacity(usize::try_from(env.limits.max_resources).unwrap_or(usize::MAX));
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(crate::caps::field_size_limit(&env.limits));
         Self {
             table,
             wasi: wasi.build(),
-            http: WasiHttpCtx::new(),
-            outbound: OutboundHttp::new(Arc::clone(&env.allowed_hosts), env.local.clone()),
+            http,
+            outbound: OutboundHttp::new(
+                Arc::clone(&env.allowed_hosts),
+                env.local.clone(),
+                env.limits.clone(),
+                Arc::clone(&env.breaches),
+            ),
             // The pool caps these on the optimized engine; the store caps them on both, so
             // baseline code (allocated on demand) gets the same limits.
             limits: StoreLimitsBuilder::new()

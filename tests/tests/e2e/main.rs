@@ -9,6 +9,7 @@
 
 mod context;
 mod counting_listener;
+mod hardening;
 mod http_functions;
 mod key_value;
 mod limits;

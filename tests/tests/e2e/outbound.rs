@@ -12,7 +12,7 @@ use nexus_tests::TestPlatform;
 use tokio::net::TcpListener;
 
 /// A real HTTP server on a free port that answers every request with `upstream says hi`.
-async fn upstream() -> SocketAddr {
+pub(crate) async fn upstream() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move {

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use nexus_context::{ContextStore, Namespace};
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
+use crate::caps::CallBudget;
 use crate::state::HostState;
 
 /// Marks a request as an invocation for one agent: put on the request as an extension, it
@@ -27,16 +28,29 @@ pub struct KeyValueAccess {
     backend: Arc<dyn ContextStore>,
     app: String,
     allowed_labels: Vec<String>,
+    budget: CallBudget,
 }
 
 impl KeyValueAccess {
-    /// Access for a component of `app` allowed to open `allowed_labels`.
-    pub fn new(backend: Arc<dyn ContextStore>, app: &str, allowed_labels: &[String]) -> Self {
+    /// Access for a component of `app` allowed to open `allowed_labels`, each value and result
+    /// within `budget`.
+    pub(crate) fn new(
+        backend: Arc<dyn ContextStore>,
+        app: &str,
+        allowed_labels: &[String],
+        budget: CallBudget,
+    ) -> Self {
         Self {
             backend,
             app: app.to_owned(),
             allowed_labels: allowed_labels.to_vec(),
+            budget,
         }
+    }
+
+    /// The bytes one call may move; `wasi:keyvalue` checks the same.
+    pub(crate) fn budget(&self) -> &CallBudget {
+        &self.budget
     }
 
     /// The backend and namespace behind store `label` (the agent's when `agent` is given),
@@ -63,15 +77,21 @@ impl KeyValueAccess {
 pub struct OpenStore {
     backend: Arc<dyn ContextStore>,
     namespace: Namespace,
+    budget: CallBudget,
 }
 
 /// The operations both versions share, with errors not yet mapped to a version's variant.
 impl OpenStore {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Failure> {
-        Ok(self.backend.get(&self.namespace, key).await?)
+        let value = self.backend.get(&self.namespace, key).await?;
+        if let Some(value) = &value {
+            self.budget.check(value.len()).map_err(Failure::Other)?;
+        }
+        Ok(value)
     }
 
     async fn set(&self, key: &str, value: &[u8]) -> Result<(), Failure> {
+        self.budget.check(value.len()).map_err(Failure::Other)?;
         Ok(self.backend.set(&self.namespace, key, value, None).await?)
     }
 
@@ -127,7 +147,11 @@ impl KeyValueView<'_> {
         if self.state.open_stores >= MAX_OPEN_STORES {
             return Ok(Err(Failure::TableFull));
         }
-        let store = OpenStore { backend, namespace };
+        let store = OpenStore {
+            backend,
+            namespace,
+            budget: self.access.budget.clone(),
+        };
         let handle = self.table.push(store)?;
         self.state.open_stores += 1;
         Ok(Ok(handle))

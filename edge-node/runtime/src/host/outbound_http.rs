@@ -24,6 +24,10 @@ use tracing::Instrument as _;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
+use crate::caps::{self, Breaches, check_headers};
+use crate::config::Limits;
+use crate::error::Cap;
+
 use super::allowed_hosts::{AllowedHosts, Destination, default_port};
 use super::local_requests::{LocalDispatchSlot, LocalTarget, local_target};
 
@@ -38,17 +42,51 @@ pub struct OutboundHttp {
     deadline: Option<Instant>,
     /// The span of the invocation the instance serves: outbound calls are its children.
     invocation: tracing::Span,
+    limits: Limits,
+    breaches: Arc<Breaches>,
+    /// Requests sent so far, against [`Limits::max_outbound_requests`]; an instance serves one
+    /// invocation, so this is the invocation's count.
+    sent: u32,
 }
 
 impl OutboundHttp {
-    /// Outbound HTTP limited to `allowed`; requests to the app itself go to `local`.
-    pub fn new(allowed: Arc<AllowedHosts>, local: LocalDispatchSlot) -> Self {
+    /// Outbound HTTP limited to `allowed`, to `limits.max_outbound_requests` requests and to
+    /// the header caps; requests to the app itself go to `local`.
+    pub(crate) fn new(
+        allowed: Arc<AllowedHosts>,
+        local: LocalDispatchSlot,
+        limits: Limits,
+        breaches: Arc<Breaches>,
+    ) -> Self {
         Self {
             allowed,
             local,
             deadline: None,
             invocation: tracing::Span::none(),
+            limits,
+            breaches,
+            sent: 0,
         }
+    }
+
+    /// Refuses a request over the per-invocation count or the header caps, counting the
+    /// breach; the guest sees the error code.
+    fn refusal(&mut self, request: &http::Request<WasiBody>) -> Option<Error> {
+        let (cap, error) = if self.sent >= self.limits.max_outbound_requests {
+            (Cap::OutboundRequests, Error::ConnectionLimitReached)
+        } else {
+            let cap = check_headers(request.headers(), &self.limits).err()?;
+            let limit = u32::try_from(caps::value(&self.limits, cap)).unwrap_or(u32::MAX);
+            (cap, Error::HttpRequestHeaderSectionSize(Some(limit)))
+        };
+        self.breaches.record(cap);
+        tracing::info!(
+            parent: &self.invocation,
+            cap = cap.setting(),
+            limit = caps::value(&self.limits, cap),
+            "outbound request refused"
+        );
+        Some(error)
     }
 
     /// Makes outbound calls children of `span`, the invocation's.
@@ -77,6 +115,10 @@ impl WasiHttpHooks for OutboundHttp {
         options: Option<RequestOptions>,
         _response_result: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
+        if let Some(error) = self.refusal(&request) {
+            return Box::new(async move { Err(error) });
+        }
+        self.sent += 1;
         let allowed = Arc::clone(&self.allowed);
         let deadline = self.deadline;
         let span = tracing::info_span!(

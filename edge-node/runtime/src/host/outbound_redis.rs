@@ -32,9 +32,6 @@ mod v3;
 /// runtime config. A request-scoped instance needs far fewer.)
 const MAX_CONNECTIONS: usize = 32;
 
-/// Spin's `MAX_HOST_BUFFERED_BYTES`: the largest result the host buffers for a guest.
-const MAX_BUFFERED_BYTES: usize = 128 << 20;
-
 /// How long a call may take when the instance serves no invocation (never expected: every
 /// instance is bound to one before the guest runs).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -367,7 +364,10 @@ impl HostState {
             deadline: self
                 .deadline()
                 .unwrap_or_else(|| Instant::now() + DEFAULT_TIMEOUT),
-            result_limit: MAX_BUFFERED_BYTES.min(self.env.memory_limit_bytes),
+            // A result bigger than the guest's memory could never be handed over anyway.
+            result_limit: usize::try_from(self.env.limits.max_host_call_bytes)
+                .unwrap_or(usize::MAX)
+                .min(self.env.memory_limit_bytes),
             state: &mut self.outbound_redis,
             table: &mut self.table,
         }
@@ -420,7 +420,7 @@ mod tests {
         let mut view = OutboundRedisView {
             allowed: &allowed,
             deadline: Instant::now() + DEFAULT_TIMEOUT,
-            result_limit: MAX_BUFFERED_BYTES,
+            result_limit: 1 << 20,
             state: &mut state,
             table: &mut table,
         };

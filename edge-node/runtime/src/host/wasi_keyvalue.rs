@@ -12,8 +12,9 @@
 //!   `other("list_keys: cursor not supported")`.
 //! - `get-many` answers only the keys that exist (as Spin's default store does, although the
 //!   WIT describes `none` entries), each once; `set-many` and `delete-many` are not atomic.
-//!   Empty lists succeed without touching the store. A result over [`MAX_RESULT_BYTES`] is
-//!   `other("query result exceeds limit of … bytes")`.
+//!   Empty lists succeed without touching the store. A value, a batch or a result over
+//!   [`crate::Limits::max_host_call_bytes`] is `other("… bytes exceed the max_host_call_bytes
+//!   cap of … bytes per host call")`.
 //! - `increment` treats a missing key as 0 and stores decimal text, as Spin's Redis store does
 //!   and as the `ContextStore` contract requires (Spin's SQLite store writes 8 little-endian
 //!   bytes instead); a value that is not a decimal integer is an `other` error.
@@ -33,6 +34,7 @@ use std::sync::Arc;
 use nexus_context::{ContextStore, Namespace};
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
+use crate::caps::CallBudget;
 use crate::host::key_value::{AgentContext, KeyValueAccess};
 use crate::state::HostState;
 
@@ -40,14 +42,13 @@ use crate::state::HostState;
 const MAX_OPEN_BUCKETS: usize = 64;
 /// CAS handles one instance may hold at once.
 const MAX_OPEN_CAS: usize = 256;
-/// Largest `get-many` or `list-keys` result, in bytes of keys and values (Spin's limit).
-pub const MAX_RESULT_BYTES: usize = 128 * 1024 * 1024;
 
 /// An open bucket: the resource behind `wasi:keyvalue/store.bucket`.
 #[derive(Clone)]
 pub struct Bucket {
     backend: Arc<dyn ContextStore>,
     namespace: Namespace,
+    budget: CallBudget,
 }
 
 /// A compare-and-swap in progress: the resource behind `wasi:keyvalue/atomics.cas`.
@@ -71,18 +72,21 @@ impl From<nexus_context::Error> for Failure {
     }
 }
 
-fn result_too_large() -> Failure {
-    Failure::Other(format!(
-        "query result exceeds limit of {MAX_RESULT_BYTES} bytes"
-    ))
-}
-
 impl Bucket {
+    fn within_budget(&self, bytes: usize) -> Result<(), Failure> {
+        self.budget.check(bytes).map_err(Failure::Other)
+    }
+
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Failure> {
-        Ok(self.backend.get(&self.namespace, key).await?)
+        let value = self.backend.get(&self.namespace, key).await?;
+        if let Some(value) = &value {
+            self.within_budget(value.len())?;
+        }
+        Ok(value)
     }
 
     async fn set(&self, key: &str, value: &[u8]) -> Result<(), Failure> {
+        self.within_budget(value.len())?;
         Ok(self.backend.set(&self.namespace, key, value, None).await?)
     }
 
@@ -100,10 +104,7 @@ impl Bucket {
             return Err(Failure::Other("list_keys: cursor not supported".to_owned()));
         }
         let keys = self.backend.keys(&self.namespace).await?;
-        let bytes = keys.iter().map(String::len).fold(0, usize::saturating_add);
-        if bytes > MAX_RESULT_BYTES {
-            return Err(result_too_large());
-        }
+        self.within_budget(keys.iter().map(String::len).fold(0, usize::saturating_add))?;
         Ok(keys)
     }
 
@@ -117,9 +118,7 @@ impl Bucket {
             }
             if let Some(value) = self.get(&key).await? {
                 bytes = bytes.saturating_add(key.len().saturating_add(value.len()));
-                if bytes > MAX_RESULT_BYTES {
-                    return Err(result_too_large());
-                }
+                self.within_budget(bytes)?;
                 found.push((key, Some(value)));
             }
         }
@@ -127,6 +126,12 @@ impl Bucket {
     }
 
     async fn set_many(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), Failure> {
+        self.within_budget(
+            entries
+                .iter()
+                .map(|(key, value)| key.len().saturating_add(value.len()))
+                .fold(0, usize::saturating_add),
+        )?;
         for (key, value) in entries {
             self.set(&key, &value).await?;
         }
@@ -164,6 +169,7 @@ enum SwapOutcome {
 
 impl Cas {
     async fn swap(self, value: &[u8]) -> Result<SwapOutcome, Failure> {
+        self.bucket.within_budget(value.len())?;
         let swapped = self
             .bucket
             .backend
@@ -208,7 +214,11 @@ impl WasiKeyValueView<'_> {
         }
         let handle = self
             .table
-            .push(Bucket { backend, namespace })
+            .push(Bucket {
+                backend,
+                namespace,
+                budget: self.access.budget().clone(),
+            })
             .map_err(|_| table_full())?;
         self.state.open_buckets += 1;
         Ok(handle)
@@ -283,6 +293,7 @@ mod tests {
         Bucket {
             backend: Arc::new(MemoryStore::new()),
             namespace: Namespace::new(["app", "default"]),
+            budget: CallBudget::new(&crate::Limits::default(), Arc::default()),
         }
     }
 
