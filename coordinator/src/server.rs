@@ -62,6 +62,9 @@ pub struct CoordinatorConfig {
     pub invocations: AsyncConfig,
     /// Abuse limits.
     pub rate_limits: RateLimitConfig,
+    /// Vault, for the secrets named in functions' settings that the environment does not
+    /// hold.
+    pub vault: Option<Arc<nexus_secrets::SecretStore>>,
 }
 
 /// Why the coordinator could not start.
@@ -135,7 +138,10 @@ impl Coordinator {
             Arc::new(store),
             keys,
             Arc::clone(&blobs) as _,
-            Arc::new(PlacedDispatch::new(dispatch)),
+            Arc::new(
+                PlacedDispatch::new(dispatch)
+                    .with_secrets(crate::secrets::Secrets::new(config.vault.clone())),
+            ),
             events,
             queue,
             config.invocations.clone(),

@@ -137,6 +137,7 @@ impl CoordinatorCommand {
                 ..nexus_coordinator::invocations::AsyncConfig::default()
             },
             rate_limits: self.rate_limits.config(),
+            vault: self.runtime.vault()?,
         };
         if self.cluster {
             let coordinator = ClusterCoordinator::start(ClusterConfig {

@@ -69,6 +69,7 @@ impl UpCommand {
                 invocation_stream: None,
                 invocations: nexus_coordinator::invocations::AsyncConfig::default(),
                 rate_limits: nexus_coordinator::limits::RateLimitConfig::default(),
+                vault: self.runtime.vault()?,
             },
             listen: self.listen,
             kv: self.runtime.kv(&state_dir)?,
