@@ -41,7 +41,7 @@ pub enum SecretError {
         /// The environment variable looked at first.
         variable: String,
         /// Vault's answer.
-        cause: nexus_secrets::SecretError,
+        cause: Box<nexus_secrets::SecretError>,
     },
 }
 
@@ -96,7 +96,7 @@ impl Secrets {
             .map_err(|cause| SecretError::Vault {
                 name: name.to_owned(),
                 variable,
-                cause,
+                cause: Box::new(cause),
             })
     }
 }

@@ -1,4 +1,8 @@
 //! `SecretStore` against a local server speaking Vault's KV v2 and AppRole APIs.
+#![expect(
+    clippy::unwrap_used,
+    reason = "helpers shared by tests report failures by panicking"
+)]
 
 use std::sync::Arc;
 use std::time::Duration;
