@@ -18,7 +18,7 @@ use nexus_coordinator::functions::DirectoryBlobStore;
 use nexus_coordinator::server::{Coordinator, CoordinatorConfig};
 use nexus_edge::errors::EdgeError;
 use nexus_edge::{AppHost, Deployment};
-use nexus_runtime::{AgentContext, EnvVariables, Limits, Runtime, RuntimeConfig};
+use nexus_runtime::{AgentContext, Limits, Runtime, RuntimeConfig};
 use nexus_store::FunctionVersionId;
 
 use crate::platform::{ServerTask, bind};
@@ -122,7 +122,8 @@ pub struct EmbeddedConfig {
     /// Serve new components on baseline code while optimized code compiles (see
     /// [`RuntimeConfig::baseline_tier`]).
     pub baseline_tier: bool,
-    /// The environment application variables are read from (`SPIN_VARIABLE_*`).
+    /// The environment application variables are read from (`SPIN_VARIABLE_*`); secret
+    /// ones also from the coordinator's Vault, when it has one.
     pub environment: Vec<(String, String)>,
 }
 
@@ -143,6 +144,7 @@ impl EmbeddedConfig {
                 invocations: nexus_coordinator::invocations::AsyncConfig::default(),
                 rate_limits: nexus_coordinator::limits::RateLimitConfig::default(),
                 https: None,
+                vault: None,
             },
             listen: SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
             kv: KvBackend::Memory,
@@ -176,7 +178,9 @@ impl Embedded {
         )
         .await?;
         let blobs = Arc::new(DirectoryBlobStore::new(config.coordinator.blob_dir()));
-        let variables = Arc::new(EnvVariables::from_env(config.environment));
+        // One Vault store (token, cache) for the coordinator's secrets and the apps' variables.
+        let variables =
+            nexus_edge::variables::source(config.environment, config.coordinator.vault.clone());
         let host = Arc::new(AppHost::new(Arc::clone(&runtime), blobs, variables));
         let dispatch = Arc::new(InProcessDispatch::new(Arc::clone(&host)));
         let coordinator = Coordinator::open(config.coordinator, dispatch)

@@ -11,7 +11,7 @@ use nexus_edge::kv::{KvBackend, start_runtime};
 use nexus_edge::routing::Router;
 use nexus_edge::{IngressConfig, ServedApp};
 use nexus_proto::app::HttpRoute;
-use nexus_runtime::{EnvVariables, Limits, Runtime, RuntimeConfig};
+use nexus_runtime::{AppVariables, Limits, Runtime, RuntimeConfig};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -33,6 +33,8 @@ pub struct PlatformConfig {
     pub ingress: IngressConfig,
     /// The environment the app's variables are read from (`SPIN_VARIABLE_*`).
     pub environment: Vec<(String, String)>,
+    /// Vault, for variables marked `secret = true` the environment does not have.
+    pub vault: Option<Arc<nexus_secrets::SecretStore>>,
     /// The directory for per-app state (see [`RuntimeConfig::state_dir`]).
     pub state_dir: Option<PathBuf>,
 }
@@ -60,7 +62,11 @@ impl Platform {
             &config.kv,
         )
         .await?;
-        let variables = EnvVariables::from_env(config.environment.iter().cloned());
+        let source =
+            nexus_edge::variables::source(config.environment.iter().cloned(), config.vault);
+        let variables = AppVariables::read(&loaded.app, source)
+            .await
+            .context("failed to read the app's variables")?;
         let app = runtime
             .load_app(&loaded.app, &loaded.artifacts, &variables)
             .context("failed to load the app")?;

@@ -66,6 +66,9 @@ pub struct CoordinatorConfig {
     pub rate_limits: RateLimitConfig,
     /// The API's and the trigger's certificate: served over TLS when set.
     pub https: Option<CertificateFiles>,
+    /// Vault, for the secrets named in functions' settings that the environment does not
+    /// hold.
+    pub vault: Option<Arc<nexus_secrets::SecretStore>>,
 }
 
 /// Why the coordinator could not start.
@@ -183,7 +186,10 @@ impl Coordinator {
             Arc::new(store),
             keys,
             Arc::clone(&blobs) as _,
-            Arc::new(PlacedDispatch::new(dispatch)),
+            Arc::new(
+                PlacedDispatch::new(dispatch)
+                    .with_secrets(crate::secrets::Secrets::new(config.vault.clone())),
+            ),
             events,
             queue,
             config.invocations.clone(),

@@ -24,7 +24,7 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt as _, Full, Limited};
 use nexus_proto::cloud::{self, CloudInvoke, CloudResponse, PROTOCOL};
-use nexus_runtime::{AgentContext, EnvVariables, GuestResponse, Limits, RuntimeConfig};
+use nexus_runtime::{AgentContext, GuestResponse, Limits, RuntimeConfig};
 
 use crate::errors::EdgeError;
 use crate::hosting::{AppHost, Deployment};
@@ -51,6 +51,8 @@ pub struct CloudConfig {
     pub limits: Limits,
     /// The process environment (`SPIN_VARIABLE_*` become application variables).
     pub environment: Vec<(String, String)>,
+    /// Vault, for variables marked `secret = true` the environment does not have.
+    pub vault: Option<Arc<nexus_secrets::SecretStore>>,
 }
 
 /// One bundle's app, loaded and ready.
@@ -78,7 +80,7 @@ impl CloudHost {
             &config.kv,
         )
         .await?;
-        let variables = Arc::new(EnvVariables::from_env(config.environment));
+        let variables = crate::variables::source(config.environment, config.vault);
         let host = AppHost::new(runtime, Arc::new(blobs), variables);
         let deployment = Deployment {
             id: manifest.deployment.into(),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
 use nexus_proto::ErrorEnvelope;
-use nexus_runtime::{Cap, Fault, InvokeError, LoadError};
+use nexus_runtime::{Cap, Fault, InvokeError, LoadError, SecretUnavailable};
 
 /// An error the edge node answers with.
 #[derive(Debug)]
@@ -60,6 +60,7 @@ impl EdgeError {
     pub fn from_load(error: LoadError) -> Self {
         let code = match &error {
             LoadError::Engine(_) => return Self::internal(&error),
+            LoadError::SecretUnavailable(secret) => return Self::secret_unavailable(secret),
             LoadError::ComponentTooLarge { .. } => "component_too_large",
             LoadError::CompileTimeout { .. } => "compile_timeout",
             _ => return Self::load_failed(&error),
@@ -69,6 +70,21 @@ impl EdgeError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             code,
             message: error.to_string(),
+            retry_after: None,
+        }
+    }
+
+    /// A secret variable could not be read (its store is down or refused): the guest did not
+    /// run. The caller learns which variable; the cause, which names the store, is logged.
+    pub fn secret_unavailable(error: &SecretUnavailable) -> Self {
+        tracing::warn!(variable = %error.name, reason = %error.reason, "secret variable unavailable");
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "secret_unavailable",
+            message: format!(
+                "secret variable `{}` could not be read from the secrets store; see the node's log",
+                error.name
+            ),
             retry_after: None,
         }
     }
@@ -134,6 +150,7 @@ impl EdgeError {
                 | "node_draining"
                 | "artifact_unavailable"
                 | "wrong_deployment"
+                | "secret_unavailable"
         )
     }
 
@@ -210,6 +227,9 @@ impl EdgeError {
 
 impl From<InvokeError> for EdgeError {
     fn from(error: InvokeError) -> Self {
+        if let InvokeError::SecretUnavailable(secret) = &error {
+            return Self::secret_unavailable(secret);
+        }
         let (status, code, retry_after) = match &error {
             InvokeError::Overloaded { retry_after } => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -238,12 +258,16 @@ impl From<InvokeError> for EdgeError {
                 guest_limit_code(*cap),
                 None,
             ),
-            InvokeError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
+            InvokeError::Internal(_) | InvokeError::SecretUnavailable(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal", None)
+            }
         };
         // Guest traps carry the guest's own backtrace, which is the deployer's to see; the
         // runtime's internals are not.
         let message = match error.fault() {
-            Fault::Internal => "internal error; see the node's log for this request id".to_owned(),
+            Fault::Internal | Fault::Upstream => {
+                "internal error; see the node's log for this request id".to_owned()
+            }
             Fault::Guest | Fault::Caller | Fault::Capacity => error.to_string(),
         };
         Self {
@@ -314,6 +338,13 @@ mod tests {
                 500,
             ),
             (InvokeError::Internal("secret detail".into()), 500),
+            (
+                InvokeError::SecretUnavailable(SecretUnavailable {
+                    name: "api_key".into(),
+                    reason: "vault at http://10.0.0.1 is down".into(),
+                }),
+                503,
+            ),
         ];
         for (error, status) in cases {
             assert_eq!(EdgeError::from(error).status().as_u16(), status);
@@ -357,6 +388,20 @@ mod tests {
                 .unwrap()
                 .contains("secret")
         );
+    }
+
+    #[test]
+    fn an_unreadable_secret_names_the_variable_not_the_store() {
+        let response = EdgeError::from(InvokeError::SecretUnavailable(SecretUnavailable {
+            name: "api_key".into(),
+            reason: "vault at http://10.0.0.1 is down".into(),
+        }))
+        .into_response("r");
+        let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+        assert_eq!(body["error"]["code"], "secret_unavailable");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("`api_key`"), "{message}");
+        assert!(!message.contains("10.0.0.1"), "{message}");
     }
 
     #[test]

@@ -16,7 +16,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::Request;
 use nexus_proto::ResolvedApp;
-use nexus_runtime::{ArtifactSource, GuestResponse, Runtime, VariableSource};
+use nexus_runtime::{
+    AppVariables, ArtifactSource, GuestResponse, LoadError, Runtime, VariableSource,
+};
 use tokio::sync::OnceCell;
 use tracing::Instrument as _;
 
@@ -132,15 +134,18 @@ impl AppHost {
     async fn load(&self, deployment: &Deployment) -> Result<Arc<ServedApp>, EdgeError> {
         let mut app = ResolvedApp::clone(&deployment.app);
         app.name = deployment.namespace.to_string();
-        let (runtime, artifacts, variables) = (
-            Arc::clone(&self.runtime),
-            Arc::clone(&self.artifacts),
-            Arc::clone(&self.variables),
-        );
+        // Secrets may come over the network: read before the blocking part of the load.
+        let variables = AppVariables::read(&app, Arc::clone(&self.variables))
+            .await
+            .map_err(|error| match error {
+                LoadError::SecretUnavailable(secret) => EdgeError::secret_unavailable(&secret),
+                error => EdgeError::load_failed(&error),
+            })?;
+        let (runtime, artifacts) = (Arc::clone(&self.runtime), Arc::clone(&self.artifacts));
         tokio::task::spawn_blocking(move || {
             let router = Router::build(&app).map_err(|error| EdgeError::load_failed(&error))?;
             let loaded = runtime
-                .load_app(&app, artifacts.as_ref(), variables.as_ref())
+                .load_app(&app, artifacts.as_ref(), &variables)
                 .map_err(EdgeError::from_load)?;
             Ok(ServedApp::new(loaded, router))
         })

@@ -19,6 +19,7 @@ mod local;
 pub mod metrics;
 pub mod node;
 pub mod routing;
+pub mod variables;
 
 pub use hosting::{AppHost, Deployment};
 pub use ingress::{IngressConfig, ServedApp, serve};

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -13,6 +14,7 @@ use nexus_edge::kv::KvBackend;
 use nexus_edge::node::{EdgeNode, NodeConfig};
 use nexus_identity::SvidPaths;
 use nexus_runtime::Limits;
+use nexus_secrets::{SecretStore, VaultArgs};
 use tokio::net::TcpListener;
 
 /// Runs WebAssembly functions for a SirsiNexus coordinator; or, with `lambda` or `azure`, one
@@ -85,6 +87,8 @@ struct NodeArgs {
     /// Invocations run at once.
     #[arg(long)]
     instance_slots: Option<u32>,
+    #[command(flatten)]
+    vault: VaultArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -110,6 +114,8 @@ struct CloudArgs {
     state_dir: Option<PathBuf>,
     #[command(flatten)]
     kv: KvArgs,
+    #[command(flatten)]
+    vault: VaultArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -231,6 +237,7 @@ async fn start_cloud_host(
         state_dir,
         limits: Limits::default(),
         environment: std::env::vars().collect(),
+        vault: vault_store(&args.vault)?,
     })
     .await
 }
@@ -274,6 +281,7 @@ async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         kv,
         limits,
         environment: std::env::vars().collect(),
+        vault: vault_store(&args.vault)?,
         server: nexus_http::ServerLimits::default(),
     })
     .await?;
@@ -291,6 +299,12 @@ async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     node.shutdown()
         .await
         .context("the node did not stop cleanly")
+}
+
+/// The Vault the flags name, if any; a bad combination of flags stops the start.
+fn vault_store(args: &VaultArgs) -> anyhow::Result<Option<Arc<SecretStore>>> {
+    let config = args.config()?;
+    Ok(config.map(SecretStore::new).transpose()?.map(Arc::new))
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -18,7 +18,7 @@ use nexus_identity::{Identity, Peers, SpiffeId, SvidPaths, peer_id};
 use nexus_proto::node::v1::edge_service_server::EdgeServiceServer;
 use nexus_proto::node::v1::{Capacity, RegisterRequest};
 use nexus_proto::wire::RequireToken;
-use nexus_runtime::{EnvVariables, Limits, Runtime, RuntimeConfig};
+use nexus_runtime::{Limits, Runtime, RuntimeConfig};
 use nexus_telemetry::metrics::{self, Registry};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -65,6 +65,8 @@ pub struct NodeConfig {
     pub limits: Limits,
     /// The environment application variables are read from (`SPIN_VARIABLE_*`).
     pub environment: Vec<(String, String)>,
+    /// Vault, for variables marked `secret = true` the environment does not have.
+    pub vault: Option<Arc<nexus_secrets::SecretStore>>,
     /// The listener's limits.
     pub server: ServerLimits,
 }
@@ -96,7 +98,8 @@ impl EdgeNode {
             ArtifactStore::open(&config.state_dir.join("artifacts"))
                 .context("failed to open the artifact directory")?,
         );
-        let variables = Arc::new(EnvVariables::from_env(config.environment.iter().cloned()));
+        let variables =
+            crate::variables::source(config.environment.iter().cloned(), config.vault.clone());
         let host = Arc::new(AppHost::new(
             Arc::clone(&runtime),
             Arc::clone(&artifacts) as _,

@@ -158,6 +158,7 @@ impl CoordinatorCommand {
                 ..nexus_coordinator::invocations::AsyncConfig::default()
             },
             rate_limits: self.rate_limits.config(),
+            vault: self.runtime.vault()?,
             https: match (&self.tls_certificate, &self.tls_key) {
                 (Some(certificate), Some(key)) => Some(CertificateFiles {
                     certificate: certificate.clone(),

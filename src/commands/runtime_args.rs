@@ -1,6 +1,7 @@
 //! The runtime flags every command that runs functions shares.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -13,6 +14,7 @@ use nexus_runtime::config::{
     DEFAULT_MAX_QUEUED, DEFAULT_MAX_REQUEST_BODY_BYTES, DEFAULT_MAX_RESOURCES,
     DEFAULT_MEMORY_LIMIT_BYTES,
 };
+use nexus_secrets::{SecretStore, VaultArgs};
 
 #[derive(Debug, Args)]
 pub struct RuntimeArgs {
@@ -73,9 +75,19 @@ pub struct RuntimeArgs {
     /// Bytes of a header section, in or out (e.g. 64KiB).
     #[arg(long, env = "NEXUS_MAX_HEADER_BYTES", value_parser = parse_bytes)]
     max_header_bytes: Option<u64>,
+
+    #[command(flatten)]
+    vault: VaultArgs,
 }
 
 impl RuntimeArgs {
+    /// The Vault the flags name (secret variables, the coordinator's secrets), if any; a bad
+    /// combination of flags stops the start.
+    pub fn vault(&self) -> anyhow::Result<Option<Arc<SecretStore>>> {
+        let config = self.vault.config()?;
+        Ok(config.map(SecretStore::new).transpose()?.map(Arc::new))
+    }
+
     /// The key-value backend; `sqlite` keeps its file in `state_dir`.
     pub fn kv(&self, state_dir: &Path) -> anyhow::Result<KvBackend> {
         KvBackend::from_flags(&self.kv, self.kv_cache.as_deref(), state_dir)

@@ -52,6 +52,7 @@ impl ServeCommand {
             compile_cache: Some(self.state_dir.join("compile-cache")),
             ingress: IngressConfig::default(),
             environment: std::env::vars().collect(),
+            vault: self.runtime.vault()?,
             state_dir: Some(self.state_dir),
         };
         let platform = Platform::start(config).await?;

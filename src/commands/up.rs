@@ -70,6 +70,7 @@ impl UpCommand {
                 invocations: nexus_coordinator::invocations::AsyncConfig::default(),
                 rate_limits: nexus_coordinator::limits::RateLimitConfig::default(),
                 https: None,
+                vault: self.runtime.vault()?,
             },
             listen: self.listen,
             kv: self.runtime.kv(&state_dir)?,

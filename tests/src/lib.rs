@@ -11,6 +11,7 @@ pub mod postgres;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -200,6 +201,7 @@ pub struct TestPlatformBuilder {
     kv: Option<KvBackend>,
     limits: Limits,
     environment: Vec<(String, String)>,
+    vault: Option<Arc<nexus_secrets::SecretStore>>,
     state: Option<tempfile::TempDir>,
 }
 
@@ -211,6 +213,7 @@ impl TestPlatform {
             kv: None,
             limits: Limits::default(),
             environment: Vec::new(),
+            vault: None,
             state: None,
         }
     }
@@ -279,6 +282,12 @@ impl TestPlatformBuilder {
         self
     }
 
+    /// Reads secret variables the environment does not have from `vault`.
+    pub fn vault(mut self, vault: Arc<nexus_secrets::SecretStore>) -> Self {
+        self.vault = Some(vault);
+        self
+    }
+
     /// Starts the platform on a free port.
     pub async fn start(self) -> TestPlatform {
         self.try_start().await.expect("platform failed to start")
@@ -304,6 +313,7 @@ impl TestPlatformBuilder {
             compile_cache: Some(std::env::temp_dir().join("nexus-tests-compile-cache")),
             ingress: IngressConfig::default(),
             environment: self.environment,
+            vault: self.vault,
             state_dir: Some(state.path().to_owned()),
         };
         let platform = Platform::start(config).await?;

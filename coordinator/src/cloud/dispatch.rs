@@ -48,6 +48,12 @@ impl PlacedDispatch {
         }
     }
 
+    /// Cloud keys and tokens come from `secrets` (the environment only, by default).
+    pub fn with_secrets(mut self, secrets: crate::secrets::Secrets) -> Self {
+        self.http = Arc::new(HttpTargets::new(secrets));
+        self
+    }
+
     /// The client of a Lambda target, made once (it loads credentials and region).
     async fn lambda(&self, placement: &LambdaPlacement) -> Arc<LambdaTarget> {
         let cell = Arc::clone(

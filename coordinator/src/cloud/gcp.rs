@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::CloudError;
 use super::http::HttpTargets;
-use crate::secrets::{self, Secret};
+use crate::secrets::Secret;
 
 /// Google's token endpoint, unless the key names another.
 const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
@@ -71,8 +71,7 @@ impl IdTokens {
         {
             return Ok(token.clone());
         }
-        let key = secrets::secret(key_secret)
-            .map_err(|error| CloudError::NotReached(error.to_string()))?;
+        let key = http.secret(key_secret).await?;
         let key: ServiceAccountKey = serde_json::from_str(key.expose()).map_err(|error| {
             CloudError::NotReached(format!(
                 "secret `{key_secret}` is not a service account's JSON key: {error}"

@@ -18,7 +18,6 @@ use http_body_util::Full;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use tokio::sync::OnceCell;
 
 use http_body_util::BodyExt as _;
@@ -26,7 +25,7 @@ use http_body_util::BodyExt as _;
 use super::gcp::IdTokens;
 use super::placement::{AzurePlacement, GcpPlacement};
 use super::{CloudError, CloudRequest};
-use crate::secrets::{self, Secret};
+use crate::secrets::{Secret, Secrets};
 
 /// How long a call may take; a coordinator waits no longer than its callers do.
 pub const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -55,11 +54,28 @@ const HOP_BY_HOP: &[HeaderName] = &[
 pub struct HttpTargets {
     client: OnceCell<HttpsClient>,
     id_tokens: IdTokens,
+    secrets: Secrets,
 }
 
 type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 impl HttpTargets {
+    /// Targets whose keys come from `secrets`.
+    pub fn new(secrets: Secrets) -> Self {
+        Self {
+            secrets,
+            ..Self::default()
+        }
+    }
+
+    /// Secret `name`, for a call.
+    pub(crate) async fn secret(&self, name: &str) -> Result<Secret, CloudError> {
+        self.secrets
+            .get(name)
+            .await
+            .map_err(|error| CloudError::NotReached(error.to_string()))
+    }
+
     async fn client(&self) -> Result<&HttpsClient, CloudError> {
         self.client
             .get_or_try_init(|| async { https_client() })
@@ -72,8 +88,8 @@ impl HttpTargets {
         target: &AzurePlacement,
         call: &CloudRequest,
     ) -> Result<Response<Body>, CloudError> {
-        let key = secret(&target.key_secret)?;
-        let token = secret(&target.invoke_token_secret)?;
+        let key = self.secret(&target.key_secret).await?;
+        let token = self.secret(&target.invoke_token_secret).await?;
         let mut credential = HeaderMap::new();
         credential.insert(FUNCTION_KEY, sensitive(key.expose())?);
         let request = forwarded_request(&target.url, AZURE_ROUTE_PREFIX, call, &token, credential)?;
@@ -86,7 +102,7 @@ impl HttpTargets {
         target: &GcpPlacement,
         call: &CloudRequest,
     ) -> Result<Response<Body>, CloudError> {
-        let token = secret(&target.invoke_token_secret)?;
+        let token = self.secret(&target.invoke_token_secret).await?;
         let audience = target.audience.as_deref().unwrap_or(&target.url);
         let id_token = self
             .id_tokens
@@ -155,10 +171,6 @@ impl HttpTargets {
     }
 }
 
-fn secret(name: &str) -> Result<Secret, CloudError> {
-    secrets::secret(name).map_err(|error| CloudError::NotReached(error.to_string()))
-}
-
 fn sensitive(text: &str) -> Result<HeaderValue, CloudError> {
     let mut value = HeaderValue::from_str(text)
         .map_err(|_| CloudError::NotReached("a credential that cannot be a header".to_owned()))?;
@@ -166,15 +178,8 @@ fn sensitive(text: &str) -> Result<HeaderValue, CloudError> {
     Ok(value)
 }
 
-fn https_client() -> Result<Client<HttpsConnector<HttpConnector>, Full<Bytes>>, CloudError> {
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
-        .map_err(|error| CloudError::NotReached(format!("no TLS roots: {error}")))?
-        .https_or_http()
-        .enable_http1()
-        .enable_http2()
-        .build();
-    Ok(Client::builder(TokioExecutor::new()).build(connector))
+fn https_client() -> Result<HttpsClient, CloudError> {
+    nexus_secrets::https_client().map_err(|error| CloudError::NotReached(error.to_string()))
 }
 
 /// The request to the app at `base_url`, mounted at `route_prefix` there, for the client's

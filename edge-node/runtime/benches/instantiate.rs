@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use nexus_context::MemoryStore;
 use nexus_proto::app::{HttpRoute, HttpTrigger, ResolvedComponent};
 use nexus_proto::{Digest, ResolvedApp};
-use nexus_runtime::{EnvVariables, Runtime, RuntimeConfig};
+use nexus_runtime::{AppVariables, EnvVariables, Runtime, RuntimeConfig};
 
 const WARMUP: usize = 2_000;
 const SAMPLES: usize = 50_000;
@@ -57,7 +57,8 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     tokio.block_on(async {
         let runtime = Runtime::new(RuntimeConfig::default(), Arc::new(MemoryStore::new()))?;
-        let loaded = runtime.load_app(&app, &artifacts, &EnvVariables::default())?;
+        let variables = AppVariables::read(&app, Arc::new(EnvVariables::default())).await?;
+        let loaded = runtime.load_app(&app, &artifacts, &variables)?;
         let handler = loaded.component("hello").context("component missing")?;
         for _ in 0..WARMUP {
             handler.instantiate_only().await?;

@@ -67,6 +67,9 @@ pub enum LoadError {
         /// The variable's name.
         name: String,
     },
+    /// A secret variable's store could not answer (fail closed).
+    #[error(transparent)]
+    SecretUnavailable(crate::host::variables::SecretUnavailable),
     /// A component variable refers to an application variable that does not exist.
     #[error("component `{component}`: variable `{variable}` refers to undefined `{reference}`")]
     UndefinedVariable {
@@ -175,6 +178,8 @@ pub enum Fault {
     Caller,
     /// This node is out of capacity; the same request may succeed later or elsewhere.
     Capacity,
+    /// A service the node depends on (a secrets store) could not answer.
+    Upstream,
     /// A bug or an environment failure in the runtime.
     Internal,
 }
@@ -229,6 +234,9 @@ pub enum InvokeError {
         /// Its value.
         limit: u64,
     },
+    /// A secret variable the component uses could not be read; the guest did not run.
+    #[error(transparent)]
+    SecretUnavailable(crate::host::variables::SecretUnavailable),
     /// The runtime failed for reasons that are not the guest's or the caller's.
     #[error("internal runtime error: {0}")]
     Internal(String),
@@ -244,6 +252,7 @@ impl InvokeError {
             | Self::NoResponse { .. }
             | Self::GuestLimit { .. } => Fault::Guest,
             Self::BodyTooLarge { .. } | Self::HeadersTooLarge { .. } => Fault::Caller,
+            Self::SecretUnavailable(_) => Fault::Upstream,
             Self::Internal(_) => Fault::Internal,
         }
     }
@@ -251,6 +260,6 @@ impl InvokeError {
     /// Whether running the same request again can succeed: true only when the guest never
     /// started, so a retry cannot repeat its side effects.
     pub fn retry_is_safe(&self) -> bool {
-        matches!(self, Self::Overloaded { .. })
+        matches!(self, Self::Overloaded { .. } | Self::SecretUnavailable(_))
     }
 }

@@ -5,6 +5,7 @@
 //! wasmtime's `ProxyHandler` runs each instance on its own task, which lets the response body
 //! stream after the guest has produced the head.
 
+use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -30,6 +31,7 @@ use crate::config::Limits;
 use crate::cpu_gate::{CpuGate, CpuRelease};
 use crate::error::InvokeError;
 use crate::host::key_value::AgentContext;
+use crate::host::variables::ComponentSecrets;
 use crate::output::LogSink;
 use crate::state::{ComponentEnv, HostState, Invocation};
 
@@ -105,6 +107,7 @@ pub struct ComponentHandler {
     handler: ProxyHandler<Instantiator>,
     admission: Arc<Admission>,
     limits: Limits,
+    secrets: Option<ComponentSecrets>,
 }
 
 /// What a request carries into its instance.
@@ -116,6 +119,7 @@ pub(crate) struct Admitted {
     /// The span the request arrived in, whatever task the instance runs on.
     span: tracing::Span,
     log_sink: Option<LogSink>,
+    variables: Option<Arc<BTreeMap<String, String>>>,
 }
 
 impl ComponentHandler {
@@ -125,6 +129,7 @@ impl ComponentHandler {
         admission: Arc<Admission>,
         cpu_gate: Arc<CpuGate>,
         limits: Limits,
+        secrets: Option<ComponentSecrets>,
     ) -> Self {
         let instantiator = Instantiator {
             component,
@@ -136,6 +141,7 @@ impl ComponentHandler {
             handler: ProxyHandler::new(instantiator),
             admission,
             limits,
+            secrets,
         }
     }
 
@@ -179,6 +185,11 @@ impl ComponentHandler {
         }
         let agent = request.extensions().get::<AgentContext>().cloned();
         let log_sink = request.extensions().get::<LogSink>().cloned();
+        // Before admission: a request whose secrets cannot be read holds no instance slot.
+        let variables = match &self.secrets {
+            Some(secrets) => Some(Arc::new(secrets.render().await?)),
+            None => None,
+        };
         let slot = self.admission.admit(deadline).await?;
         let exceeded = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let request = request.map(|body| {
@@ -197,6 +208,7 @@ impl ComponentHandler {
             ended,
             span: tracing::Span::current(),
             log_sink,
+            variables,
         };
         // The handler enforces the deadline itself; this outer bound only guards against a
         // worker that never reports back.
@@ -420,6 +432,7 @@ impl WorkerState for SingleUse {
             ended: admitted.ended,
             span: admitted.span,
             log_sink: admitted.log_sink,
+            variables: admitted.variables,
         });
         Box::pin(tokio::time::sleep_until(deadline))
     }

@@ -36,7 +36,9 @@ pub use config::{Limits, RuntimeConfig};
 pub use error::{Cap, Fault, InvokeError, LoadError};
 pub use host::key_value::AgentContext;
 pub use host::local_requests::{LocalDispatch, LocalResult, LocalTarget};
-pub use host::variables::{EnvVariables, VariableSource};
+pub use host::variables::{
+    AppVariables, EnvVariables, SecretFuture, SecretUnavailable, VariableSource,
+};
 pub use invoke::{ComponentHandler, GuestBody, GuestResponse};
 pub use output::{GuestLog, LogSink};
 pub use validate::Validator;
@@ -217,26 +219,28 @@ impl Runtime {
         self.admission.waiting()
     }
 
-    /// Prepares every component of `app` and resolves its variables.
+    /// Prepares every component of `app` with its variables, read beforehand by
+    /// [`AppVariables::read`] (which may ask a secrets store, so it is async and this is not).
     pub fn load_app(
         &self,
         app: &ResolvedApp,
         artifacts: &dyn ArtifactSource,
-        variables: &dyn VariableSource,
+        variables: &AppVariables,
     ) -> Result<LoadedApp, LoadError> {
-        let app_values = host::variables::resolve_app_variables(app, variables)?;
+        let app_values = variables.values();
         let local = LocalDispatchSlot::default();
         let mut components = HashMap::with_capacity(app.components.len());
         for (id, component) in &app.components {
             let bytes = read_artifact(artifacts, component)?;
             let prepared = self.prepare(id, &bytes)?;
-            let env = self.component_env(app, component, &app_values, &local)?;
+            let env = self.component_env(app, component, app_values, &local)?;
             let handler = ComponentHandler::new(
                 prepared,
                 Arc::new(env),
                 Arc::clone(&self.admission),
                 Arc::clone(&self.cpu_gate),
                 self.limits.clone(),
+                variables.component_secrets(component),
             );
             components.insert(id.clone(), handler);
         }

@@ -72,6 +72,9 @@ pub struct Invocation {
     /// Where the guest's output goes when the instance ends; nowhere else than this
     /// process's own stdout and stderr without one.
     pub log_sink: Option<LogSink>,
+    /// The component's variables rendered for this invocation (fresh secrets), in place of
+    /// the ones resolved at load.
+    pub variables: Option<Arc<BTreeMap<String, String>>>,
 }
 
 /// The data of every `Store` this runtime creates.
@@ -156,6 +159,14 @@ impl HostState {
         self.invocation
             .as_ref()
             .map(|invocation| invocation.deadline)
+    }
+
+    /// The component's variables as this instance sees them.
+    pub(crate) fn variable_values(&self) -> &BTreeMap<String, String> {
+        self.invocation
+            .as_ref()
+            .and_then(|invocation| invocation.variables.as_deref())
+            .unwrap_or(&self.env.variables)
     }
 
     /// Takes the invocation out, so its slot can be released and its requester told after

@@ -11,7 +11,9 @@ use http_body_util::{BodyExt as _, Full};
 use nexus_context::MemoryStore;
 use nexus_proto::app::{HttpRoute, HttpTrigger, ResolvedComponent};
 use nexus_proto::{Digest, ResolvedApp};
-use nexus_runtime::{Cap, EnvVariables, LoadError, Runtime, RuntimeConfig};
+use nexus_runtime::{
+    AppVariables, Cap, EnvVariables, LoadError, Runtime, RuntimeConfig, VariableSource,
+};
 use nexus_tests::{TestPlatform, TestResponse, component_path};
 
 /// Asserts that `response` is the edge's error `code` naming `cap` and `limit`.
@@ -303,13 +305,18 @@ async fn a_pooling_slot_reused_by_another_tenant_holds_none_of_the_last_ones_mem
     let path = component_path("abuser");
     let digest = Digest::of(&std::fs::read(&path).unwrap());
     let artifacts = BTreeMap::from([(digest, path)]);
-    let variables = EnvVariables::from_env(Vec::<(String, String)>::new());
-    let tenant_a = runtime
-        .load_app(&tenant_app("tenant-a", digest), &artifacts, &variables)
+    let source: Arc<dyn VariableSource> =
+        Arc::new(EnvVariables::from_env(Vec::<(String, String)>::new()));
+    let (app_a, app_b) = (
+        tenant_app("tenant-a", digest),
+        tenant_app("tenant-b", digest),
+    );
+    let variables_a = AppVariables::read(&app_a, Arc::clone(&source))
+        .await
         .unwrap();
-    let tenant_b = runtime
-        .load_app(&tenant_app("tenant-b", digest), &artifacts, &variables)
-        .unwrap();
+    let variables_b = AppVariables::read(&app_b, source).await.unwrap();
+    let tenant_a = runtime.load_app(&app_a, &artifacts, &variables_a).unwrap();
+    let tenant_b = runtime.load_app(&app_b, &artifacts, &variables_b).unwrap();
 
     // The scanner finds a marker that is there.
     let control = call(

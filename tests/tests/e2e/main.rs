@@ -18,6 +18,7 @@ mod outbound_mqtt;
 mod outbound_rdbms;
 mod outbound_redis;
 mod request_shape;
+mod secret_variables;
 mod sockets;
 mod sqlite;
 mod wasi_config;

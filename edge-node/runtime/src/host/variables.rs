@@ -1,21 +1,50 @@
 //! Spin variables: `fermyon:spin/variables@2.0.0` and `spin:variables/variables@3.0.0`.
 //!
-//! Values are resolved once per app load from the templates in the resolved record (see
-//! [`resolve_component_variables`]); a guest can read only the variables its component
-//! declares.
+//! Values are resolved when an app loads from the templates in the resolved record (see
+//! [`AppVariables::read`]); a guest can read only the variables its component declares.
+//! Variables marked `secret = true` may come from a secrets store over the network
+//! ([`VariableSource::get_secret`]): they are read at load, and again at each invocation of a
+//! component that uses one ([`ComponentSecrets`]), so a rotated value takes effect without a
+//! redeploy and a store that cannot answer fails the invocation (closed) rather than serving a
+//! value it no longer vouches for. The source caches; this module does not.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
 use nexus_proto::app::{ResolvedApp, ResolvedComponent};
 use wasmtime::component::{HasData, Linker};
 
-use crate::error::LoadError;
+use crate::error::{InvokeError, LoadError};
 use crate::state::HostState;
+
+/// What [`VariableSource::get_secret`] answers: the value, `None` when the source has none
+/// (the default then applies), or why the source could not answer.
+pub type SecretFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<String>, SecretUnavailable>> + Send + 'a>>;
+
+/// A secrets store could not answer for a secret variable. Never carries a value.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("secret variable `{name}` could not be read: {reason}")]
+pub struct SecretUnavailable {
+    /// The application variable.
+    pub name: String,
+    /// Why, for the node's log.
+    pub reason: String,
+}
 
 /// Where application variables get their values (for example `SPIN_VARIABLE_*`).
 pub trait VariableSource: Send + Sync {
     /// The value of the application variable `name` (lowercase), if this source has one.
     fn get(&self, name: &str) -> Option<String>;
+
+    /// The value of `name`, a variable of app `app` declared `secret = true`; may ask a
+    /// secrets store. By default, what [`VariableSource::get`] has.
+    fn get_secret<'a>(&'a self, app: &'a str, name: &'a str) -> SecretFuture<'a> {
+        let _ = app;
+        Box::pin(std::future::ready(Ok(self.get(name))))
+    }
 }
 
 /// Variables from `SPIN_VARIABLE_<NAME>` entries of an environment, the way Spin's default
@@ -48,22 +77,113 @@ impl VariableSource for EnvVariables {
     }
 }
 
-/// Resolves every application variable: source first, then the default; a required variable
-/// with no value is an error.
-pub fn resolve_app_variables(
-    app: &ResolvedApp,
-    source: &dyn VariableSource,
-) -> Result<BTreeMap<String, String>, LoadError> {
-    app.variables
-        .iter()
-        .map(|(name, definition)| {
-            let value = source
-                .get(name)
+/// An app's variables as read at load, and the source to read its secret ones again.
+pub struct AppVariables {
+    app: String,
+    values: BTreeMap<String, String>,
+    /// Secret variables with their defaults.
+    secrets: BTreeMap<String, Option<String>>,
+    source: Arc<dyn VariableSource>,
+}
+
+impl AppVariables {
+    /// Resolves every application variable of `app`: source first, then the default; a
+    /// required variable with no value is an error, and so is a secret the source cannot
+    /// answer for.
+    pub async fn read(
+        app: &ResolvedApp,
+        source: Arc<dyn VariableSource>,
+    ) -> Result<Self, LoadError> {
+        let mut values = BTreeMap::new();
+        let mut secrets = BTreeMap::new();
+        for (name, definition) in &app.variables {
+            let found = if definition.secret {
+                secrets.insert(name.clone(), definition.default.clone());
+                source
+                    .get_secret(&app.name, name)
+                    .await
+                    .map_err(LoadError::SecretUnavailable)?
+            } else {
+                source.get(name)
+            };
+            let value = found
                 .or_else(|| definition.default.clone())
                 .ok_or_else(|| LoadError::MissingVariable { name: name.clone() })?;
-            Ok((name.clone(), value))
+            values.insert(name.clone(), value);
+        }
+        Ok(Self {
+            app: app.name.clone(),
+            values,
+            secrets,
+            source,
         })
-        .collect()
+    }
+
+    /// The values read at load.
+    pub fn values(&self) -> &BTreeMap<String, String> {
+        &self.values
+    }
+
+    /// What `component` needs to read its secrets again at each invocation; `None` when its
+    /// variables use no secret.
+    pub(crate) fn component_secrets(
+        &self,
+        component: &ResolvedComponent,
+    ) -> Option<ComponentSecrets> {
+        let used: BTreeMap<String, Option<String>> = component
+            .variables
+            .values()
+            .flat_map(|template| template.references())
+            .filter_map(|reference| {
+                self.secrets
+                    .get_key_value(reference)
+                    .map(|(name, default)| (name.clone(), default.clone()))
+            })
+            .collect();
+        if used.is_empty() {
+            return None;
+        }
+        Some(ComponentSecrets {
+            app: self.app.clone(),
+            values: self.values.clone(),
+            secrets: used,
+            component: component.clone(),
+            source: Arc::clone(&self.source),
+        })
+    }
+}
+
+/// A component's variables, rendered again with fresh secret values for each invocation.
+pub struct ComponentSecrets {
+    app: String,
+    values: BTreeMap<String, String>,
+    secrets: BTreeMap<String, Option<String>>,
+    component: ResolvedComponent,
+    source: Arc<dyn VariableSource>,
+}
+
+impl ComponentSecrets {
+    /// The component's variables with the secrets as the source has them now.
+    pub(crate) async fn render(&self) -> Result<BTreeMap<String, String>, InvokeError> {
+        let mut values = self.values.clone();
+        for (name, default) in &self.secrets {
+            let value = self
+                .source
+                .get_secret(&self.app, name)
+                .await
+                .map_err(InvokeError::SecretUnavailable)?
+                .or_else(|| default.clone())
+                .ok_or_else(|| {
+                    InvokeError::SecretUnavailable(SecretUnavailable {
+                        name: name.clone(),
+                        reason: "no value and no default".to_owned(),
+                    })
+                })?;
+            values.insert(name.clone(), value);
+        }
+        resolve_component_variables(&self.component, &values)
+            .map_err(|error| InvokeError::Internal(error.to_string()))
+    }
 }
 
 /// Expands a component's variable templates with the resolved application variables.
@@ -133,7 +253,7 @@ impl HasData for Variables {
 impl HostState {
     fn variables(&mut self) -> VariablesView<'_> {
         VariablesView {
-            values: &self.env.variables,
+            values: self.variable_values(),
         }
     }
 }

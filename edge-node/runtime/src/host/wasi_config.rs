@@ -7,9 +7,9 @@
 //! - `get-all` answers every variable the component declares, with its value (sorted by name;
 //!   Spin gives no order).
 //!
-//! Values are resolved once per app load (see [`crate::host::variables`]), so the `upstream`
-//! and `io` errors, which Spin reports when a variable provider fails during a call, never
-//! occur here: a provider failure fails the load instead.
+//! Values are resolved before the guest runs (see [`crate::host::variables`]), so the
+//! `upstream` and `io` errors, which Spin reports when a variable provider fails during a call,
+//! never occur here: a provider failure fails the load or the invocation instead.
 
 use std::collections::BTreeMap;
 
@@ -49,7 +49,7 @@ impl HasData for WasiConfig {
 impl HostState {
     fn wasi_config(&mut self) -> WasiConfigView<'_> {
         WasiConfigView {
-            values: &self.env.variables,
+            values: self.variable_values(),
         }
     }
 }

@@ -36,6 +36,7 @@ pub(super) async fn handle(
         ended: admitted.ended,
         span: admitted.span,
         log_sink: admitted.log_sink,
+        variables: admitted.variables,
     });
     let (respond, response) = oneshot::channel();
     let request = store
