@@ -7,16 +7,16 @@ REDIS_URL ?= redis://127.0.0.1:6379
 PGHOST ?= 127.0.0.1
 PGPORT ?= 5432
 
-.PHONY: demo test lint deploy-check deps-check functions toolchain services tools bench
+.PHONY: demo test lint deploy-check deps-check fuzz-smoke functions toolchain services tools bench
 
 ## demo: build the example functions, start the platform with `nexus up` and deploy them, printing URLs and a token.
 demo: toolchain functions
 	cargo run --locked --bin nexus -- up -f functions/spin.toml
 
-## test: formatting, lints, cargo deny, the deployment checks and every test, against the real Postgres and
+## test: formatting, lints, cargo deny, the deployment checks, a short fuzzing run and every test, against the real Postgres and
 ## Redis. The binaries are built first: the cluster and cloud tests run `nexus-edge`, which no
 ## test of its own package builds; the cloud tests run it under cargo-lambda's Lambda emulator.
-test: toolchain services tools lint deploy-check deps-check
+test: toolchain services tools lint deploy-check deps-check fuzz-smoke
 	cargo build --workspace --locked --bins
 	NEXUS_CARGO_LAMBDA="$$(scripts/python-tools.sh)/cargo-lambda" \
 	  cargo nextest run --workspace --locked --no-fail-fast
@@ -44,6 +44,11 @@ deploy-check:
 ## bans, sources), offline.
 deps-check:
 	scripts/check-deps.sh
+
+## fuzz-smoke: each cargo-fuzz target (fuzz/: spin.toml loading, REST request decoding, protobuf
+## messages) for FUZZ_SECONDS seconds (default 60); fails on any crash, naming the input.
+fuzz-smoke:
+	scripts/fuzz.sh
 
 ## lint: rustfmt and clippy for the workspace and for the guest functions.
 lint: toolchain

@@ -38,6 +38,8 @@ mod api_keys;
 mod auth;
 mod dashboard;
 mod functions;
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod invocations;
 mod nodes;
 mod projects;

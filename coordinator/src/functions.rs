@@ -57,7 +57,7 @@ pub struct FunctionUpdate {
 
 /// Checks a retry policy: 1 to 100 attempts, a max age of 1 s to 7 days, a first backoff of at
 /// most an hour.
-fn validate_async_retry(retry: &nexus_store::AsyncRetry) -> Result<(), ApiError> {
+pub(crate) fn validate_async_retry(retry: &nexus_store::AsyncRetry) -> Result<(), ApiError> {
     const DAY_MS: i64 = 24 * 60 * 60 * 1000;
     if !(1..=100).contains(&retry.max_attempts) {
         return Err(ApiError::bad_request(
@@ -243,11 +243,10 @@ impl FunctionService {
         }
         let limits = self.limits.clone();
         let function = name.to_owned();
-        let (app, components) = tokio::task::spawn_blocking(move || {
-            bundle::Bundle::unpack(upload, &function, &limits)?.resolve()
-        })
-        .await
-        .map_err(|error| ApiError::internal(&error))??;
+        let (app, components) =
+            tokio::task::spawn_blocking(move || resolve_upload(upload, &function, &limits))
+                .await
+                .map_err(|error| ApiError::internal(&error))??;
         self.validate_components(&app, &components).await?;
         let mut digests = Vec::with_capacity(components.len());
         for (digest, bytes) in components {
@@ -623,6 +622,17 @@ impl FunctionService {
     }
 }
 
+/// The app of an upload for function `function` and its components' bytes by digest: names
+/// checked, sizes within `limits`, the manifest resolved over the uploaded files only. Blocks
+/// on the file system.
+pub(crate) fn resolve_upload(
+    upload: Upload,
+    function: &str,
+    limits: &DeployLimits,
+) -> Result<(ResolvedApp, BTreeMap<Digest, Bytes>), ApiError> {
+    bundle::Bundle::unpack(upload, function, limits)?.resolve()
+}
+
 /// The function's priority class. Only the API writes it, and only names of classes, so a
 /// name this coordinator does not know (a row edited by hand, or written by a newer release)
 /// runs in the default class rather than failing the function's requests.
@@ -662,7 +672,9 @@ fn validate_name(kind: &str, name: &str) -> Result<(), ApiError> {
 /// [`MAX_NODE_SELECTOR_ENTRIES`] entries; each key an optional DNS-subdomain prefix and `/`,
 /// then a name of 1 to 63 characters, 253 at most in all; each value empty or a name. The
 /// error names the first bad entry.
-fn validate_node_selector(node_selector: &BTreeMap<String, String>) -> Result<(), ApiError> {
+pub(crate) fn validate_node_selector(
+    node_selector: &BTreeMap<String, String>,
+) -> Result<(), ApiError> {
     if node_selector.len() > MAX_NODE_SELECTOR_ENTRIES {
         return Err(ApiError::bad_request(format!(
             "node_selector has {} entries; at most {MAX_NODE_SELECTOR_ENTRIES} are allowed",

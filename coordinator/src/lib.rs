@@ -21,3 +21,7 @@ pub mod schedules;
 pub mod secrets;
 pub mod server;
 pub mod trigger;
+
+/// Entry points for the fuzz targets in `fuzz/`; not an API.
+#[doc(hidden)]
+pub use api::fuzzing;

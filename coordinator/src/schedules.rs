@@ -76,13 +76,13 @@ fn parser() -> CronParser {
 }
 
 /// The first tick of `cron` after `after`.
-fn next_tick(cron: &Cron, after: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
+pub(crate) fn next_tick(cron: &Cron, after: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
     // Ticks are whole seconds; the parser would keep the fraction of `after`.
     cron.find_next_occurrence(&after.trunc_subsecs(0), false)
         .map_err(|error| ApiError::bad_request(format!("the cron expression never fires: {error}")))
 }
 
-fn parse_cron(expression: &str) -> Result<Cron, ApiError> {
+pub(crate) fn parse_cron(expression: &str) -> Result<Cron, ApiError> {
     parser().parse(expression).map_err(|error| {
         ApiError::bad_request(format!("not a cron expression {expression:?}: {error}"))
     })

@@ -299,7 +299,7 @@ impl Resolver {
 }
 
 /// `/{project}/{function}[@{alias}][/rest]`, split without decoding (names never need it).
-fn split_path(path: &str) -> Option<(&str, &str, &str, usize)> {
+pub(crate) fn split_path(path: &str) -> Option<(&str, &str, &str, usize)> {
     let rest = path.strip_prefix('/')?;
     let (project, rest) = rest.split_once('/')?;
     let (function, prefix_len) = match rest.split_once('/') {
@@ -312,7 +312,7 @@ fn split_path(path: &str) -> Option<(&str, &str, &str, usize)> {
 
 /// The route of a trigger path, for span names: `/{project}/{function}[@alias]`, without the
 /// function's own path (unbounded).
-fn trigger_route(path: &str) -> &str {
+pub(crate) fn trigger_route(path: &str) -> &str {
     split_path(path).map_or(path, |(.., prefix_len)| &path[..prefix_len])
 }
 

@@ -108,6 +108,22 @@ pub enum Error {
         kind: &'static str,
     },
 
+    /// A component source outside the manifest's directory (absolute, or climbing out with
+    /// `..`), refused by [`load_confined`](crate::load_confined) before anything is read.
+    #[error(
+        "{}: the source of component `{component}`, {source_path:?}, is outside the app's \
+         directory; use a relative path without `..` leading out",
+        manifest.display()
+    )]
+    SourceOutsideApp {
+        /// The manifest file.
+        manifest: PathBuf,
+        /// The component id.
+        component: String,
+        /// The source as written in the manifest.
+        source_path: String,
+    },
+
     /// A component source file could not be read.
     #[error(
         "{}: cannot read the source of component `{component}` at {}",

@@ -23,7 +23,7 @@ use nexus_proto::Digest;
 pub use nexus_proto::ResolvedApp;
 
 pub use error::{Error, Result};
-pub use load::load;
+pub use load::{load, load_confined};
 
 /// A loaded manifest: the resolved app and where each component's bytes are.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,32 +22,50 @@ use crate::{LoadedApp, ids::VariableName};
 /// to compute its digest. Fails on the first problem found, naming the file and the component,
 /// trigger, variable or field at fault.
 pub fn load(manifest_path: &Path) -> Result<LoadedApp> {
-    let loader = Loader {
+    Loader {
         manifest: manifest_path.to_path_buf(),
-    };
-    let text = std::fs::read_to_string(manifest_path).map_err(|source| Error::ReadManifest {
-        manifest: loader.manifest.clone(),
-        source,
-    })?;
-    let manifest_dir = std::path::absolute(manifest_path)
-        .map_err(|source| Error::ReadManifest {
-            manifest: loader.manifest.clone(),
-            source,
-        })?
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    loader.check_version(&text)?;
-    let raw: RawManifest = toml::from_str(&text).map_err(|source| loader.toml_error(source))?;
-    loader.resolve(raw, &manifest_dir)
+        confined: false,
+    }
+    .load()
+}
+
+/// [`load`] for a manifest nobody vouches for (an upload): every component `source` must be a
+/// relative path that stays inside the manifest's directory, checked on the text before any
+/// file is read. Otherwise a source such as `/dev/zero` or a FIFO would be read (forever) by
+/// whoever loads it, and the error for a missing file would tell which host files exist.
+/// The directory must hold no symbolic links leading out of it.
+pub fn load_confined(manifest_path: &Path) -> Result<LoadedApp> {
+    Loader {
+        manifest: manifest_path.to_path_buf(),
+        confined: true,
+    }
+    .load()
 }
 
 /// Carries the manifest path into every error.
 pub(crate) struct Loader {
     pub(crate) manifest: PathBuf,
+    /// Whether sources must stay inside the manifest's directory ([`load_confined`]).
+    confined: bool,
 }
 
 impl Loader {
+    fn load(self) -> Result<LoadedApp> {
+        let read_error = |source| Error::ReadManifest {
+            manifest: self.manifest.clone(),
+            source,
+        };
+        let text = std::fs::read_to_string(&self.manifest).map_err(read_error)?;
+        let manifest_dir = std::path::absolute(&self.manifest)
+            .map_err(read_error)?
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        self.check_version(&text)?;
+        let raw: RawManifest = toml::from_str(&text).map_err(|source| self.toml_error(source))?;
+        self.resolve(raw, &manifest_dir)
+    }
+
     fn toml_error(&self, source: toml::de::Error) -> Error {
         Error::Toml {
             manifest: self.manifest.clone(),

@@ -30,12 +30,12 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Deserialize)]
-struct StoreQuery {
+pub(super) struct StoreQuery {
     store: Option<String>,
 }
 
 #[derive(Deserialize)]
-struct PutQuery {
+pub(super) struct PutQuery {
     store: Option<String>,
     ttl_ms: Option<u64>,
 }
@@ -68,7 +68,7 @@ fn quoted(etag: &str) -> HeaderValue {
 }
 
 /// The write's condition from `If-Match` / `If-None-Match`.
-fn condition(headers: &HeaderMap) -> Result<Condition, ApiError> {
+pub(super) fn condition(headers: &HeaderMap) -> Result<Condition, ApiError> {
     let text = |name: &HeaderName| {
         headers
             .get(name)

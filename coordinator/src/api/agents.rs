@@ -33,7 +33,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 pub(crate) const MESSAGES_ROUTE: &str = "/v1/projects/{project}/agents/{agent}/messages";
 
 #[derive(Deserialize, ToSchema)]
-struct NewAgentBody {
+pub(super) struct NewAgentBody {
     /// Unique in the project: 1 to 128 letters, digits, `-`, `_` or `.`.
     name: String,
     /// The function that runs it.
@@ -68,12 +68,12 @@ struct AgentPageView {
 }
 
 #[derive(Deserialize)]
-struct MessageQuery {
+pub(super) struct MessageQuery {
     path: Option<String>,
 }
 
 #[derive(Deserialize)]
-struct PageQuery {
+pub(super) struct PageQuery {
     after: Option<String>,
     limit: Option<u32>,
 }

@@ -21,7 +21,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Deserialize, ToSchema)]
-struct NewKey {
+pub(super) struct NewKey {
     /// A label, e.g. the machine that uses it.
     name: String,
     /// `admin`, `developer` or `viewer`.

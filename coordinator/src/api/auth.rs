@@ -24,7 +24,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Deserialize, ToSchema)]
-struct Register {
+pub(super) struct Register {
     email: String,
     #[serde(default)]
     display_name: Option<String>,
@@ -59,7 +59,7 @@ async fn register(
 }
 
 #[derive(Deserialize, ToSchema)]
-struct Login {
+pub(super) struct Login {
     email: String,
     password: String,
 }
@@ -102,7 +102,7 @@ fn ip_of(
 }
 
 #[derive(Deserialize, ToSchema)]
-struct Refresh {
+pub(super) struct Refresh {
     refresh_token: String,
 }
 

@@ -132,7 +132,7 @@ struct FunctionView {
 /// How a function's asynchronous invocations are retried.
 #[derive(Serialize, Deserialize, ToSchema, Clone, Copy)]
 #[serde(deny_unknown_fields)]
-struct AsyncRetryView {
+pub(super) struct AsyncRetryView {
     /// Attempts in all, the first included: 1 to 100 (default 3).
     max_attempts: i32,
     /// No attempt starts this long after the invocation was accepted: 1 s to 7 days in
@@ -172,7 +172,7 @@ fn function_view(
 }
 
 #[derive(Deserialize)]
-struct DeployQuery {
+pub(super) struct DeployQuery {
     alias: Option<String>,
 }
 
@@ -226,7 +226,11 @@ async fn deploy(
 }
 
 /// The upload in whichever form the `Content-Type` names.
-async fn read_upload(request: Request, state: &AppState, limit: usize) -> Result<Upload, ApiError> {
+pub(super) async fn read_upload<S: Send + Sync>(
+    request: Request,
+    state: &S,
+    limit: usize,
+) -> Result<Upload, ApiError> {
     let content_type = request
         .headers()
         .get(CONTENT_TYPE)
@@ -320,7 +324,7 @@ async fn show(
 /// keeps its value.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct FunctionChange {
+pub(super) struct FunctionChange {
     /// The priority class of the function's requests that name none in `nexus-priority`:
     /// `critical`, `high`, `normal` or `low`.
     #[schema(example = "high")]
@@ -353,6 +357,16 @@ async fn update(
     Path((project, function)): Path<(String, String)>,
     JsonBody(body): JsonBody<FunctionChange>,
 ) -> Result<Json<FunctionView>, ApiError> {
+    let change = function_update(body)?;
+    let (function, versions, aliases) = state
+        .functions
+        .update(caller, &project, &function, change)
+        .await?;
+    Ok(Json(function_view(function, aliases, Some(versions))))
+}
+
+/// The settings a change names, parsed; empty changes are refused.
+pub(super) fn function_update(body: FunctionChange) -> Result<FunctionUpdate, ApiError> {
     if body.priority.is_none()
         && body.node_selector.is_none()
         && body.async_retry.is_none()
@@ -373,7 +387,7 @@ async fn update(
         .map(|priority| priority.parse::<Priority>())
         .transpose()
         .map_err(|error| ApiError::bad_request(error.to_string()))?;
-    let change = FunctionUpdate {
+    Ok(FunctionUpdate {
         priority,
         node_selector: body.node_selector,
         async_retry: body.async_retry.map(|retry| nexus_store::AsyncRetry {
@@ -383,12 +397,7 @@ async fn update(
         }),
         placement,
         cloud: body.cloud,
-    };
-    let (function, versions, aliases) = state
-        .functions
-        .update(caller, &project, &function, change)
-        .await?;
-    Ok(Json(function_view(function, aliases, Some(versions))))
+    })
 }
 
 /// One version, with its resolved app (any member).
@@ -412,14 +421,14 @@ async fn version(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CanaryChange {
+pub(super) struct CanaryChange {
     version: i64,
     weight: i32,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AliasChange {
+pub(super) struct AliasChange {
     version: i64,
     canary: Option<CanaryChange>,
 }

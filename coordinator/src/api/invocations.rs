@@ -51,7 +51,7 @@ const MAX_KEY_CHARS: usize = 255;
 
 #[derive(Deserialize, ToSchema, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
-enum Mode {
+pub(super) enum Mode {
     /// Run now and answer with the function's response.
     #[default]
     Sync,
@@ -61,7 +61,7 @@ enum Mode {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct InvokeBody {
+pub(super) struct InvokeBody {
     /// The function.
     function: String,
     /// Its alias (default `live`).
@@ -81,7 +81,7 @@ struct InvokeBody {
     /// The body, base64-encoded (instead of `body`).
     body_base64: Option<String>,
     /// For `async`: the same key in the project within 24 hours names the first invocation.
-    idempotency_key: Option<String>,
+    pub(super) idempotency_key: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -170,7 +170,7 @@ struct InvocationPageView {
 }
 
 #[derive(Deserialize)]
-struct ListQuery {
+pub(super) struct ListQuery {
     status: Option<String>,
     function: Option<String>,
     before: Option<String>,
@@ -179,11 +179,11 @@ struct ListQuery {
 
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
-struct DeadLettersBody {
+pub(super) struct DeadLettersBody {
     /// Only this function's.
     function: Option<String>,
     /// Only these ids (default: all, up to 1,000 at a time).
-    ids: Option<Vec<String>>,
+    pub(super) ids: Option<Vec<String>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -214,7 +214,7 @@ pub(crate) fn wants_async(headers: &HeaderMap) -> bool {
 }
 
 /// The client's idempotency key, checked.
-fn idempotency_key(given: Option<&str>) -> Result<Option<String>, ApiError> {
+pub(super) fn idempotency_key(given: Option<&str>) -> Result<Option<String>, ApiError> {
     match given {
         None => Ok(None),
         Some(key) if !key.is_empty() && key.chars().count() <= MAX_KEY_CHARS => {
@@ -360,7 +360,10 @@ async fn invoke(
 
 /// The request the function sees, from the body's method, path, headers and body. Its host
 /// is the API's, unless the caller names one.
-fn function_request(body: &InvokeBody, api_headers: &HeaderMap) -> Result<Request<Body>, ApiError> {
+pub(super) fn function_request(
+    body: &InvokeBody,
+    api_headers: &HeaderMap,
+) -> Result<Request<Body>, ApiError> {
     let method = match &body.method {
         Some(method) => Method::from_bytes(method.as_bytes())
             .map_err(|_| ApiError::bad_request(format!("not an HTTP method: {method:?}")))?,
@@ -531,7 +534,7 @@ async fn purge(
     Ok(Json(PurgedView { purged }))
 }
 
-fn parse_ids(ids: Option<Vec<String>>) -> Result<Option<Vec<InvocationId>>, ApiError> {
+pub(super) fn parse_ids(ids: Option<Vec<String>>) -> Result<Option<Vec<InvocationId>>, ApiError> {
     ids.map(|ids| {
         ids.iter()
             .map(|id| {

@@ -42,7 +42,7 @@ fn view(project: Project, role: Role) -> ProjectView {
 }
 
 #[derive(Deserialize, ToSchema)]
-struct NewProject {
+pub(super) struct NewProject {
     name: String,
     #[serde(default)]
     display_name: Option<String>,
@@ -96,7 +96,7 @@ async fn show(
 }
 
 #[derive(Deserialize, ToSchema)]
-struct ProjectChange {
+pub(super) struct ProjectChange {
     display_name: String,
 }
 
@@ -163,7 +163,7 @@ async fn members(
 }
 
 #[derive(Deserialize, ToSchema)]
-struct NewMember {
+pub(super) struct NewMember {
     email: String,
     role: String,
 }
@@ -198,7 +198,7 @@ async fn add_member(
 }
 
 #[derive(Deserialize, ToSchema)]
-struct RoleChange {
+pub(super) struct RoleChange {
     role: String,
 }
 

@@ -28,7 +28,7 @@ const MAX_DELAY_MS: u64 = 366 * 24 * 60 * 60 * 1000;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewScheduleBody {
+pub(super) struct NewScheduleBody {
     /// Unique in the project: 1 to 128 letters, digits, `-`, `_` or `.`.
     name: String,
     /// The function.
@@ -46,7 +46,7 @@ struct NewScheduleBody {
     /// Fire once, at this time (RFC 3339).
     at: Option<String>,
     /// The method the function sees (default `POST`).
-    method: Option<String>,
+    pub(super) method: Option<String>,
     /// The path and query the function sees (default `/`).
     path: Option<String>,
     /// The body the function sees (text).
@@ -89,7 +89,7 @@ fn view(schedule: Schedule) -> ScheduleView {
     }
 }
 
-fn when(body: &NewScheduleBody) -> Result<When, ApiError> {
+pub(super) fn when(body: &NewScheduleBody) -> Result<When, ApiError> {
     match (&body.cron, body.after_ms, &body.at) {
         (Some(cron), None, None) => Ok(When::Cron(cron.clone())),
         (None, Some(after_ms), None) if after_ms <= MAX_DELAY_MS => {

@@ -38,7 +38,7 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 #[derive(Deserialize)]
-struct EventsQuery {
+pub(super) struct EventsQuery {
     project: String,
     #[serde(rename = "type")]
     types: Option<String>,
@@ -49,7 +49,7 @@ struct EventsQuery {
 }
 
 #[derive(Deserialize)]
-struct AgentQuery {
+pub(super) struct AgentQuery {
     project: String,
     access_token: Option<String>,
 }

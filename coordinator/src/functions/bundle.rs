@@ -108,12 +108,12 @@ impl Bundle {
             }
             std::fs::write(&target, bytes).map_err(|error| ApiError::internal(&error))?;
         }
-        let loaded = nexus_manifest::load(&root.join(MANIFEST))
+        let loaded = nexus_manifest::load_confined(&root.join(MANIFEST))
             .map_err(|error| ApiError::bad_request(without_root(&error, &root)))?;
         let mut components = BTreeMap::new();
         for (digest, path) in loaded.artifacts {
-            // A source like `../../etc/passwd` resolves outside the upload: it names no
-            // uploaded file, so it is refused like a missing one.
+            // The loader refused sources leading out of `root` before reading them; what is
+            // left must still be a file of the upload, not a directory or something unnamed.
             let bytes = path
                 .canonicalize()
                 .ok()
@@ -215,6 +215,30 @@ fn untar(bytes: &[u8], limits: &DeployLimits) -> Result<Vec<(String, Bytes)>, Ap
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 8 (fuzzing): sources outside the upload were read before being refused, so
+    /// `/dev/zero` ran the coordinator out of memory and a missing file's error told which
+    /// files the host has.
+    #[test]
+    fn sources_outside_the_upload_are_refused_unread() {
+        for source in ["/dev/zero", "/no/such/file", "../../etc/passwd"] {
+            let manifest = format!(
+                "spin_manifest_version = 2\n[application]\nname = \"a\"\n\
+                 [[trigger.http]]\nroute = \"/...\"\ncomponent = \"a\"\n\
+                 [component.a]\nsource = {source:?}\n"
+            );
+            let upload = Upload::Files(vec![(MANIFEST.to_owned(), Bytes::from(manifest))]);
+            let error = Bundle::unpack(upload, "a", &DeployLimits::default())
+                .and_then(Bundle::resolve)
+                .expect_err(source);
+            assert_eq!(error.status, http::StatusCode::BAD_REQUEST, "{source}");
+            assert!(
+                error.message.contains("outside the app"),
+                "{source}: {}",
+                error.message
+            );
+        }
+    }
 
     #[test]
     fn names_stay_inside_the_app() {

@@ -248,12 +248,13 @@ async fn invalid_uploads_are_refused_naming_the_problem() {
         escaping.text()
     );
 
+    // Refused before anything is read: reading a source is how `/dev/zero` would exhaust memory.
     let outside = APP_MANIFEST.replace("target/hello.wasm", "../../etc/hostname");
     let outside = tar_of(&[("spin.toml", outside.as_bytes())]);
     let outside = deploy(&api, &owner, "app/versions", "application/x-tar", outside).await;
     assert_error(&outside, StatusCode::BAD_REQUEST, "bad_request");
     assert!(
-        outside.text().contains("not a file of the upload"),
+        outside.text().contains("is outside the app's directory"),
         "{}",
         outside.text()
     );

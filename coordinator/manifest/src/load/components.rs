@@ -2,7 +2,7 @@
 //! reading each source file to compute its digest.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use nexus_proto::Digest;
 use nexus_proto::app::{ResolvedComponent, Template, VariableDefinition};
@@ -11,6 +11,24 @@ use super::Loader;
 use crate::error::{Error, Result};
 use crate::schema::{RawComponent, RawSource};
 use crate::template::parse_template;
+
+/// Whether `path`, relative to a directory, names something inside it: relative, and never
+/// climbing above its start with `..`. Lexical, so symbolic links are not followed.
+fn stays_inside(path: &str) -> bool {
+    let mut depth = 0usize;
+    for component in Path::new(path).components() {
+        match component {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => match depth.checked_sub(1) {
+                Some(up) => depth = up,
+                None => return false,
+            },
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    true
+}
 
 impl Loader {
     /// Resolves every component (referenced or not, as Spin loads them all) and collects the
@@ -73,6 +91,13 @@ impl Loader {
             });
         }
         let source_path = match raw.source {
+            RawSource::Local(path) if self.confined && !stays_inside(&path) => {
+                return Err(Error::SourceOutsideApp {
+                    manifest: self.manifest.clone(),
+                    component: id,
+                    source_path: path,
+                });
+            }
             RawSource::Local(path) => path,
             RawSource::Remote => return Err(self.unsupported_source(&id, "remote (`url`)")),
             RawSource::Registry => return Err(self.unsupported_source(&id, "registry")),

@@ -8,7 +8,7 @@ use nexus_proto::Digest;
 use nexus_proto::app::{HttpRoute, Template, TemplatePart};
 use tempfile::TempDir;
 
-use super::load;
+use super::{load, load_confined};
 use crate::{Error, LoadedApp};
 
 /// Writes `manifest` as `spin.toml` and each of `files` (with its own name as content).
@@ -408,6 +408,50 @@ fn path_of_manifest_may_be_relative() {
     let relative = Path::new(".").join(dir.path().join("spin.toml"));
     let loaded = load(&relative).unwrap();
     assert!(loaded.artifacts.values().all(|path| path.is_absolute()));
+}
+
+/// A manifest naming `source` for its one component, loaded with [`load_confined`] from a
+/// directory holding `sub/app.wasm`.
+fn load_confined_with(source: &str) -> Result<LoadedApp, Error> {
+    let manifest = app_with("").replace("source = \"app.wasm\"", &format!("source = {source:?}"));
+    let dir = write_app(&manifest, &["sub/app.wasm"]);
+    load_confined(&dir.path().join("spin.toml"))
+}
+
+#[test]
+fn confined_loading_refuses_sources_outside_the_directory_before_reading_them() {
+    // Without the check `/dev/zero` is read until memory runs out, and a missing file's error
+    // tells the uploader which files exist on the coordinator.
+    for outside in [
+        "/dev/zero",
+        "/etc/passwd",
+        "../app.wasm",
+        "sub/../../app.wasm",
+        "/no/such",
+    ] {
+        let error = load_confined_with(outside).expect_err(outside);
+        assert!(
+            matches!(&error, Error::SourceOutsideApp { component, source_path, .. }
+                if component == "app" && source_path == outside),
+            "{outside}: {}",
+            chain(&error)
+        );
+    }
+    for inside in ["sub/app.wasm", "./sub/app.wasm", "sub/../sub/app.wasm"] {
+        let loaded = load_confined_with(inside).unwrap_or_else(|error| panic!("{}", chain(&error)));
+        assert_eq!(
+            loaded.app.components["app"].source,
+            Digest::of(b"sub/app.wasm")
+        );
+    }
+    // `load` trusts its manifest: a path leading out is read like any other.
+    let dir = write_app(&app_with("").replace("app.wasm", "../outside.wasm"), &[]);
+    let error = load(&dir.path().join("spin.toml")).expect_err("no such file");
+    assert!(
+        matches!(error, Error::ReadSource { .. }),
+        "{}",
+        chain(&error)
+    );
 }
 
 mod realistic;
