@@ -268,7 +268,9 @@ fn json<T: DeserializeOwned>(data: &[u8]) -> Option<T> {
         .ok()?;
     let JsonBody(value) =
         futures::executor::block_on(JsonBody::<T>::from_request(request, &())).ok()?;
-    assert!(serde_json::from_slice::<serde_json::Value>(data).is_ok());
+    // Not `serde_json::Value` accepting `data` too: serde_json skips a field the type does not
+    // know without checking that its string is UTF-8 (the fuzzer found `{"email": "\xff"}`
+    // accepted as a body whose type has no `email`), so only what the type kept is checked.
     Some(value)
 }
 
