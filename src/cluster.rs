@@ -36,6 +36,8 @@ pub struct ClusterConfig {
     pub identity: Option<SvidPaths>,
     /// Where nodes join when the cluster has an identity.
     pub cluster_listen: SocketAddr,
+    /// The nodes' slot use the autoscaling signal aims at.
+    pub target_utilization: f64,
 }
 
 /// A running cluster coordinator.
@@ -77,7 +79,13 @@ impl ClusterCoordinator {
         let coordinator = Coordinator::open(config.coordinator, Arc::new(dispatch))
             .await
             .context("failed to start the coordinator")?;
-        coordinator.state().metrics.observe_scheduler(scheduler);
+        let metrics = &coordinator.state().metrics;
+        metrics.observe_autoscaling(
+            cluster.registry(),
+            scheduler.clone(),
+            config.target_utilization,
+        );
+        metrics.observe_scheduler(scheduler);
         let coordinator = coordinator
             .with_validator(Arc::new(validator))
             .with_cluster(Arc::clone(&cluster))?;

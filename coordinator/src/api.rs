@@ -26,9 +26,11 @@ use crate::error::{ApiError, PendingErrorBody};
 use crate::events::EventBus;
 use crate::functions::{BlobStore, DeployLimits, FunctionService};
 use crate::invocations::{AsyncConfig, InvocationQueue, InvocationService, Runner};
+use crate::leader::{LeaderConfig, Leadership};
 use crate::limits::{RateLimitConfig, RateLimits};
 use crate::metrics::Metrics;
 use crate::projects::{Principal, ProjectService};
+use crate::rollouts::RolloutService;
 use crate::schedules::ScheduleService;
 use crate::trigger::{CatalogChanges, Resolver};
 
@@ -43,6 +45,7 @@ pub mod fuzzing;
 pub(crate) mod invocations;
 mod nodes;
 mod projects;
+mod rollouts;
 mod schedules;
 mod users;
 mod ws;
@@ -89,6 +92,8 @@ pub struct AppState {
     pub invocations: InvocationService,
     /// Schedules.
     pub schedules: ScheduleService,
+    /// Progressive rollouts of versions behind aliases.
+    pub rollouts: RolloutService,
     /// What `/metrics` shows.
     pub metrics: Arc<Metrics>,
     /// Abuse limits: auth endpoints, logins, each project's trigger requests.
@@ -97,6 +102,8 @@ pub struct AppState {
     pub local_node: Option<LocalNode>,
     /// The edge nodes, when this coordinator runs a cluster.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// Whether this replica runs the singleton work.
+    pub leadership: Leadership,
 }
 
 impl AppState {
@@ -114,6 +121,8 @@ impl AppState {
     ) -> Self {
         let changes = Arc::new(CatalogChanges::default());
         let metrics = Arc::new(Metrics::default());
+        let leadership = Leadership::new(Arc::clone(&store), LeaderConfig::default());
+        leadership.observe(&metrics);
         let dispatch: Arc<dyn Dispatch> = Arc::new(ObservedDispatch::new(
             dispatch,
             Arc::clone(&metrics),
@@ -134,6 +143,11 @@ impl AppState {
                 invocations.clone(),
             ),
             invocations,
+            rollouts: RolloutService::new(
+                Arc::clone(&store),
+                Arc::clone(&changes),
+                Arc::clone(&events),
+            ),
             functions: FunctionService::new(
                 Arc::clone(&store),
                 blobs,
@@ -158,6 +172,7 @@ impl AppState {
             limits: Arc::new(RateLimits::new(RateLimitConfig::default())),
             local_node: None,
             cluster: None,
+            leadership,
         }
     }
 
@@ -169,14 +184,20 @@ impl AppState {
         Ok(Principal::User(self.auth.authenticate(token).await?))
     }
 
-    /// Starts the workers that run asynchronous invocations here, and the schedules' loop.
+    /// Starts the workers that run asynchronous invocations here, and seeks the leader lease,
+    /// under which the schedules' loop, the invocation sweep and the rollouts' judge run.
     pub fn start_workers(&self) {
-        self.schedules.start();
-        self.invocations.start(Runner {
-            triggers: Arc::clone(&self.triggers),
-            dispatch: Arc::clone(&self.dispatch),
-            agents: self.agents.clone(),
-        });
+        self.leadership.start();
+        self.schedules.start(self.leadership.clone());
+        self.rollouts.start(self.leadership.clone());
+        self.invocations.start(
+            Runner {
+                triggers: Arc::clone(&self.triggers),
+                dispatch: Arc::clone(&self.dispatch),
+                agents: self.agents.clone(),
+            },
+            self.leadership.clone(),
+        );
     }
 
     /// Caps deploys by `limits`.
@@ -224,6 +245,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(agents::routes())
         .merge(invocations::routes())
         .merge(schedules::routes())
+        .merge(rollouts::routes())
         .merge(nodes::routes())
         .merge(users::routes())
         .merge(functions::routes(state.functions.limits()))

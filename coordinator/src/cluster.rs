@@ -15,6 +15,7 @@ use tonic::service::interceptor::InterceptedService;
 
 use crate::functions::BlobStore;
 
+pub mod autoscale;
 mod channel;
 pub mod dispatch;
 pub mod node_service;

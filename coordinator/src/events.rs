@@ -161,6 +161,21 @@ pub enum EventKind {
         name: String,
         reason: String,
     },
+    /// A rollout moved: on to a step (`weight`, the new version's share in percent, status
+    /// `running`), or ended: `completed` (the alias on the new version), `rolled_back` or
+    /// `cancelled` (on the old one), with the reason.
+    RolloutChanged {
+        project: String,
+        function: String,
+        alias: String,
+        rollout: String,
+        from_version: i64,
+        to_version: i64,
+        weight: i32,
+        status: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
     /// An asynchronous invocation used up its attempts or its age: it is on the dead-letter
     /// list.
     InvocationDead {

@@ -28,6 +28,7 @@ use nexus_store::{
 
 use crate::error::ApiError;
 use crate::events::{EventBus, EventKind};
+use crate::leader::Leadership;
 use crate::metrics::Metrics;
 
 use self::batch::Batcher;
@@ -150,9 +151,10 @@ impl InvocationService {
         Self { shared }
     }
 
-    /// Starts this coordinator's workers and sweep, which run attempts through `runner`.
-    pub fn start(&self, runner: Runner) {
-        worker::start(Arc::clone(&self.shared), runner);
+    /// Starts this coordinator's workers, which run attempts through `runner`, and the sweep,
+    /// which runs while this replica leads.
+    pub fn start(&self, runner: Runner, leadership: Leadership) {
+        worker::start(Arc::clone(&self.shared), runner, leadership);
     }
 
     /// Records `new` (of the function named `function`) as queued and announces it; returns

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use nexus_telemetry::metrics::{self, HistogramVec, IntCounterVec, Registry, Sampled};
 
+use crate::cluster::autoscale::desired_nodes;
 use crate::cluster::scheduler::Scheduler;
 use crate::cluster::{NodeRegistry, Priority};
 use crate::dispatch::Target;
@@ -142,6 +143,31 @@ impl Metrics {
                         .with_label_values(&[&node, &region, "free"])
                         .set(i64::from(free));
                 }
+            },
+        );
+    }
+
+    /// Adds `nexus_edge_nodes_desired`, the autoscaling signal, from `nodes` and `scheduler`
+    /// at each scrape, for `target` utilization of the nodes' slots.
+    pub fn observe_autoscaling(
+        &self,
+        nodes: &Arc<NodeRegistry>,
+        scheduler: Scheduler,
+        target: f64,
+    ) {
+        let nodes = Arc::clone(nodes);
+        metrics::sampled_gauge(
+            &self.registry,
+            "nexus_edge_nodes_desired",
+            "Edge nodes the cluster should have for its work now: slots in use and invocations waiting (here and on the nodes), over the average node's slots at the target utilization; at least 1.",
+            move || {
+                let mut demand = nodes.demand();
+                let waiting: usize = Priority::ALL
+                    .iter()
+                    .map(|priority| scheduler.queued(*priority))
+                    .sum();
+                demand.queued += u64::try_from(waiting).unwrap_or(u64::MAX);
+                i64::try_from(desired_nodes(demand, target)).unwrap_or(i64::MAX)
             },
         );
     }

@@ -2,14 +2,15 @@
 //! seconds optional) or once at a time. Every coordinator looks for due schedules a few times
 //! a second; firing a tick records its invocation in the transaction that moves the schedule's
 //! next tick on with a compare-and-set, and the invocation's idempotency key names the tick,
-//! so each tick fires exactly once however many replicas see it. Ticks missed while no
-//! coordinator ran fire once, late, and the schedule goes on from the next tick to come.
+//! so each tick fires exactly once however many replicas see it. Only the leader looks
+//! ([`crate::leader`]). Ticks missed while no coordinator led (a failover, a restart) fire,
+//! late, each once, back to [`CATCH_UP`] ago; older ones are skipped.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
-use chrono::{DateTime, SubsecRound as _, Utc};
+use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
 use nexus_store::{
@@ -19,10 +20,13 @@ use nexus_store::{
 
 use crate::error::ApiError;
 use crate::invocations::{InvocationService, encode_headers};
+use crate::leader::Leadership;
 use crate::trigger::Resolver;
 
 /// How often each coordinator looks for due schedules.
 pub const TICK: Duration = Duration::from_millis(200);
+/// How far back missed ticks still fire, each once: ticks missed for longer are skipped.
+pub const CATCH_UP: Duration = Duration::from_secs(60);
 /// Due schedules one look takes at most.
 const DUE_LIMIT: u32 = 100;
 /// The header naming the schedule on the request a firing makes.
@@ -80,6 +84,19 @@ pub(crate) fn next_tick(cron: &Cron, after: DateTime<Utc>) -> Result<DateTime<Ut
     // Ticks are whole seconds; the parser would keep the fraction of `after`.
     cron.find_next_occurrence(&after.trunc_subsecs(0), false)
         .map_err(|error| ApiError::bad_request(format!("the cron expression never fires: {error}")))
+}
+
+/// The tick of `cron` to fire after `fired`: the next one, even when it has passed already
+/// (a failover, a restart), so that every tick of the last [`CATCH_UP`] fires, late; ticks
+/// before that are skipped.
+fn tick_after(
+    cron: &Cron,
+    fired: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, ApiError> {
+    let window = TimeDelta::from_std(CATCH_UP).unwrap_or(TimeDelta::MAX);
+    let oldest = now.checked_sub_signed(window).unwrap_or(now);
+    next_tick(cron, fired.max(oldest))
 }
 
 pub(crate) fn parse_cron(expression: &str) -> Result<Cron, ApiError> {
@@ -179,15 +196,18 @@ impl ScheduleService {
             .await?)
     }
 
-    /// Fires due schedules every [`TICK`], for as long as the runtime runs.
-    pub fn start(&self) {
+    /// Fires due schedules every [`TICK`] while this replica leads, for as long as the
+    /// runtime runs.
+    pub fn start(&self, leadership: Leadership) {
         let service = self.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(TICK);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
-                service.fire_due().await;
+                if leadership.is_leader() {
+                    service.fire_due().await;
+                }
             }
         });
     }
@@ -229,7 +249,7 @@ impl ScheduleService {
             return Ok(());
         };
         let next = match &schedule.cron {
-            Some(expression) => Some(next_tick(&parse_cron(expression)?, now)?),
+            Some(expression) => Some(tick_after(&parse_cron(expression)?, tick, now)?),
             None => None,
         };
         let new = self.invocation(&schedule, &project, tick).await?;
@@ -338,6 +358,17 @@ mod tests {
             "2026-11-26T10:15:00+00:00"
         );
         assert!(parse_cron("every day").is_err());
+        // Missed ticks fire one after another; those older than the catch-up window do not.
+        let fired = at - TimeDelta::seconds(5);
+        assert_eq!(
+            tick_after(&every_second, fired, at).unwrap(),
+            fired.trunc_subsecs(0) + TimeDelta::seconds(1)
+        );
+        let long_ago = at - TimeDelta::hours(2);
+        assert_eq!(
+            tick_after(&every_second, long_ago, at).unwrap(),
+            (at - TimeDelta::from_std(CATCH_UP).unwrap()).trunc_subsecs(0) + TimeDelta::seconds(1)
+        );
         assert!(parse_cron("61 * * * *").is_err());
     }
 }

@@ -278,7 +278,8 @@ impl Coordinator {
     }
 
     /// Serves the API and the HTTP trigger on `listener` until `shutdown` resolves, then waits
-    /// for requests in flight. Runs asynchronous invocations meanwhile.
+    /// for requests in flight, and gives the leader lease up. Runs asynchronous invocations
+    /// meanwhile, and the singleton work while it leads.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
         self.state.start_workers();
         let api = router(self.state.clone());
@@ -312,6 +313,8 @@ impl Coordinator {
         if let Err(error) = served {
             tracing::error!(%error, "the coordinator's listener failed");
         }
+        // Handed on now rather than when the lease runs out.
+        state.leadership.release().await;
     }
 }
 

@@ -98,6 +98,11 @@ pub struct CoordinatorCommand {
     #[arg(long, env = "NEXUS_INVOCATION_STREAM", default_value = nexus_coordinator::server::INVOCATION_STREAM)]
     invocation_stream: String,
 
+    /// The share of the edge nodes' instance slots in use at which `nexus_edge_nodes_desired`
+    /// (the autoscaling signal on `/metrics`) equals the node count; `--cluster` only.
+    #[arg(long, env = "NEXUS_AUTOSCALE_TARGET_UTILIZATION", default_value_t = nexus_coordinator::cluster::autoscale::DEFAULT_TARGET_UTILIZATION, value_parser = utilization)]
+    autoscale_target_utilization: f64,
+
     /// Hours a succeeded or failed asynchronous invocation stays readable before it is
     /// deleted; dead ones stay until redriven or purged.
     #[arg(long, env = "NEXUS_INVOCATION_RETENTION_HOURS", default_value_t = 168)]
@@ -108,6 +113,14 @@ pub struct CoordinatorCommand {
 
     #[command(flatten)]
     rate_limits: RateLimitArgs,
+}
+
+/// A share above 0 and at most 1.
+fn utilization(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(share) if share > 0.0 && share <= 1.0 => Ok(share),
+        _ => Err(format!("{text} is not a share above 0 and at most 1")),
+    }
 }
 
 /// Abuse limits; 0 turns one off.
@@ -183,6 +196,7 @@ impl CoordinatorCommand {
                 kv: Some(self.runtime.kv(&self.state_dir)?).filter(KvBackend::is_shared),
                 identity: self.identity_dir.as_deref().map(SvidPaths::in_dir),
                 cluster_listen: self.cluster_listen,
+                target_utilization: self.autoscale_target_utilization,
             })
             .await?;
             println!(

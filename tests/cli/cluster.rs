@@ -1,7 +1,8 @@
 //! A cluster of real processes on loopback: `nexus coordinator --cluster` on Postgres and
 //! `nexus-edge` nodes. Requests spread evenly, survive a node killed with SIGKILL, avoid a
 //! drained node; a restarted node reuses its compiled components; accepted asynchronous
-//! invocations survive crashes ([`durability`]).
+//! invocations survive crashes ([`durability`]); the autoscaling signal follows the load
+//! ([`autoscale`]).
 #![expect(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -25,6 +26,9 @@ mod processes;
 
 #[path = "cluster/durability.rs"]
 mod durability;
+
+#[path = "cluster/autoscale.rs"]
+mod autoscale;
 
 use nexus_tests::PrivateRedis;
 use processes::{Coordinator, Edge, served_by};

@@ -18,6 +18,7 @@ use tonic::service::interceptor::InterceptedService;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::autoscale::Demand;
 use super::channel::NodeChannel;
 use crate::events::{EventBus, EventKind};
 
@@ -482,6 +483,23 @@ impl NodeRegistry {
                 )
             })
             .collect()
+    }
+
+    /// The schedulable nodes' slots and their use (as each node reported it, or the
+    /// invocations this coordinator has running there, whichever is more) and the invocations
+    /// waiting in the nodes' own queues: the autoscaling signal's input.
+    pub fn demand(&self) -> Demand {
+        self.schedulable()
+            .iter()
+            .fold(Demand::default(), |mut demand, node| {
+                let status = node.status();
+                let reported = node.slots.saturating_sub(status.free_slots);
+                demand.nodes += 1;
+                demand.slots += u64::from(node.slots);
+                demand.busy += u64::from(reported.max(node.in_flight()));
+                demand.queued += u64::from(status.queued);
+                demand
+            })
     }
 
     /// Marks nodes whose lease lapsed lost and forgets nodes lost long ago.

@@ -28,6 +28,7 @@ use crate::cluster::dispatch::NODE_HEADER;
 use crate::dispatch::{AsyncInvocationId, Dispatch, Invocation};
 use crate::error::ApiError;
 use crate::events::EventKind;
+use crate::leader::Leadership;
 use crate::trigger::Resolver;
 
 /// Ids taken from the queue at once at most.
@@ -68,11 +69,11 @@ pub(super) struct Finish {
     jitter: f64,
 }
 
-pub(super) fn start(shared: Arc<Shared>, runner: Runner) {
+pub(super) fn start(shared: Arc<Shared>, runner: Runner, leadership: Leadership) {
     let (acks, pending_acks) = mpsc::unbounded_channel();
     tokio::spawn(acknowledge(Arc::clone(&shared), pending_acks));
     tokio::spawn(pull(Arc::clone(&shared), runner, acks));
-    tokio::spawn(sweep(shared));
+    tokio::spawn(sweep(shared, leadership));
 }
 
 /// Takes announcements while there is a free worker, and claims them in batches.
@@ -308,14 +309,18 @@ async fn keep_lease(shared: &Shared, record: &InvocationRecord, epoch: i64) {
     }
 }
 
-/// Re-announces due invocations and retries attempts whose lease expired, all the time, and
-/// deletes finished invocations past their retention now and then.
-async fn sweep(shared: Arc<Shared>) {
+/// Re-announces due invocations and retries attempts whose lease expired (or moves them to
+/// the dead letters), all the time, and deletes finished invocations past their retention now
+/// and then: on the leader only.
+async fn sweep(shared: Arc<Shared>, leadership: Leadership) {
     let mut every = tokio::time::interval(shared.config.sweep_every);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_retention: Option<tokio::time::Instant> = None;
     loop {
         every.tick().await;
+        if !leadership.is_leader() {
+            continue;
+        }
         if last_retention.is_none_or(|at| at.elapsed() >= RETENTION_EVERY) {
             last_retention = Some(tokio::time::Instant::now());
             delete_expired(&shared).await;

@@ -73,3 +73,7 @@ id_type!(
     /// A schedule.
     ScheduleId
 );
+id_type!(
+    /// A progressive rollout of a version behind an alias.
+    RolloutId
+);

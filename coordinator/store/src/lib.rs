@@ -15,7 +15,6 @@
 //! stores hashes it is given and enforces only the invariants that need a transaction (unique
 //! names, refresh-token reuse, the last owner of a project, the audit hash chain).
 
-mod agent_leases;
 mod agents;
 mod api_keys;
 mod audit;
@@ -23,23 +22,24 @@ mod error;
 mod functions;
 mod ids;
 mod invocations;
+mod leases;
 mod migrate;
 mod projects;
 mod retry;
+mod rollouts;
 mod schedules;
 mod sessions;
 mod store;
 mod time;
 mod users;
 
-pub use agent_leases::{AgentLease, LeaseHeld};
 pub use agents::{Agent, AgentState, NewAgent, UnknownAgentState};
 pub use api_keys::{ApiKey, NewApiKey};
 pub use audit::{AuditEntry, AuditVerification, BrokenLink, NewAuditEntry};
 pub use error::{Error, Result};
 pub use functions::{Alias, AsyncRetry, Function, FunctionVersion, NewFunctionVersion};
 pub use ids::{
-    AgentId, ApiKeyId, FunctionId, FunctionVersionId, HolderId, InvocationId, ProjectId,
+    AgentId, ApiKeyId, FunctionId, FunctionVersionId, HolderId, InvocationId, ProjectId, RolloutId,
     ScheduleId, SessionId, UserId,
 };
 pub use invocations::{
@@ -47,8 +47,10 @@ pub use invocations::{
     InvocationRecord, InvocationStatus, MAX_BACKOFF, NewInvocation, Reaped, StoredRequest,
     StoredResult, Sweepable, Verdict, backoff,
 };
+pub use leases::{AgentLease, Lease, LeaseHeld, LeaseRow};
 pub use projects::{Member, NewProject, Project, ProjectUpdate, Role};
 pub use retry::RetryPolicy;
+pub use rollouts::{NewRollout, Rollout, RolloutStatus};
 pub use schedules::{NewSchedule, Schedule};
 pub use sessions::{NewSession, Rotation, Session, TokenHash};
 pub use store::{Backend, DEFAULT_DATABASE_URL, Store, Tx};

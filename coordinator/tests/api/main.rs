@@ -22,6 +22,7 @@ mod observability;
 mod openapi;
 mod projects;
 mod rate_limits;
+mod rollouts;
 mod schedules;
 mod trigger;
 mod users;

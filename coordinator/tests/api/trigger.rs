@@ -12,14 +12,14 @@ use serde_json::{Value, json};
 
 use crate::harness::{Api, assert_error, component};
 
-struct Project<'a> {
-    api: &'a Api,
-    token: String,
-    name: &'static str,
+pub(crate) struct Project<'a> {
+    pub(crate) api: &'a Api,
+    pub(crate) token: String,
+    pub(crate) name: &'static str,
 }
 
 /// A platform with a project `shop` whose function `function` runs `component_name`.
-async fn shop_with(function: &str, component_name: &str) -> (Api, String) {
+pub(crate) async fn shop_with(function: &str, component_name: &str) -> (Api, String) {
     let api = Api::start().await;
     let token = Project::create(&api, "shop").await.token;
     Project {
@@ -34,7 +34,7 @@ async fn shop_with(function: &str, component_name: &str) -> (Api, String) {
 
 impl<'a> Project<'a> {
     /// The project `shop` on `api`, as its owner.
-    fn shop(api: &'a Api, token: &str) -> Self {
+    pub(crate) fn shop(api: &'a Api, token: &str) -> Self {
         Self {
             api,
             token: token.to_owned(),
@@ -58,7 +58,7 @@ impl<'a> Project<'a> {
     }
 
     /// Deploys one component as the next version of `function`; returns the version.
-    async fn deploy(&self, function: &str, component_name: &str, query: &str) -> i64 {
+    pub(crate) async fn deploy(&self, function: &str, component_name: &str, query: &str) -> i64 {
         self.deploy_bytes(
             function,
             "application/wasm",
@@ -92,7 +92,12 @@ impl<'a> Project<'a> {
         deployed.json()["version"].as_i64().unwrap()
     }
 
-    async fn manage(&self, method: &str, path: &str, body: Option<Value>) -> TestResponse {
+    pub(crate) async fn manage(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> TestResponse {
         let path = format!("/v1/projects/{}/functions/{path}", self.name);
         let answer = self.api.call(method, &path, Some(&self.token), body).await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
@@ -101,12 +106,12 @@ impl<'a> Project<'a> {
 }
 
 impl Api {
-    async fn invoke(&self, path: &str) -> TestResponse {
+    pub(crate) async fn invoke(&self, path: &str) -> TestResponse {
         self.call("GET", path, None, None).await
     }
 }
 
-fn served_version(response: &TestResponse) -> i64 {
+pub(crate) fn served_version(response: &TestResponse) -> i64 {
     response.headers["nexus-version"]
         .to_str()
         .unwrap()

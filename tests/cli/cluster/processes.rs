@@ -54,6 +54,59 @@ pub async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
         .expect("the process exited")
 }
 
+/// `nexus coordinator` on `database` and `state` (its signing key there too), listening on
+/// `listen`, with `args` and `env` added: the process, its API's URL, and the rest of its
+/// output.
+pub async fn spawn_coordinator(
+    listen: &str,
+    database: &FreshDatabase,
+    state: &Path,
+    args: &[&std::ffi::OsStr],
+    env: &[(&str, &str)],
+) -> (Child, String, Lines<BufReader<ChildStdout>>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nexus"))
+        .args(["coordinator", "--listen", listen])
+        .arg("--database-url")
+        .arg(database.url())
+        .arg("--state-dir")
+        .arg(state)
+        .arg("--signing-key-file")
+        .arg(state.join("signing-key"))
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let listening = next_line(&mut lines).await;
+    let base = listening
+        .strip_prefix("Coordinator listening on ")
+        .unwrap_or_else(|| panic!("unexpected output: {listening}"))
+        .to_owned();
+    (child, base, lines)
+}
+
+/// Sends `body` as JSON to `url` with `method`, as `bearer` when given.
+pub async fn send_json(
+    client: &HttpClient,
+    method: http::Method,
+    url: String,
+    body: &str,
+    bearer: Option<&str>,
+) -> TestResponse {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", "application/json");
+    if let Some(bearer) = bearer {
+        request = request.header("authorization", format!("Bearer {bearer}"));
+    }
+    client
+        .send(request.body(Full::from(body.to_owned())).unwrap())
+        .await
+}
+
 pub struct Coordinator {
     child: Child,
     pub base: String,
@@ -136,28 +189,14 @@ impl Coordinator {
         env: &[(&str, &str)],
     ) -> Self {
         let token_file = state.join("node-token");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nexus"))
-            .args(["coordinator", "--cluster", "--listen", listen])
-            .arg("--database-url")
-            .arg(database.url())
-            .arg("--state-dir")
-            .arg(state)
-            .arg("--signing-key-file")
-            .arg(state.join("signing-key"))
-            .arg("--node-token-file")
-            .arg(&token_file)
-            .args(args)
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let listening = next_line(&mut lines).await;
-        let base = listening
-            .strip_prefix("Coordinator listening on ")
-            .unwrap_or_else(|| panic!("unexpected output: {listening}"))
-            .to_owned();
+        let mut cluster_args: Vec<&std::ffi::OsStr> = vec!["--cluster".as_ref()];
+        cluster_args.extend([
+            std::ffi::OsStr::new("--node-token-file"),
+            token_file.as_os_str(),
+        ]);
+        cluster_args.extend(args.iter().map(std::ffi::OsStr::new));
+        let (child, base, mut lines) =
+            spawn_coordinator(listen, database, state, &cluster_args, env).await;
         let joining = next_line(&mut lines).await;
         let join = joining
             .split_once("--coordinator ")
@@ -220,16 +259,14 @@ impl Coordinator {
         body: &str,
         bearer: Option<&str>,
     ) -> TestResponse {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base))
-            .header("content-type", "application/json");
-        if let Some(bearer) = bearer {
-            request = request.header("authorization", format!("Bearer {bearer}"));
-        }
-        self.client
-            .send(request.body(Full::from(body.to_owned())).unwrap())
-            .await
+        send_json(
+            &self.client,
+            method,
+            format!("{}{path}", self.base),
+            body,
+            bearer,
+        )
+        .await
     }
 
     /// Deploys the `headers` function as `shop/echo`; deploy prefetches it to every node.
@@ -360,14 +397,7 @@ impl Edge {
     }
 
     pub async fn metric(&self, client: &HttpClient, name: &str) -> u64 {
-        let metrics = client.get(&format!("{}/metrics", self.base)).await;
-        metrics
-            .text()
-            .lines()
-            .find_map(|line| line.strip_prefix(&format!("{name} ")))
-            .unwrap_or_else(|| panic!("no {name} in {}", metrics.text()))
-            .parse()
-            .unwrap()
+        metric(client, &self.base, name).await
     }
 
     /// Kills the process (SIGKILL), as a crash would.
@@ -391,6 +421,18 @@ impl Edge {
             .unwrap();
         assert!(status.success(), "the node exited with {status}");
     }
+}
+
+/// The value of the unlabelled metric `name` on the `/metrics` of the process at `base`.
+pub async fn metric(client: &HttpClient, base: &str, name: &str) -> u64 {
+    let metrics = client.get(&format!("{base}/metrics")).await;
+    metrics
+        .text()
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in {}", metrics.text()))
+        .parse()
+        .unwrap()
 }
 
 pub fn served_by(response: &TestResponse) -> String {
