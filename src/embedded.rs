@@ -103,6 +103,17 @@ impl Dispatch for InProcessDispatch {
                 .map_err(|error| api_error(&error))
         })
     }
+
+    /// This process is the one node: any `min_warm` keeps the version loaded here.
+    fn keep_warm(&self, target: Arc<Target>, period: std::time::Duration) -> DispatchFuture<()> {
+        let host = Arc::clone(&self.host);
+        let deployment = self.deployment(&target);
+        Box::pin(async move {
+            host.keep_warm(&deployment, period)
+                .await
+                .map_err(|error| api_error(&error))
+        })
+    }
 }
 
 /// Everything the embedded platform needs to start.
@@ -125,6 +136,9 @@ pub struct EmbeddedConfig {
     /// The environment application variables are read from (`SPIN_VARIABLE_*`); secret
     /// ones also from the coordinator's Vault, when it has one.
     pub environment: Vec<(String, String)>,
+    /// Apps no request used for this long are unloaded and their compiled code dropped
+    /// (scale to zero), unless a function's `min_warm` keeps them; `None` keeps them all.
+    pub unload_idle_after: Option<std::time::Duration>,
 }
 
 impl EmbeddedConfig {
@@ -152,6 +166,7 @@ impl EmbeddedConfig {
             compile_cache: None,
             baseline_tier: true,
             environment: Vec::new(),
+            unload_idle_after: None,
         }
     }
 }
@@ -182,6 +197,9 @@ impl Embedded {
         let variables =
             nexus_edge::variables::source(config.environment, config.coordinator.vault.clone());
         let host = Arc::new(AppHost::new(Arc::clone(&runtime), blobs, variables));
+        if let Some(idle) = config.unload_idle_after {
+            host.unload_when_idle(idle, |_| {});
+        }
         let dispatch = Arc::new(InProcessDispatch::new(Arc::clone(&host)));
         let coordinator = Coordinator::open(config.coordinator, dispatch)
             .await

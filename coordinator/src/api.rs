@@ -33,6 +33,7 @@ use crate::projects::{Principal, ProjectService};
 use crate::rollouts::RolloutService;
 use crate::schedules::ScheduleService;
 use crate::trigger::{CatalogChanges, Resolver};
+use crate::warm::WarmPools;
 
 mod agent_context;
 mod agents;
@@ -104,6 +105,8 @@ pub struct AppState {
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// Whether this replica runs the singleton work.
     pub leadership: Leadership,
+    /// The `min_warm` pools.
+    pub warm: WarmPools,
 }
 
 impl AppState {
@@ -129,6 +132,11 @@ impl AppState {
             Arc::clone(&events),
         ));
         let triggers = Arc::new(Resolver::new(Arc::clone(&store), Arc::clone(&changes)));
+        let warm = WarmPools::new(
+            Arc::clone(&store),
+            Arc::clone(&triggers),
+            Arc::clone(&dispatch),
+        );
         let invocations = InvocationService::new(
             Arc::clone(&store),
             queue,
@@ -173,6 +181,7 @@ impl AppState {
             local_node: None,
             cluster: None,
             leadership,
+            warm,
         }
     }
 
@@ -185,11 +194,13 @@ impl AppState {
     }
 
     /// Starts the workers that run asynchronous invocations here, and seeks the leader lease,
-    /// under which the schedules' loop, the invocation sweep and the rollouts' judge run.
+    /// under which the schedules' loop, the invocation sweep and the rollouts' judge run;
+    /// and renews the `min_warm` pins of this replica's nodes.
     pub fn start_workers(&self) {
         self.leadership.start();
         self.schedules.start(self.leadership.clone());
         self.rollouts.start(self.leadership.clone());
+        self.warm.start();
         self.invocations.start(
             Runner {
                 triggers: Arc::clone(&self.triggers),

@@ -8,6 +8,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, Response};
@@ -50,6 +51,9 @@ pub struct Target {
     pub placement: Arc<Placement>,
     /// The digest of the resolved app record: a cloud bundle of this version holds the same.
     pub app_digest: Digest,
+    /// Edge nodes that keep the version loaded while an alias points at it; a property of
+    /// the function.
+    pub min_warm: u32,
 }
 
 /// What a [`Target`] carries of its function rather than of its version.
@@ -61,6 +65,8 @@ pub struct FunctionSettings {
     pub node_selector: Arc<BTreeMap<String, String>>,
     /// Where it runs.
     pub placement: Arc<Placement>,
+    /// Nodes that keep its aliased versions warm.
+    pub min_warm: u32,
 }
 
 impl FunctionSettings {
@@ -70,6 +76,7 @@ impl FunctionSettings {
             priority: priority_of(function),
             node_selector: Arc::new(function.node_selector.clone()),
             placement: Arc::new(Placement::of_function(function)),
+            min_warm: u32::try_from(function.min_warm).unwrap_or(0),
         }
     }
 }
@@ -115,6 +122,7 @@ impl Target {
             node_selector: Arc::clone(&settings.node_selector),
             placement: Arc::clone(&settings.placement),
             app_digest,
+            min_warm: settings.min_warm,
         }
     }
 
@@ -124,6 +132,7 @@ impl Target {
             priority: settings.priority,
             node_selector: Arc::clone(&settings.node_selector),
             placement: Arc::clone(&settings.placement),
+            min_warm: settings.min_warm,
             ..self.clone()
         }
     }
@@ -133,6 +142,7 @@ impl Target {
         self.priority == settings.priority
             && self.node_selector == settings.node_selector
             && self.placement == settings.placement
+            && self.min_warm == settings.min_warm
     }
 }
 
@@ -166,6 +176,10 @@ pub trait Dispatch: Send + Sync {
     /// Readies `target` for its first request (fetches and compiles its components, loads the
     /// app) so that a newly deployed version answers at once.
     fn prepare(&self, target: Arc<Target>) -> DispatchFuture<()>;
+
+    /// Keeps `target` loaded, however long it idles, on as many nodes as its function's
+    /// `min_warm` asks, for `period`; called again before that runs out while it is wanted.
+    fn keep_warm(&self, target: Arc<Target>, period: Duration) -> DispatchFuture<()>;
 }
 
 /// A request body: kept whole when small (it can be sent again, or elsewhere), streamed
@@ -224,6 +238,7 @@ pub(crate) mod tests {
             priority: Priority::default(),
             node_selector: Arc::default(),
             placement: Arc::default(),
+            min_warm: 0,
         };
         Arc::new(Target::new(
             FunctionVersionId::new(),

@@ -53,7 +53,13 @@ pub struct FunctionUpdate {
     pub placement: Option<PlacementMode>,
     /// The clouds it may use.
     pub cloud: Option<CloudTargets>,
+    /// Edge nodes that keep its aliased versions loaded however long they idle (0 to
+    /// [`MAX_MIN_WARM`]).
+    pub min_warm: Option<i32>,
 }
+
+/// The most nodes a function may keep warm.
+pub const MAX_MIN_WARM: i32 = 100;
 
 /// Checks a retry policy: 1 to 100 attempts, a max age of 1 s to 7 days, a first backoff of at
 /// most an hour.
@@ -536,6 +542,14 @@ impl FunctionService {
         if let Some(retry) = &change.async_retry {
             validate_async_retry(retry)?;
         }
+        if change
+            .min_warm
+            .is_some_and(|min_warm| !(0..=MAX_MIN_WARM).contains(&min_warm))
+        {
+            return Err(ApiError::bad_request(format!(
+                "min_warm must be 0 to {MAX_MIN_WARM}"
+            )));
+        }
         let name = name.to_owned();
         let updated = self
             .store
@@ -555,6 +569,9 @@ impl FunctionService {
                     }
                     if let Some(retry) = change.async_retry {
                         function = tx.set_function_async_retry(function.id, retry).await?;
+                    }
+                    if let Some(min_warm) = change.min_warm {
+                        function = tx.set_function_min_warm(function.id, min_warm).await?;
                     }
                     if change.placement.is_some() || change.cloud.is_some() {
                         let current = Placement::of_function(&function);
@@ -589,6 +606,7 @@ impl FunctionService {
             async_retry = ?change.async_retry,
             placement = ?change.placement,
             cloud = ?change.cloud,
+            min_warm = ?change.min_warm,
             "function settings changed"
         );
         Ok(updated)
@@ -779,6 +797,7 @@ mod tests {
             async_retry: nexus_store::AsyncRetry::default(),
             placement: "edge".to_owned(),
             cloud_targets: serde_json::Map::new(),
+            min_warm: 0,
             created_at: chrono::Utc::now(),
         };
         for priority in Priority::ALL {

@@ -23,6 +23,7 @@ pub mod schedules;
 pub mod secrets;
 pub mod server;
 pub mod trigger;
+pub mod warm;
 
 /// Entry points for the fuzz targets in `fuzz/`; not an API.
 #[doc(hidden)]

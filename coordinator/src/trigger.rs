@@ -84,6 +84,11 @@ impl Resolution {
         &self.main
     }
 
+    /// Every version the alias sends requests to: the main, and the canary if it has one.
+    pub fn targets(&self) -> impl Iterator<Item = &Arc<Target>> {
+        std::iter::once(&self.main).chain(self.canary.as_ref().map(|(canary, _)| canary))
+    }
+
     /// The version for one request: the canary for its share of requests, else the main.
     pub(crate) fn pick(&self) -> &Arc<Target> {
         match &self.canary {

@@ -9,15 +9,16 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::Request;
-use nexus_proto::ResolvedApp;
+use nexus_proto::{Digest, ResolvedApp};
 use nexus_runtime::{
     AppVariables, ArtifactSource, GuestResponse, LoadError, Runtime, VariableSource,
+    monotonic_millis,
 };
 use tokio::sync::OnceCell;
 use tracing::Instrument as _;
@@ -40,6 +41,9 @@ pub struct Deployment {
     pub app: Arc<ResolvedApp>,
 }
 
+/// How long an app idles before it is unloaded, by default: 5 minutes.
+pub const DEFAULT_UNLOAD_IDLE_AFTER_SECONDS: u64 = 300;
+
 /// Component bytes by digest, readable from any thread.
 pub type Artifacts = Arc<dyn ArtifactSource + Send + Sync>;
 
@@ -52,12 +56,27 @@ pub struct AppHost {
     runtime: Arc<Runtime>,
     artifacts: Artifacts,
     variables: Arc<dyn VariableSource>,
-    apps: Mutex<HashMap<Arc<str>, Arc<LoadingApp>>>,
+    apps: Arc<Mutex<HashMap<Arc<str>, Arc<HostedApp>>>>,
     metrics: EdgeMetrics,
 }
 
-/// An app loaded, or being loaded, by the first request for it.
-type LoadingApp = OnceCell<Arc<ServedApp>>;
+/// An app loaded, or being loaded, by the first request for it, with when it was last used
+/// and until when it stays loaded however long it idles (on [`monotonic_millis`]'s clock).
+#[derive(Default)]
+struct HostedApp {
+    app: OnceCell<Arc<ServedApp>>,
+    used_at: AtomicU64,
+    warm_until: AtomicU64,
+}
+
+/// What [`AppHost::unload_idle`] let go of.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Unloaded {
+    /// Deployments no longer loaded.
+    pub apps: usize,
+    /// Components whose compiled code is gone.
+    pub components: Vec<Digest>,
+}
 
 impl AppHost {
     /// Hosts apps on `runtime`, reading component bytes from `artifacts` and application
@@ -67,12 +86,21 @@ impl AppHost {
         artifacts: Artifacts,
         variables: Arc<dyn VariableSource>,
     ) -> Self {
+        let apps: Arc<Mutex<HashMap<Arc<str>, Arc<HostedApp>>>> = Arc::default();
+        let metrics = EdgeMetrics::new(&runtime);
+        let loaded = Arc::clone(&apps);
+        metrics.observe_loaded_apps(move || {
+            loaded
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .len()
+        });
         Self {
-            metrics: EdgeMetrics::new(&runtime),
+            metrics,
             runtime,
             artifacts,
             variables,
-            apps: Mutex::default(),
+            apps,
         }
     }
 
@@ -86,13 +114,17 @@ impl AppHost {
         &self.runtime
     }
 
-    /// The app of deployment `id` if it is loaded (not merely loading).
+    /// The app of deployment `id` if it is loaded (not merely loading), for a request: it
+    /// counts as used now.
     pub fn loaded_app(&self, id: &str) -> Option<Arc<ServedApp>> {
-        self.apps
+        let apps = self
+            .apps
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(id)
-            .and_then(|cell| cell.get().cloned())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let hosted = apps.get(id)?;
+        let app = hosted.app.get()?;
+        hosted.used_at.store(monotonic_millis(), Ordering::Relaxed);
+        Some(Arc::clone(app))
     }
 
     /// The app of `deployment`, loading it (reading, checking and compiling its components)
@@ -107,20 +139,22 @@ impl AppHost {
         &self,
         deployment: &Deployment,
     ) -> Result<(Arc<ServedApp>, bool), EdgeError> {
-        let cell = {
+        let hosted = {
             let mut apps = self
                 .apps
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             match apps.get(deployment.id.as_ref()) {
-                Some(cell) => Arc::clone(cell),
+                Some(hosted) => Arc::clone(hosted),
                 None => Arc::clone(apps.entry(deployment.id.clone()).or_default()),
             }
         };
-        if let Some(app) = cell.get() {
+        hosted.used_at.store(monotonic_millis(), Ordering::Relaxed);
+        if let Some(app) = hosted.app.get() {
             return Ok((Arc::clone(app), false));
         }
-        let app = cell
+        let app = hosted
+            .app
             .get_or_try_init(|| async {
                 let started = Instant::now();
                 let app = self.load(deployment).await?;
@@ -240,6 +274,86 @@ impl AppHost {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .remove(id);
+    }
+
+    /// Loads the app of `deployment` if it is not, and keeps it loaded for `period` however
+    /// long it idles (a function's `min_warm`: renewed while the control plane wants it).
+    pub async fn keep_warm(
+        &self,
+        deployment: &Deployment,
+        period: Duration,
+    ) -> Result<(), EdgeError> {
+        self.app(deployment).await?;
+        let until = monotonic_millis()
+            .saturating_add(u64::try_from(period.as_millis()).unwrap_or(u64::MAX));
+        if let Some(hosted) = self
+            .apps
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(deployment.id.as_ref())
+        {
+            hosted.warm_until.fetch_max(until, Ordering::Relaxed);
+            tracing::debug!(deployment = %deployment.id, ?period, "kept warm");
+        }
+        Ok(())
+    }
+
+    /// Scale to zero: forgets the apps no request used for `idle` and none keeps warm, then
+    /// drops the compiled code no app holds any more. Requests in flight keep what they use
+    /// until they finish; the next request loads the app again, a cold start.
+    pub fn unload_idle(&self, idle: Duration) -> Unloaded {
+        let now = monotonic_millis();
+        let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
+        let apps = {
+            let mut apps = self
+                .apps
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let before = apps.len();
+            apps.retain(|id, hosted| {
+                let loading = hosted.app.get().is_none();
+                let used = now.saturating_sub(hosted.used_at.load(Ordering::Relaxed)) < idle_ms;
+                let keep = loading || used || hosted.warm_until.load(Ordering::Relaxed) > now;
+                if !keep {
+                    tracing::debug!(deployment = %id, "unloading an idle app");
+                }
+                keep
+            });
+            before - apps.len()
+        };
+        Unloaded {
+            apps,
+            components: self.runtime.evict_idle_components(idle),
+        }
+    }
+
+    /// Runs [`AppHost::unload_idle`] every quarter of `idle` (at least every 10 ms), for as
+    /// long as the host lives, telling `unloaded` what went.
+    pub fn unload_when_idle(
+        self: &Arc<Self>,
+        idle: Duration,
+        unloaded: impl Fn(&Unloaded) + Send + 'static,
+    ) {
+        let host = Arc::downgrade(self);
+        let every = (idle / 4).max(Duration::from_millis(10));
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(host) = host.upgrade() else { return };
+                let gone = host.unload_idle(idle);
+                if gone.apps > 0 || !gone.components.is_empty() {
+                    tracing::info!(
+                        apps = gone.apps,
+                        components = gone.components.len(),
+                        "unloaded idle apps"
+                    );
+                    host.metrics.unloaded(gone.apps);
+                    unloaded(&gone);
+                }
+            }
+        });
     }
 
     /// How many deployments are loaded or loading.

@@ -21,5 +21,5 @@ pub mod node;
 pub mod routing;
 pub mod variables;
 
-pub use hosting::{AppHost, Deployment};
+pub use hosting::{AppHost, DEFAULT_UNLOAD_IDLE_AFTER_SECONDS, Deployment, Unloaded};
 pub use ingress::{IngressConfig, ServedApp, serve};

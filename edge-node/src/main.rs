@@ -87,6 +87,10 @@ struct NodeArgs {
     /// Invocations run at once.
     #[arg(long)]
     instance_slots: Option<u32>,
+    /// Seconds an app may idle before it is unloaded and its compiled code dropped (scale to
+    /// zero; the coordinator keeps a function's `min_warm` versions loaded); 0 never unloads.
+    #[arg(long, env = "NEXUS_UNLOAD_IDLE_AFTER", default_value_t = nexus_edge::DEFAULT_UNLOAD_IDLE_AFTER_SECONDS)]
+    unload_idle_after: u64,
     #[command(flatten)]
     vault: VaultArgs,
 }
@@ -283,6 +287,8 @@ async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         environment: std::env::vars().collect(),
         vault: vault_store(&args.vault)?,
         server: nexus_http::ServerLimits::default(),
+        unload_idle_after: (args.unload_idle_after > 0)
+            .then(|| std::time::Duration::from_secs(args.unload_idle_after)),
     })
     .await?;
     let scheme = if args.identity_dir.is_some() {

@@ -18,6 +18,7 @@ pub struct EdgeMetrics {
     durations: HistogramVec,
     cold_starts: IntCounterVec,
     cold_start_durations: HistogramVec,
+    unloads: IntCounterVec,
 }
 
 impl EdgeMetrics {
@@ -49,6 +50,12 @@ impl EdgeMetrics {
                 "How long loading an app took.",
                 &["app"],
             ),
+            unloads: metrics::counter(
+                &registry,
+                "nexus_edge_idle_unloads_total",
+                "Apps unloaded after idling (scale to zero); their next request is a cold start.",
+                &[],
+            ),
             registry,
         };
         let limits = runtime.limits().clone();
@@ -67,6 +74,13 @@ impl EdgeMetrics {
                     .with_label_values(&["busy"])
                     .set(gauge(total.saturating_sub(free)));
             },
+        );
+        let compiled = Arc::clone(runtime);
+        metrics::sampled_gauge(
+            &metrics.registry,
+            "nexus_edge_compiled_components",
+            "Components whose compiled code this runtime holds in memory.",
+            move || i64::try_from(compiled.cached_components()).unwrap_or(i64::MAX),
         );
         let queue = Arc::clone(runtime);
         metrics::sampled_gauge(
@@ -96,6 +110,23 @@ impl EdgeMetrics {
             });
         }
         metrics
+    }
+
+    /// Adds `nexus_edge_loaded_apps`, read from `loaded` at each scrape.
+    pub(crate) fn observe_loaded_apps(&self, loaded: impl Fn() -> usize + Send + Sync + 'static) {
+        metrics::sampled_gauge(
+            &self.registry,
+            "nexus_edge_loaded_apps",
+            "Deployments loaded (or loading) in this runtime: zero once every app idled out.",
+            move || i64::try_from(loaded()).unwrap_or(i64::MAX),
+        );
+    }
+
+    /// `apps` apps were unloaded after idling.
+    pub(crate) fn unloaded(&self, apps: usize) {
+        self.unloads
+            .with_label_values::<&str>(&[])
+            .inc_by(u64::try_from(apps).unwrap_or(u64::MAX));
     }
 
     /// The registry, to render or to add to.

@@ -6,6 +6,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use bytes::Bytes;
@@ -69,6 +70,9 @@ pub struct NodeConfig {
     pub vault: Option<Arc<nexus_secrets::SecretStore>>,
     /// The listener's limits.
     pub server: ServerLimits,
+    /// Apps no request used for this long are unloaded, their compiled code dropped (scale to
+    /// zero), unless the coordinator keeps them warm; `None` keeps every app loaded.
+    pub unload_idle_after: Option<Duration>,
 }
 
 /// A running edge node.
@@ -123,6 +127,10 @@ impl EdgeNode {
             ),
         };
         let (load, warm) = (Arc::new(NodeLoad::default()), Arc::new(WarmSet::default()));
+        if let Some(idle) = config.unload_idle_after {
+            let warm = Arc::clone(&warm);
+            host.unload_when_idle(idle, move |unloaded| warm.remove(&unloaded.components));
+        }
         let metrics = host.metrics().registry().clone();
         let in_flight = Arc::clone(&load);
         metrics::sampled_gauge(

@@ -226,6 +226,7 @@ impl CoordinatorCommand {
             compile_cache: Some(self.state_dir.join("compile-cache")),
             baseline_tier: self.baseline_tier,
             environment: std::env::vars().collect(),
+            unload_idle_after: self.runtime.unload_idle_after(),
             coordinator,
         };
         let platform = Embedded::start(config).await?;

@@ -76,11 +76,21 @@ pub struct RuntimeArgs {
     #[arg(long, env = "NEXUS_MAX_HEADER_BYTES", value_parser = parse_bytes)]
     max_header_bytes: Option<u64>,
 
+    /// How long an app may idle before it is unloaded and its compiled code dropped (scale to
+    /// zero; a function's `min_warm` keeps its versions); 0s never unloads.
+    #[arg(long, env = "NEXUS_UNLOAD_IDLE_AFTER", default_value = "300s", value_parser = parse_duration)]
+    unload_idle_after: Duration,
+
     #[command(flatten)]
     vault: VaultArgs,
 }
 
 impl RuntimeArgs {
+    /// How long an app idles before it is unloaded; `None`: never.
+    pub fn unload_idle_after(&self) -> Option<Duration> {
+        (!self.unload_idle_after.is_zero()).then_some(self.unload_idle_after)
+    }
+
     /// The Vault the flags name (secret variables, the coordinator's secrets), if any; a bad
     /// combination of flags stops the start.
     pub fn vault(&self) -> anyhow::Result<Option<Arc<SecretStore>>> {

@@ -78,6 +78,7 @@ impl UpCommand {
             compile_cache: Some(state_dir.join("compile-cache")),
             baseline_tier: self.baseline_tier,
             environment: std::env::vars().collect(),
+            unload_idle_after: self.runtime.unload_idle_after(),
         };
         let platform = Embedded::start(config).await?;
         let access = dev_access(platform.state(), &state_dir).await?;

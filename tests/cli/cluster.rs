@@ -2,7 +2,7 @@
 //! `nexus-edge` nodes. Requests spread evenly, survive a node killed with SIGKILL, avoid a
 //! drained node; a restarted node reuses its compiled components; accepted asynchronous
 //! invocations survive crashes ([`durability`]); the autoscaling signal follows the load
-//! ([`autoscale`]).
+//! ([`autoscale`]); idle apps scale to zero but for a `min_warm` pool ([`warm`]).
 #![expect(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -29,6 +29,9 @@ mod durability;
 
 #[path = "cluster/autoscale.rs"]
 mod autoscale;
+
+#[path = "cluster/warm.rs"]
+mod warm;
 
 use nexus_tests::PrivateRedis;
 use processes::{Coordinator, Edge, served_by};

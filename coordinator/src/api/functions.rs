@@ -123,6 +123,8 @@ struct FunctionView {
     placement: String,
     /// The clouds it may run in.
     cloud: CloudTargets,
+    /// Edge nodes that keep its aliased versions loaded however long they idle.
+    min_warm: i32,
     created_at: String,
     aliases: Vec<AliasView>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -155,6 +157,7 @@ fn function_view(
         name: function.name,
         priority: function.priority,
         node_selector: function.node_selector,
+        min_warm: function.min_warm,
         async_retry: AsyncRetryView {
             max_attempts: function.async_retry.max_attempts,
             max_age_ms: function.async_retry.max_age_ms,
@@ -344,6 +347,10 @@ pub(super) struct FunctionChange {
     placement: Option<String>,
     /// The clouds it may run in; replaces those it had.
     cloud: Option<CloudTargets>,
+    /// Edge nodes that keep the versions its aliases point at loaded however long they idle,
+    /// against cold starts (0 to 100; 0 lets them scale to zero).
+    #[schema(example = 1)]
+    min_warm: Option<i32>,
 }
 
 /// Sets a function's priority class, node selector or both; the change applies to the next
@@ -358,10 +365,14 @@ async fn update(
     JsonBody(body): JsonBody<FunctionChange>,
 ) -> Result<Json<FunctionView>, ApiError> {
     let change = function_update(body)?;
+    let warmth_changed = change.min_warm.is_some();
     let (function, versions, aliases) = state
         .functions
         .update(caller, &project, &function, change)
         .await?;
+    if warmth_changed {
+        state.warm.renew_now();
+    }
     Ok(Json(function_view(function, aliases, Some(versions))))
 }
 
@@ -372,9 +383,10 @@ pub(super) fn function_update(body: FunctionChange) -> Result<FunctionUpdate, Ap
         && body.async_retry.is_none()
         && body.placement.is_none()
         && body.cloud.is_none()
+        && body.min_warm.is_none()
     {
         return Err(ApiError::bad_request(
-            "the change is empty: give priority, node_selector, async_retry, placement or cloud",
+            "the change is empty: give priority, node_selector, async_retry, placement, cloud or min_warm",
         ));
     }
     let placement = body
@@ -397,6 +409,7 @@ pub(super) fn function_update(body: FunctionChange) -> Result<FunctionUpdate, Ap
         }),
         placement,
         cloud: body.cloud,
+        min_warm: body.min_warm,
     })
 }
 

@@ -197,6 +197,17 @@ impl Dispatch for PlacedDispatch {
             PlacementMode::Edge | PlacementMode::Auto => self.edge.prepare(target),
         }
     }
+
+    fn keep_warm(&self, target: Arc<Target>, period: Duration) -> DispatchFuture<()> {
+        match target.placement.mode {
+            // A cloud keeps its own capacity warm (provisioned concurrency, always-ready
+            // instances, minimum instances).
+            PlacementMode::AwsLambda | PlacementMode::AzureFunctions | PlacementMode::Gcp => {
+                Box::pin(async { Ok(()) })
+            }
+            PlacementMode::Edge | PlacementMode::Auto => self.edge.keep_warm(target, period),
+        }
+    }
 }
 
 impl CloudRequest {

@@ -4,6 +4,7 @@
 //! when a node cannot take it.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::hash::{Hash as _, Hasher as _};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -537,47 +538,73 @@ impl Dispatch for RemoteDispatch {
     /// fetches and compiles its components (the warm pool). A node that fails is logged; its
     /// first request loads it.
     fn prepare(&self, target: Arc<Target>) -> DispatchFuture<()> {
-        let nodes: Vec<Arc<Node>> = self
-            .0
-            .registry
+        let nodes = self.0.nodes_for(&target);
+        Box::pin(prefetch(nodes, target, Duration::ZERO))
+    }
+
+    /// Keeps the version loaded on `min_warm` of the nodes its selector allows: the same nodes
+    /// each time while they stay (rendezvous hashing on the version and the node), so the
+    /// pinned pool does not wander.
+    fn keep_warm(&self, target: Arc<Target>, period: Duration) -> DispatchFuture<()> {
+        let mut nodes = self.0.nodes_for(&target);
+        let rank = |node: &Arc<Node>| {
+            let mut hasher = std::hash::DefaultHasher::new();
+            (target.version_id, node.id).hash(&mut hasher);
+            hasher.finish()
+        };
+        nodes.sort_by_cached_key(rank);
+        nodes.truncate(usize::try_from(target.min_warm).unwrap_or(usize::MAX));
+        Box::pin(prefetch(nodes, target, period))
+    }
+}
+
+impl Placement {
+    /// The nodes taking work now that `target`'s node selector allows.
+    fn nodes_for(&self, target: &Target) -> Vec<Arc<Node>> {
+        self.registry
             .schedulable()
             .into_iter()
             .filter(|node| matches(&node.labels, &target.node_selector))
-            .collect();
-        Box::pin(async move {
-            let prefetches = nodes.into_iter().map(|node| {
-                let target = Arc::clone(&target);
-                async move {
-                    let request = PrefetchRequest {
-                        deployments: vec![deployment_message(&target, true)],
-                    };
-                    let answer = tokio::time::timeout(
-                        PREFETCH_TIMEOUT,
-                        node.client.clone().prefetch(request),
-                    )
-                    .await;
-                    match answer {
-                        Ok(Ok(answer)) => {
-                            node.learned(target.version_id);
-                            node.add_warm(
-                                answer
-                                    .into_inner()
-                                    .warm_digests
-                                    .iter()
-                                    .filter_map(|digest| digest.parse().ok()),
-                            );
-                        }
-                        Ok(Err(status)) => {
-                            tracing::warn!(node = %node.id, error = %status.message(), "prefetch failed");
-                        }
-                        Err(_) => tracing::warn!(node = %node.id, "prefetch timed out"),
-                    }
-                }
-            });
-            futures::future::join_all(prefetches).await;
-            Ok(())
-        })
+            .collect()
     }
+}
+
+/// Has each of `nodes` load `target` (and keep it loaded for `keep_warm`, when not zero).
+async fn prefetch(
+    nodes: Vec<Arc<Node>>,
+    target: Arc<Target>,
+    keep_warm: Duration,
+) -> Result<(), ApiError> {
+    let keep_warm_ms = u64::try_from(keep_warm.as_millis()).unwrap_or(u64::MAX);
+    let prefetches = nodes.into_iter().map(|node| {
+        let target = Arc::clone(&target);
+        async move {
+            let request = PrefetchRequest {
+                deployments: vec![deployment_message(&target, true)],
+                keep_warm_ms,
+            };
+            let answer =
+                tokio::time::timeout(PREFETCH_TIMEOUT, node.client.clone().prefetch(request)).await;
+            match answer {
+                Ok(Ok(answer)) => {
+                    node.learned(target.version_id);
+                    node.add_warm(
+                        answer
+                            .into_inner()
+                            .warm_digests
+                            .iter()
+                            .filter_map(|digest| digest.parse().ok()),
+                    );
+                }
+                Ok(Err(status)) => {
+                    tracing::warn!(node = %node.id, error = %status.message(), "prefetch failed");
+                }
+                Err(_) => tracing::warn!(node = %node.id, "prefetch timed out"),
+            }
+        }
+    });
+    futures::future::join_all(prefetches).await;
+    Ok(())
 }
 
 #[cfg(test)]

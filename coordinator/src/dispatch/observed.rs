@@ -126,6 +126,10 @@ impl Dispatch for ObservedDispatch {
     fn prepare(&self, target: Arc<Target>) -> DispatchFuture<()> {
         self.inner.prepare(target)
     }
+
+    fn keep_warm(&self, target: Arc<Target>, period: std::time::Duration) -> DispatchFuture<()> {
+        self.inner.keep_warm(target, period)
+    }
 }
 
 /// Where an answered invocation of `target` ran, from the response's `nexus-node` header: a

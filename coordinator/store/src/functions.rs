@@ -31,6 +31,9 @@ pub struct Function {
     pub placement: String,
     /// Its cloud targets, a JSON object (empty until set); the coordinator checks them.
     pub cloud_targets: serde_json::Map<String, serde_json::Value>,
+    /// Edge nodes that keep its aliased versions loaded however long they idle (0: it scales
+    /// to zero).
+    pub min_warm: i32,
     /// When it was created.
     pub created_at: DateTime<Utc>,
 }
@@ -72,6 +75,7 @@ struct FunctionRow {
     async_backoff_ms: i64,
     placement: String,
     cloud_targets: String,
+    min_warm: i32,
     created_at: DateTime<Utc>,
 }
 
@@ -114,6 +118,7 @@ impl TryFrom<FunctionRow> for Function {
             },
             placement: row.placement,
             cloud_targets,
+            min_warm: row.min_warm,
             created_at: row.created_at,
         })
     }
@@ -172,7 +177,7 @@ pub struct Alias {
 macro_rules! function_columns {
     () => {
         "id, project_id, name, priority, node_selector, async_max_attempts, async_max_age_ms, \
-         async_backoff_ms, placement, cloud_targets, created_at"
+         async_backoff_ms, placement, cloud_targets, min_warm, created_at"
     };
 }
 
@@ -479,6 +484,36 @@ impl Tx<'_> {
             .previous_version_b
             .map(|version| (version, alias.previous_weight_b.unwrap_or(0)));
         self.set_alias(function_id, name, previous_a, canary).await
+    }
+
+    /// Sets how many nodes keep the function's aliased versions warm, and returns the
+    /// function as it now is.
+    pub async fn set_function_min_warm(
+        &mut self,
+        function_id: FunctionId,
+        min_warm: i32,
+    ) -> Result<Function> {
+        let row: Option<FunctionRow> = on_tx!(self, conn => sqlx::query_as(concat!(
+            "UPDATE functions SET min_warm = $2 WHERE id = $1 RETURNING ",
+            function_columns!()
+        ))
+        .bind(function_id)
+        .bind(min_warm)
+        .fetch_optional(conn)
+        .await)?;
+        row.ok_or_else(|| Error::not_found("function"))?.try_into()
+    }
+
+    /// Every alias of a function kept warm, as (project slug, function, alias), up to `limit`.
+    pub async fn warm_aliases(&mut self, limit: u32) -> Result<Vec<(String, String, String)>> {
+        Ok(on_tx!(self, conn => sqlx::query_as(
+            "SELECT p.slug, f.name, a.name FROM functions f \
+             JOIN projects p ON p.id = f.project_id JOIN aliases a ON a.function_id = f.id \
+             WHERE f.min_warm > 0 ORDER BY p.slug, f.name, a.name LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(conn)
+        .await)?)
     }
 
     /// The project's functions, by name.

@@ -65,6 +65,18 @@ impl Api {
         .await
     }
 
+    /// The embedded platform unloading apps that idle for `idle` (scale to zero).
+    pub async fn start_unloading_after(idle: std::time::Duration) -> Self {
+        let mut config = |config: &mut EmbeddedConfig| config.unload_idle_after = Some(idle);
+        Self::start_configured(
+            DeployLimits::default(),
+            None,
+            KvBackend::Memory,
+            &mut config,
+        )
+        .await
+    }
+
     /// As a cluster's coordinator runs asynchronous invocations: a fresh PostgreSQL database,
     /// and invocations announced on a Redis Stream of this test's own, read by a consumer
     /// group.

@@ -23,6 +23,7 @@ mod openapi;
 mod projects;
 mod rate_limits;
 mod rollouts;
+mod scale_to_zero;
 mod schedules;
 mod trigger;
 mod users;

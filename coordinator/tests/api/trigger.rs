@@ -43,7 +43,7 @@ impl<'a> Project<'a> {
     }
 
     /// A project `name` owned by a fresh user `{name}@example.com`.
-    async fn create(api: &'a Api, name: &'static str) -> Self {
+    pub(crate) async fn create(api: &'a Api, name: &'static str) -> Self {
         let token = api.user(&format!("{name}@example.com")).await;
         let created = api
             .call(

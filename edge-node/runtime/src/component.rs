@@ -1,8 +1,9 @@
 //! Compiling components, checking their imports, and pre-instantiating them.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
 use nexus_proto::Digest;
 use tokio::sync::watch;
@@ -159,6 +160,14 @@ pub fn is_supported_import(import: &str) -> bool {
 pub struct TieredComponent {
     current: RwLock<Arc<PreparedComponent>>,
     tier: watch::Sender<Tier>,
+    /// When an app last took it, on [`monotonic_millis`]'s clock.
+    taken_at: AtomicU64,
+}
+
+/// Milliseconds since the first call in this process: a clock cheap to keep in an atomic.
+pub fn monotonic_millis() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    u64::try_from(EPOCH.get_or_init(Instant::now).elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 impl TieredComponent {
@@ -167,7 +176,13 @@ impl TieredComponent {
         Self {
             current: RwLock::new(Arc::new(prepared)),
             tier: watch::Sender::new(tier),
+            taken_at: AtomicU64::new(monotonic_millis()),
         }
+    }
+
+    fn take(self: &Arc<Self>) -> Arc<Self> {
+        self.taken_at.store(monotonic_millis(), Ordering::Relaxed);
+        Arc::clone(self)
     }
 
     /// The code new instances run.
@@ -314,7 +329,7 @@ impl ComponentCache {
         }
         let digest = Digest::of(bytes);
         if let Some(prepared) = self.get(&digest) {
-            return Ok(prepared);
+            return Ok(prepared.take());
         }
         let too_slow = || LoadError::CompileTimeout {
             component: component_id.to_owned(),
@@ -377,12 +392,29 @@ impl ComponentCache {
             }
             component
         });
-        Ok(Arc::clone(entry))
+        Ok(entry.take())
     }
 
     /// The prepared component with `digest`, if cached.
     pub fn get(&self, digest: &Digest) -> Option<Arc<TieredComponent>> {
         lock(&self.entries).get(digest).cloned()
+    }
+
+    /// Drops the compiled components no loaded app holds any more and none has taken for
+    /// `idle`; their digests. An instance running one keeps its code until it ends.
+    pub fn evict_idle(&self, idle: Duration) -> Vec<Digest> {
+        let idle = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
+        let now = monotonic_millis();
+        let mut evicted = Vec::new();
+        lock(&self.entries).retain(|digest, component| {
+            let taken_at = component.taken_at.load(Ordering::Relaxed);
+            let keep = Arc::strong_count(component) > 1 || now.saturating_sub(taken_at) < idle;
+            if !keep {
+                evicted.push(*digest);
+            }
+            keep
+        });
+        evicted
     }
 
     /// How many components are cached.

@@ -31,7 +31,7 @@ pub mod output;
 mod state;
 pub mod validate;
 
-pub use component::{HttpWorld, PreparedComponent, Tier, TieredComponent};
+pub use component::{HttpWorld, PreparedComponent, Tier, TieredComponent, monotonic_millis};
 pub use config::{Limits, RuntimeConfig};
 pub use error::{Cap, Fault, InvokeError, LoadError};
 pub use host::key_value::AgentContext;
@@ -182,6 +182,12 @@ impl Runtime {
     /// The compiled component with `digest`, if this runtime has prepared it.
     pub fn component(&self, digest: &Digest) -> Option<Arc<TieredComponent>> {
         self.cache.get(digest)
+    }
+
+    /// Drops compiled components no loaded app holds and none has taken for `idle` (scale to
+    /// zero: the next load compiles again, or reads the on-disk compile cache); their digests.
+    pub fn evict_idle_components(&self, idle: std::time::Duration) -> Vec<Digest> {
+        self.cache.evict_idle(idle)
     }
 
     /// Number of compiled components held.

@@ -6,6 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt as _};
@@ -100,6 +101,19 @@ impl WarmSet {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         for component in app.components.values() {
             if warm.0.insert(component.source) {
+                warm.1 = true;
+            }
+        }
+    }
+
+    /// Forgets `digests`: their compiled code is gone.
+    pub fn remove(&self, digests: &[Digest]) {
+        let mut warm = self
+            .digests
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for digest in digests {
+            if warm.0.remove(digest) {
                 warm.1 = true;
             }
         }
@@ -299,13 +313,21 @@ impl EdgeService for EdgeServer {
         &self,
         request: Request<PrefetchRequest>,
     ) -> Result<Response<PrefetchResponse>, Status> {
-        for message in request.into_inner().deployments {
+        let request = request.into_inner();
+        let keep_warm = Duration::from_millis(request.keep_warm_ms);
+        for message in request.deployments {
             let deployment = self
                 .deployment(Some(message))
                 .map_err(|error| Status::invalid_argument(error.message()))?;
             self.ready(&deployment)
                 .await
                 .map_err(|error| Status::failed_precondition(error.message()))?;
+            if !keep_warm.is_zero() {
+                self.host
+                    .keep_warm(&deployment, keep_warm)
+                    .await
+                    .map_err(|error| Status::failed_precondition(error.message()))?;
+            }
         }
         Ok(Response::new(PrefetchResponse {
             warm_digests: self.warm.take_changes().0,
@@ -315,7 +337,7 @@ impl EdgeService for EdgeServer {
 
 /// How long a response's stream stays open for its guest's output after its end: an
 /// instance outlives its response only within its deadline.
-const MAX_LOG_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+const MAX_LOG_WAIT: Duration = Duration::from_secs(600);
 
 fn log_message(log: nexus_runtime::GuestLog) -> InvokeResponse {
     InvokeResponse {
