@@ -58,6 +58,9 @@ pub struct Function {
     pub placement: Placement,
     /// The clouds it may run in.
     pub cloud: CloudTargets,
+    /// Edge nodes that keep its aliased versions loaded however long they idle.
+    #[serde(default)]
+    pub min_warm: i32,
     /// When it was first deployed (RFC 3339).
     pub created_at: String,
     /// Its aliases.
@@ -201,6 +204,10 @@ pub struct FunctionChange {
     /// The clouds it may run in; replaces those it had.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cloud: Option<CloudTargets>,
+    /// Edge nodes that keep its aliased versions loaded however long they idle (0 lets them
+    /// scale to zero).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_warm: Option<i32>,
 }
 
 #[derive(Serialize)]

@@ -46,6 +46,7 @@ mod health;
 mod invocations;
 mod nodes;
 mod projects;
+mod rollouts;
 mod schedules;
 mod sockets;
 #[cfg(test)]
@@ -76,6 +77,7 @@ pub use self::invocations::{
 };
 pub use self::nodes::{Drained, Node, NodeState};
 pub use self::projects::{AddedMember, Member, Project, Role};
+pub use self::rollouts::{NewRollout, Rollout};
 pub use self::schedules::{NewSchedule, Schedule, ScheduleTime};
 pub use self::sockets::{AgentFrame, AgentReply, AgentSession, EventStream};
 /// The `http` crate, whose `StatusCode`, `Method` and `HeaderMap` appear in this API.

@@ -1,6 +1,7 @@
 //! `nexus functions`: a project's functions, listed and shown with their versions and aliases;
 //! their settings changed (priority, nodes, placement, clouds, retries of asynchronous
-//! invocations); their aliases moved, split with a canary, or rolled back.
+//! invocations, nodes kept warm); their aliases moved, split with a canary, rolled back, or
+//! rolled out in judged steps.
 
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
@@ -10,8 +11,10 @@ use serde_json::Value;
 use super::output::{self, cell};
 use super::session::{Access, ProjectArg, explain};
 
+mod rollouts;
 mod settings;
 
+use self::rollouts::RolloutArgs;
 use self::settings::SetArgs;
 
 #[derive(Debug, Args)]
@@ -76,6 +79,22 @@ enum FunctionsAction {
         function: String,
         /// The alias.
         alias: String,
+    },
+    /// Roll a version out behind an alias in steps, each judged against the version the alias
+    /// had (error rate, p99 latency): rolled back by itself on a breach, on all the alias's
+    /// requests once every step was healthy.
+    Rollout(Box<RolloutArgs>),
+    /// A function's rollouts, newest first: where each stands, and why it ended.
+    Rollouts {
+        /// The function.
+        function: String,
+    },
+    /// Stop a running rollout; its alias goes back to the version it had.
+    CancelRollout {
+        /// The function.
+        function: String,
+        /// The rollout's id (see `nexus functions rollouts`).
+        id: String,
     },
 }
 
@@ -202,6 +221,13 @@ impl FunctionsCommand {
                     target(&moved)
                 );
             }
+            FunctionsAction::Rollout(args) => args.run(&client, &project, json).await?,
+            FunctionsAction::Rollouts { function } => {
+                rollouts::list(&client, &project, &function, json).await?;
+            }
+            FunctionsAction::CancelRollout { function, id } => {
+                rollouts::cancel(&client, &project, &function, &id, json).await?;
+            }
         }
         Ok(())
     }
@@ -232,8 +258,8 @@ fn duration(ms: i64) -> String {
 /// The settings of a function, one per line.
 fn show_settings(function: &Function) {
     println!(
-        "  priority {}, placement {}",
-        function.priority, function.placement
+        "  priority {}, placement {}, kept warm on {} node(s)",
+        function.priority, function.placement, function.min_warm
     );
     let nodes = if function.node_selector.is_empty() {
         "any edge node".to_owned()

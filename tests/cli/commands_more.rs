@@ -157,6 +157,45 @@ async fn the_command_line_reaches_functions_members_keys_schedules_sessions_and_
     assert_eq!(rolled["version"], 1, "{rolled}");
     assert!(rolled["canary"].is_null(), "{rolled}");
 
+    // A judged rollout: started, listed, cancelled; and a warm pool.
+    let started = shop_json(
+        base,
+        config,
+        &[
+            "functions",
+            "rollout",
+            "counter",
+            "2",
+            "--steps",
+            "50,100",
+            "--step",
+            "60m",
+        ],
+    )
+    .await;
+    assert_eq!(
+        (&started["status"], &started["weight"]),
+        (&"running".into(), &50.into()),
+        "{started}"
+    );
+    let listed = shop_json(base, config, &["functions", "rollouts", "counter"]).await;
+    assert_eq!(listed[0]["id"], started["id"], "{listed}");
+    let id = started["id"].as_str().unwrap();
+    let cancelled = shop_json(
+        base,
+        config,
+        &["functions", "cancel-rollout", "counter", id],
+    )
+    .await;
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    let warm = shop_json(
+        base,
+        config,
+        &["functions", "set", "counter", "--min-warm", "1"],
+    )
+    .await;
+    assert_eq!(warm["min_warm"], 1, "{warm}");
+
     // Members.
     let added = shop_json(
         base,

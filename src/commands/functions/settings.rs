@@ -31,6 +31,11 @@ pub(super) struct SetArgs {
     #[arg(long, value_parser = ["edge", "aws-lambda", "azure-functions", "gcp", "auto"])]
     placement: Option<String>,
 
+    /// Edge nodes that keep the versions its aliases point at loaded however long they idle,
+    /// against cold starts (0 to 100; 0 lets them scale to zero).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(0..=100))]
+    min_warm: Option<i32>,
+
     /// Attempts in all for each asynchronous invocation accepted from now on, the first
     /// included (1 to 100).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=100))]
@@ -206,6 +211,7 @@ impl SetArgs {
             async_retry,
             placement: self.placement.as_deref().map(Placement::from),
             cloud,
+            min_warm: self.min_warm,
         }
     }
 }
