@@ -42,13 +42,15 @@ enum Host {
 
 #[derive(Debug, clap::Args)]
 struct NodeArgs {
-    /// The coordinator's URL.
+    /// The coordinator's URL; with several replicas, each one's (repeated, or comma-separated):
+    /// the node holds a lease with every one, and any of them may send it work.
     #[arg(
         long,
         env = "NEXUS_COORDINATOR",
-        default_value = "http://127.0.0.1:8080"
+        default_value = "http://127.0.0.1:8080",
+        value_delimiter = ','
     )]
-    coordinator: String,
+    coordinator: Vec<String>,
     /// The cluster's join token (the coordinator's `<state dir>/node-token`).
     #[arg(
         long,
@@ -273,7 +275,7 @@ async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         .token
         .context("the cluster's join token is missing (--token or NEXUS_NODE_TOKEN)")?;
     let mut node = EdgeNode::start(NodeConfig {
-        coordinator: args.coordinator,
+        coordinators: args.coordinator,
         identity,
         token,
         name,

@@ -6,6 +6,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -27,9 +28,9 @@ use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
 
 use crate::cluster::artifacts::ArtifactStore;
-use crate::cluster::coordinator_client;
 use crate::cluster::edge_service::{EdgeServer, NodeLoad, WarmSet};
 use crate::cluster::lease::LeaseHolder;
+use crate::cluster::{CoordinatorClient, coordinator_client};
 use crate::hosting::AppHost;
 use crate::kv::{KvBackend, start_runtime};
 
@@ -40,8 +41,8 @@ const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
     /// The coordinator's URL: `http://host:port`, or with an identity its cluster listener's
-    /// `https://host:port`.
-    pub coordinator: String,
+    /// `https://host:port`; one per replica when there are several, each holding a lease.
+    pub coordinators: Vec<String>,
     /// The node's SPIFFE identity (`spiffe://<trust domain>/edge/<name>`): mutual TLS with the
     /// coordinator both ways; without one, plain HTTP/2 and the join token alone.
     pub identity: Option<SvidPaths>,
@@ -79,10 +80,10 @@ pub struct NodeConfig {
 pub struct EdgeNode {
     local_addr: SocketAddr,
     runtime: Arc<Runtime>,
-    node_id: watch::Receiver<String>,
+    node_ids: watch::Receiver<Vec<String>>,
     stop: watch::Sender<bool>,
     serving: JoinHandle<std::io::Result<()>>,
-    lease: JoinHandle<()>,
+    leases: Vec<JoinHandle<()>>,
 }
 
 impl EdgeNode {
@@ -115,8 +116,15 @@ impl EdgeNode {
             .map(|paths| Identity::load(paths, nexus_identity::DEFAULT_RELOAD_INTERVAL))
             .transpose()
             .context("failed to load the node's identity")?;
-        let coordinator =
-            coordinator_client(&config.coordinator, &config.token, identity.as_ref())?;
+        anyhow::ensure!(
+            !config.coordinators.is_empty(),
+            "a node needs a coordinator to join"
+        );
+        let coordinators: Arc<[CoordinatorClient]> = config
+            .coordinators
+            .iter()
+            .map(|url| coordinator_client(url, &config.token, identity.as_ref()))
+            .collect::<anyhow::Result<_>>()?;
         // Only the coordinator may call `EdgeService`; any identity of the trust domain (a
         // scraper's) may read `/metrics` and the probes.
         let (tls, caller) = match &identity {
@@ -142,7 +150,7 @@ impl EdgeNode {
         let edge = EdgeServer::new(
             host,
             artifacts,
-            coordinator.clone(),
+            Arc::clone(&coordinators),
             Arc::clone(&load),
             Arc::clone(&warm),
         );
@@ -158,11 +166,11 @@ impl EdgeNode {
             .with_context(|| format!("failed to listen on {}", config.listen))?;
         let local_addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
-        let (node_id_sender, node_id) = watch::channel(String::new());
+        let (node_id_sender, node_ids) = watch::channel(vec![String::new(); coordinators.len()]);
         let endpoints = Arc::new(Endpoints {
             metrics,
             load: Arc::clone(&load),
-            node_id: node_id.clone(),
+            node_ids: node_ids.clone(),
         });
         let mut shutdown = stopped.clone();
         let server_limits = config.server.clone();
@@ -214,24 +222,32 @@ impl EdgeNode {
             engine: runtime.engine_id().to_owned(),
             warm_digests: Vec::new(),
         };
-        let lease = tokio::spawn(
-            LeaseHolder {
-                coordinator,
-                registration,
-                runtime: Arc::clone(&runtime),
-                load,
-                warm,
-                node_id: node_id_sender,
-            }
-            .run(stopped),
-        );
+        let leases = coordinators
+            .iter()
+            .enumerate()
+            .map(|(index, coordinator)| {
+                tokio::spawn(
+                    LeaseHolder {
+                        coordinator: coordinator.clone(),
+                        registration: registration.clone(),
+                        runtime: Arc::clone(&runtime),
+                        load: Arc::clone(&load),
+                        warm: Arc::clone(&warm),
+                        node_ids: node_id_sender.clone(),
+                        index,
+                        warm_seen: AtomicU64::new(0),
+                    }
+                    .run(stopped.clone()),
+                )
+            })
+            .collect();
         Ok(Self {
             local_addr,
             runtime,
-            node_id,
+            node_ids,
             stop,
             serving,
-            lease,
+            leases,
         })
     }
 
@@ -245,20 +261,27 @@ impl EdgeNode {
         &self.runtime
     }
 
-    /// Waits until the node holds a lease and returns its id.
+    /// Waits until the node holds a lease and returns its id (the first coordinator's to
+    /// answer, when there are several).
     pub async fn registered(&mut self) -> anyhow::Result<String> {
-        let id = self
-            .node_id
-            .wait_for(|id| !id.is_empty())
+        let ids = self
+            .node_ids
+            .wait_for(|ids| ids.iter().any(|id| !id.is_empty()))
             .await
             .context("the node stopped before registering")?;
-        Ok(id.clone())
+        Ok(ids
+            .iter()
+            .find(|id| !id.is_empty())
+            .cloned()
+            .unwrap_or_default())
     }
 
     /// Gives up the lease, stops taking connections and waits for invocations in flight.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.stop.send_replace(true);
-        self.lease.await.context("the lease task failed")?;
+        for lease in self.leases {
+            lease.await.context("the lease task failed")?;
+        }
         self.serving
             .await
             .context("the server task failed")?
@@ -291,7 +314,7 @@ fn is_grpc<B>(request: &http::Request<B>) -> bool {
 struct Endpoints {
     metrics: Registry,
     load: Arc<NodeLoad>,
-    node_id: watch::Receiver<String>,
+    node_ids: watch::Receiver<Vec<String>>,
 }
 
 impl Endpoints {
@@ -301,7 +324,7 @@ impl Endpoints {
             "/readyz" if self.load.draining() => {
                 (StatusCode::SERVICE_UNAVAILABLE, "draining\n".to_owned())
             }
-            "/readyz" if self.node_id.borrow().is_empty() => (
+            "/readyz" if self.node_ids.borrow().iter().all(String::is_empty) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not registered with the coordinator\n".to_owned(),
             ),

@@ -318,3 +318,53 @@ async fn when_the_leader_is_killed_another_replica_takes_over_and_nothing_is_los
         retried.load(Ordering::Relaxed)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_joined_to_every_cluster_replica_serves_each_and_outlives_one() {
+    let database = FreshDatabase::create().await;
+    let state = tempfile::tempdir().unwrap();
+    let shared = state.path().join("coordinators");
+    let first = processes::Coordinator::start(&database, &shared).await;
+    let second = processes::Coordinator::restart(&database, &shared, &[]).await;
+    let node = processes::Edge::start_with(
+        &first,
+        "both",
+        &state.path().join("node"),
+        &["--coordinator", &second.join],
+    )
+    .await;
+    for replica in [&first, &second] {
+        let give_up = Instant::now() + Duration::from_secs(20);
+        while !replica
+            .node_states()
+            .await
+            .values()
+            .any(|state| state == "active")
+        {
+            assert!(
+                Instant::now() < give_up,
+                "the node never joined {}",
+                replica.base
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    first.deploy().await;
+    for replica in [&first, &second] {
+        let answer = replica.invoke().await;
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "{}: {}",
+            replica.base,
+            answer.text()
+        );
+        assert!(answer.headers.contains_key("nexus-node"), "ran on the node");
+    }
+    first.kill().await;
+    for _ in 0..20 {
+        let answer = second.invoke().await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    }
+    drop(node);
+}

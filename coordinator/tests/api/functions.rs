@@ -741,11 +741,11 @@ async fn a_function_node_selector_is_set_shown_and_checked() {
         ),
         (
             json!({}),
-            "priority, node_selector, async_retry, placement or cloud",
+            "priority, node_selector, async_retry, placement, cloud or min_warm",
         ),
         (
             json!({"node_selector": null}),
-            "priority, node_selector, async_retry, placement or cloud",
+            "priority, node_selector, async_retry, placement, cloud or min_warm",
         ),
     ] {
         let refused = api

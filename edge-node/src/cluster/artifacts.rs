@@ -75,11 +75,12 @@ impl ArtifactStore {
             .is_ok_and(|metadata| metadata.is_file())
     }
 
-    /// Makes sure the bytes of `digest` are on disk, fetching them from `coordinator` if not.
+    /// Makes sure the bytes of `digest` are on disk, fetching them from the first of
+    /// `coordinators` that has them if not (replicas share one blob store).
     pub async fn ensure(
         &self,
         digest: &Digest,
-        coordinator: &CoordinatorClient,
+        coordinators: &[CoordinatorClient],
     ) -> Result<(), FetchError> {
         if self.contains(digest).await {
             return Ok(());
@@ -93,8 +94,17 @@ impl ArtifactStore {
         );
         let _fetching = lock.lock().await;
         if !self.contains(digest).await {
-            let bytes = fetch(digest, coordinator).await?;
-            self.store(digest, &bytes).await?;
+            let mut fetched = Err(FetchError::Coordinator {
+                digest: *digest,
+                status: tonic::Status::unavailable("no coordinator to fetch from"),
+            });
+            for coordinator in coordinators {
+                fetched = fetch(digest, coordinator).await;
+                if fetched.is_ok() {
+                    break;
+                }
+            }
+            self.store(digest, &fetched?).await?;
         }
         self.fetching
             .lock()

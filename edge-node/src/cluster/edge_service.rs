@@ -90,43 +90,47 @@ impl Drop for InFlight {
 /// The components this node has compiled, reported in heartbeats.
 #[derive(Debug, Default)]
 pub struct WarmSet {
-    digests: Mutex<(BTreeSet<Digest>, bool)>,
+    /// The digests, and a count of changes: each coordinator's lease tells its coordinator
+    /// what changed since the count it last saw.
+    digests: Mutex<(BTreeSet<Digest>, u64)>,
 }
 
 impl WarmSet {
     fn add(&self, app: &ResolvedApp) {
-        let mut warm = self
-            .digests
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut warm = self.lock();
         for component in app.components.values() {
             if warm.0.insert(component.source) {
-                warm.1 = true;
+                warm.1 += 1;
             }
         }
     }
 
     /// Forgets `digests`: their compiled code is gone.
     pub fn remove(&self, digests: &[Digest]) {
-        let mut warm = self
-            .digests
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut warm = self.lock();
         for digest in digests {
             if warm.0.remove(digest) {
-                warm.1 = true;
+                warm.1 += 1;
             }
         }
     }
 
-    /// Every warm digest, and whether the set changed since the last call.
-    pub fn take_changes(&self) -> (Vec<String>, bool) {
-        let mut warm = self
-            .digests
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let changed = std::mem::take(&mut warm.1);
+    /// Every warm digest, and whether the set changed since `seen`, which it moves on.
+    pub fn changes_since(&self, seen: &AtomicU64) -> (Vec<String>, bool) {
+        let warm = self.lock();
+        let changed = seen.swap(warm.1, Ordering::Relaxed) != warm.1;
         (warm.0.iter().map(Digest::to_string).collect(), changed)
+    }
+
+    /// Every warm digest.
+    pub fn all(&self) -> Vec<String> {
+        self.lock().0.iter().map(Digest::to_string).collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (BTreeSet<Digest>, u64)> {
+        self.digests
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -134,7 +138,7 @@ impl WarmSet {
 pub struct EdgeServer {
     host: Arc<AppHost>,
     artifacts: Arc<ArtifactStore>,
-    coordinator: CoordinatorClient,
+    coordinators: Arc<[CoordinatorClient]>,
     deployments: Mutex<HashMap<Arc<str>, Arc<Deployment>>>,
     load: Arc<NodeLoad>,
     warm: Arc<WarmSet>,
@@ -143,18 +147,19 @@ pub struct EdgeServer {
 type ResponseStream = Pin<Box<dyn Stream<Item = Result<InvokeResponse, Status>> + Send>>;
 
 impl EdgeServer {
-    /// Runs apps on `host`, with components from `artifacts` (fetched from `coordinator`).
+    /// Runs apps on `host`, with components from `artifacts` (fetched from one of
+    /// `coordinators`).
     pub fn new(
         host: Arc<AppHost>,
         artifacts: Arc<ArtifactStore>,
-        coordinator: CoordinatorClient,
+        coordinators: Arc<[CoordinatorClient]>,
         load: Arc<NodeLoad>,
         warm: Arc<WarmSet>,
     ) -> Self {
         Self {
             host,
             artifacts,
-            coordinator,
+            coordinators,
             deployments: Mutex::default(),
             load,
             warm,
@@ -201,7 +206,7 @@ impl EdgeServer {
         }
         for component in deployment.app.components.values() {
             self.artifacts
-                .ensure(&component.source, &self.coordinator)
+                .ensure(&component.source, &self.coordinators)
                 .await
                 .map_err(|error| EdgeError::artifact_unavailable(&error))?;
         }
@@ -330,7 +335,7 @@ impl EdgeService for EdgeServer {
             }
         }
         Ok(Response::new(PrefetchResponse {
-            warm_digests: self.warm.take_changes().0,
+            warm_digests: self.warm.all(),
         }))
     }
 }

@@ -1,8 +1,10 @@
 //! Registration and the lease: the node joins the cluster, then sends a heartbeat every
 //! interval the coordinator asked for, with its load and warm components. When the lease
-//! stream breaks (the coordinator restarted, the network failed) it registers again.
+//! stream breaks (the coordinator restarted, the network failed) it registers again. A node
+//! given several coordinator replicas holds one lease with each.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use nexus_proto::node::v1::{Heartbeat, Load, NodeState, RegisterRequest};
@@ -29,8 +31,13 @@ pub struct LeaseHolder {
     pub load: Arc<NodeLoad>,
     /// Compiled components.
     pub warm: Arc<WarmSet>,
-    /// The node id while registered; empty while not.
-    pub node_id: watch::Sender<String>,
+    /// The node id each coordinator gave while registered (empty while not); this one's is
+    /// at `index`.
+    pub node_ids: watch::Sender<Vec<String>>,
+    /// This lease's place in `node_ids`.
+    pub index: usize,
+    /// The warm set's change count this coordinator was last told.
+    pub warm_seen: AtomicU64,
 }
 
 impl LeaseHolder {
@@ -42,7 +49,7 @@ impl LeaseHolder {
                 held = self.hold() => held,
                 _ = stop.wait_for(|stop| *stop) => return,
             };
-            self.node_id.send_replace(String::new());
+            self.set_node_id(String::new());
             match held {
                 Ok(()) => wait = RETRY_FIRST,
                 Err(error) => {
@@ -61,7 +68,7 @@ impl LeaseHolder {
     async fn hold(&self) -> Result<(), tonic::Status> {
         let mut coordinator = self.coordinator.clone();
         let mut registration = self.registration.clone();
-        registration.warm_digests = self.warm.take_changes().0;
+        registration.warm_digests = self.warm.changes_since(&self.warm_seen).0;
         let registered = coordinator.register(registration).await?.into_inner();
         let node_id = registered.node_id;
         let interval = Duration::from_millis(u64::from(registered.heartbeat_interval_ms.max(100)));
@@ -75,7 +82,7 @@ impl LeaseHolder {
             .lease(ReceiverStream::new(outgoing))
             .await?
             .into_inner();
-        self.node_id.send_replace(node_id.clone());
+        self.set_node_id(node_id.clone());
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -96,8 +103,16 @@ impl LeaseHolder {
         }
     }
 
+    fn set_node_id(&self, node_id: String) {
+        self.node_ids.send_modify(|ids| {
+            if let Some(id) = ids.get_mut(self.index) {
+                *id = node_id;
+            }
+        });
+    }
+
     fn heartbeat(&self, node_id: &str, full: bool) -> Heartbeat {
-        let (warm_digests, changed) = self.warm.take_changes();
+        let (warm_digests, changed) = self.warm.changes_since(&self.warm_seen);
         let changed = changed || full;
         Heartbeat {
             node_id: node_id.to_owned(),
