@@ -28,5 +28,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$(basename "$snapshot")" ]; then
   basename "$snapshot" > "$stamp"
 fi
 
+# cargo-deny reads every package's manifest through `cargo metadata --offline`, for every
+# platform; a fresh machine has only the crates its own builds used, so fetch the rest first.
+cargo fetch --locked --quiet
+
 echo "== cargo deny check ($(basename "$snapshot"))"
 "$deny" deny --log-level warn --locked --offline check
