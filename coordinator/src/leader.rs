@@ -97,18 +97,13 @@ impl Leadership {
             .filter(|term| term.until > Instant::now())
     }
 
-    /// Each change of term, as it happens.
-    pub fn changes(&self) -> watch::Receiver<Option<Term>> {
-        self.inner.term.subscribe()
-    }
-
     /// Shows `nexus_coordinator_leader` (1 while this replica leads) in `metrics`.
     pub fn observe(&self, metrics: &Metrics) {
         let leadership = self.clone();
         nexus_telemetry::metrics::sampled_gauge(
             metrics.registry(),
             "nexus_coordinator_leader",
-            "1 while this coordinator holds the leader lease and runs the singleton work (schedules, the invocation sweep).",
+            "1 while this coordinator holds the leader lease and runs the singleton work (schedules, the invocation sweep, judging rollouts).",
             move || i64::from(leadership.is_leader()),
         );
     }

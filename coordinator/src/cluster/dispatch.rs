@@ -543,13 +543,14 @@ impl Dispatch for RemoteDispatch {
     }
 
     /// Keeps the version loaded on `min_warm` of the nodes its selector allows: the same nodes
-    /// each time while they stay (rendezvous hashing on the version and the node), so the
-    /// pinned pool does not wander.
+    /// each time while they stay (rendezvous hashing on the version and the node's name and
+    /// address, which every replica a node joined sees alike), so the pinned pool neither
+    /// wanders nor grows with the replicas.
     fn keep_warm(&self, target: Arc<Target>, period: Duration) -> DispatchFuture<()> {
         let mut nodes = self.0.nodes_for(&target);
         let rank = |node: &Arc<Node>| {
             let mut hasher = std::hash::DefaultHasher::new();
-            (target.version_id, node.id).hash(&mut hasher);
+            (target.version_id, &node.name, &node.address).hash(&mut hasher);
             hasher.finish()
         };
         nodes.sort_by_cached_key(rank);
