@@ -183,6 +183,9 @@ pub struct InvocationFinished {
     /// Microseconds from dispatch to the function's response head.
     #[serde(default)]
     pub duration_us: Option<u64>,
+    /// The edge node whose own ingress answered the call (forwarded from its outbox).
+    #[serde(default)]
+    pub node: Option<String>,
 }
 
 /// An asynchronous invocation used up its attempts or its age: it is on the dead-letter list.

@@ -18,8 +18,10 @@ use crate::functions::BlobStore;
 pub mod autoscale;
 mod channel;
 pub mod dispatch;
+pub mod edge_sync;
 pub mod node_service;
 pub mod registry;
+pub mod routes;
 pub mod scheduler;
 
 pub use dispatch::RemoteDispatch;
@@ -93,15 +95,17 @@ impl Cluster {
         nexus_proto::wire::constant_time_eq(token.as_bytes(), self.token.as_bytes())
     }
 
-    /// `NodeService`: on the API's listener, or with an identity on a listener of its own
+    /// `NodeService` (with `sync`, what nodes serve on their own and send back): on the API's listener, or with an identity on a listener of its own
     /// that takes mutual TLS only.
     pub fn routes(
         &self,
         blobs: Arc<dyn BlobStore>,
+        sync: edge_sync::EdgeSync,
     ) -> Result<Routes, nexus_proto::wire::InvalidHead> {
         let server = node_service::NodeServer {
             registry: Arc::clone(&self.registry),
             blobs,
+            sync,
             token: AddToken::new(&self.token)?,
             identity: self.identity.clone(),
             closing: self.closing.subscribe(),

@@ -127,6 +127,10 @@ pub enum EventKind {
         /// Microseconds from dispatch to the function's response head.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         duration_us: Option<u64>,
+        /// The edge node whose own ingress answered the call, when it did (the event was
+        /// forwarded from the node's outbox).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node: Option<String>,
     },
     /// What a guest wrote to stdout or stderr in one invocation (each stream capped by its
     /// runtime), published once its instance has ended.
@@ -207,6 +211,7 @@ impl EventKind {
             version: Some(target.version),
             target: Some(ran_on.to_owned()),
             duration_us: Some(u64::try_from(took.as_micros()).unwrap_or(u64::MAX)),
+            node: None,
         }
     }
 }

@@ -36,7 +36,7 @@ use crate::projects::{Permission, ProjectService};
 use crate::trigger::CatalogChanges;
 
 /// The alias every function gets on its first deploy, and that deploys move by default.
-pub const LIVE: &str = "live";
+pub const LIVE: &str = nexus_proto::route::DEFAULT_ALIAS;
 
 /// A change to a function's settings; `None` keeps the current value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

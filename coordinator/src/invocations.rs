@@ -12,6 +12,7 @@
 //! lease ran out.
 
 mod batch;
+mod forwarded;
 pub mod queue;
 mod redis_queue;
 mod worker;
@@ -33,6 +34,7 @@ use crate::metrics::Metrics;
 
 use self::batch::Batcher;
 
+pub use self::forwarded::{ForwardedBatch, ForwardedInvocation};
 pub use self::queue::{InProcessQueue, InvocationQueue, QueueError};
 pub use self::redis_queue::RedisQueue;
 pub use self::worker::Runner;

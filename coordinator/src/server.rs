@@ -25,6 +25,8 @@ use crate::api::{AppState, router};
 use crate::auth::access_token::AccessTokenKeys;
 use crate::cloud::PlacedDispatch;
 use crate::cluster::Cluster;
+use crate::cluster::edge_sync::EdgeSync;
+use crate::cluster::routes::RoutingTable;
 use crate::dispatch::Dispatch;
 use crate::events::{DEFAULT_RETAINED, EventBus, InProcessBus, RedisBus};
 use crate::functions::{ComponentValidator, DeployLimits, DirectoryBlobStore};
@@ -214,8 +216,16 @@ impl Coordinator {
     /// cluster has an identity, on the listener [`Self::take_cluster_service`] serves;
     /// operators list and drain them under `/v1/nodes`.
     pub fn with_cluster(mut self, cluster: Arc<Cluster>) -> Result<Self, StartError> {
+        let sync = EdgeSync {
+            routes: Arc::new(RoutingTable::new(
+                Arc::clone(&self.state.store),
+                Arc::clone(&self.state.triggers),
+            )),
+            invocations: self.state.invocations.clone(),
+            events: Arc::clone(&self.state.events),
+        };
         let routes = cluster
-            .routes(Arc::clone(&self.blobs) as _)
+            .routes(Arc::clone(&self.blobs) as _, sync)
             .map_err(|error| StartError::Cluster(error.to_string()))?;
         match cluster.identity() {
             None => self.grpc = Some(routes),

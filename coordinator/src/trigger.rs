@@ -29,7 +29,6 @@ use crate::api::{AppState, REQUEST_ID, RequestId, request_id_of};
 use crate::dispatch::{FunctionSettings, Invocation, Target, ran_on};
 use crate::error::ApiError;
 use crate::events::EventKind;
-use crate::functions::LIVE;
 
 /// How long a resolution is trusted without asking the database again.
 pub const RESOLUTION_TTL: Duration = Duration::from_secs(1);
@@ -82,6 +81,13 @@ impl Resolution {
     /// The version the alias sends every request to that does not go to its canary.
     pub fn main(&self) -> &Arc<Target> {
         &self.main
+    }
+
+    /// The canary and its share of requests in percent, when the alias has one.
+    pub fn canary(&self) -> Option<(&Arc<Target>, u32)> {
+        self.canary
+            .as_ref()
+            .map(|(canary, weight)| (canary, *weight))
     }
 
     /// Every version the alias sends requests to: the main, and the canary if it has one.
@@ -303,17 +309,7 @@ impl Resolver {
     }
 }
 
-/// `/{project}/{function}[@{alias}][/rest]`, split without decoding (names never need it).
-pub(crate) fn split_path(path: &str) -> Option<(&str, &str, &str, usize)> {
-    let rest = path.strip_prefix('/')?;
-    let (project, rest) = rest.split_once('/')?;
-    let (function, prefix_len) = match rest.split_once('/') {
-        Some((function, _)) => (function, 1 + project.len() + 1 + function.len()),
-        None => (rest, path.len()),
-    };
-    let (function, alias) = function.split_once('@').unwrap_or((function, LIVE));
-    Some((project, function, alias, prefix_len))
-}
+pub(crate) use nexus_proto::route::split_trigger_path as split_path;
 
 /// The route of a trigger path, for span names: `/{project}/{function}[@alias]`, without the
 /// function's own path (unbounded).
@@ -444,19 +440,4 @@ pub(crate) async fn run_version(
         .headers_mut()
         .insert(VERSION_HEADER, HeaderValue::from(target.version));
     Ok(response)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_split_into_names_and_the_mount() {
-        assert_eq!(split_path("/p/f"), Some(("p", "f", LIVE, 4)));
-        assert_eq!(split_path("/p/f/"), Some(("p", "f", LIVE, 4)));
-        assert_eq!(split_path("/p/f/a/b"), Some(("p", "f", LIVE, 4)));
-        assert_eq!(split_path("/p/f@canary/a"), Some(("p", "f", "canary", 11)));
-        assert_eq!(split_path("/p"), None);
-        assert_eq!(split_path("p/f"), None);
-    }
 }

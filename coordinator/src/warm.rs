@@ -62,7 +62,7 @@ impl WarmPools {
     async fn renew(&self) {
         let aliases = self
             .store
-            .with_retry(|tx| Box::pin(async move { tx.warm_aliases(MAX_ALIASES).await }))
+            .with_retry(|tx| Box::pin(async move { tx.all_aliases(true, MAX_ALIASES).await }))
             .await;
         let aliases = match aliases {
             Ok(aliases) => aliases,

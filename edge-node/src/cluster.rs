@@ -19,7 +19,11 @@ use tonic::transport::{Channel, Endpoint, Uri};
 
 pub mod artifacts;
 pub mod edge_service;
+pub mod forward;
+pub mod ingress;
 pub mod lease;
+pub mod outbox;
+pub mod routes;
 
 /// The coordinator's `NodeService`, every call carrying the join token.
 pub type CoordinatorClient = NodeServiceClient<InterceptedService<Channel, AddToken>>;

@@ -140,6 +140,38 @@ impl EdgeError {
         }
     }
 
+    /// No function of that name (or no alias) is on this node's routing table.
+    pub fn function_not_found() -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: "function not found".to_owned(),
+            retry_after: None,
+        }
+    }
+
+    /// A request body over the limit of what the node keeps for later.
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "payload_too_large",
+            message: format!("an asynchronous invocation's body is at most {limit} bytes"),
+            retry_after: None,
+        }
+    }
+
+    /// The node's outbox is full: it takes no asynchronous work until it has forwarded some.
+    pub fn outbox_full() -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "outbox_full",
+            message: "the node cannot queue more asynchronous invocations until it reaches its \
+                      coordinator"
+                .to_owned(),
+            retry_after: Some(Duration::from_secs(5)),
+        }
+    }
+
     /// Whether the invocation failed before any guest code ran, so another node may run it
     /// whatever its method.
     pub fn ran_nothing(&self) -> bool {

@@ -93,6 +93,15 @@ struct NodeArgs {
     /// zero; the coordinator keeps a function's `min_warm` versions loaded); 0 never unloads.
     #[arg(long, env = "NEXUS_UNLOAD_IDLE_AFTER", default_value_t = nexus_edge::DEFAULT_UNLOAD_IDLE_AFTER_SECONDS)]
     unload_idle_after: u64,
+    /// Where clients may call the node directly (`/{project}/{function}[@alias]/…`, as on the
+    /// coordinator's trigger): served from the routing table the coordinator sends, also while
+    /// no coordinator answers; asynchronous invocations wait in the outbox until one does.
+    #[arg(long, env = "NEXUS_INGRESS")]
+    ingress: Option<SocketAddr>,
+    /// The most the outbox keeps on disk while no coordinator answers, in MiB: beyond it the
+    /// ingress refuses asynchronous invocations with 503.
+    #[arg(long, default_value_t = nexus_edge::node::DEFAULT_OUTBOX_MAX_BYTES / (1024 * 1024))]
+    outbox_max_mb: u64,
     #[command(flatten)]
     vault: VaultArgs,
 }
@@ -291,6 +300,8 @@ async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         server: nexus_http::ServerLimits::default(),
         unload_idle_after: (args.unload_idle_after > 0)
             .then(|| std::time::Duration::from_secs(args.unload_idle_after)),
+        ingress: args.ingress,
+        outbox_max_bytes: args.outbox_max_mb.saturating_mul(1024 * 1024),
     })
     .await?;
     let scheme = if args.identity_dir.is_some() {
@@ -299,6 +310,9 @@ async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         "http"
     };
     println!("Listening on {scheme}://{}", node.local_addr());
+    if let Some(ingress) = node.ingress_addr() {
+        println!("Ingress on http://{ingress}");
+    }
     tokio::select! {
         id = node.registered() => println!("Registered as node {}", id?),
         () = terminated() => return node.shutdown().await,

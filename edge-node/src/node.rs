@@ -29,7 +29,11 @@ use tonic::service::interceptor::InterceptedService;
 
 use crate::cluster::artifacts::ArtifactStore;
 use crate::cluster::edge_service::{EdgeServer, NodeLoad, WarmSet};
+use crate::cluster::forward::Forwarder;
+use crate::cluster::ingress::NodeIngress;
 use crate::cluster::lease::LeaseHolder;
+use crate::cluster::outbox::Outbox;
+use crate::cluster::routes::RouteTable;
 use crate::cluster::{CoordinatorClient, coordinator_client};
 use crate::hosting::AppHost;
 use crate::kv::{KvBackend, start_runtime};
@@ -74,15 +78,27 @@ pub struct NodeConfig {
     /// Apps no request used for this long are unloaded, their compiled code dropped (scale to
     /// zero), unless the coordinator keeps them warm; `None` keeps every app loaded.
     pub unload_idle_after: Option<Duration>,
+    /// Where clients call the node's own ingress (`/{project}/{function}[@alias]/…`), served
+    /// from the routing table whether or not a coordinator answers; `None` serves none.
+    pub ingress: Option<SocketAddr>,
+    /// The most the outbox keeps on disk while no coordinator answers, in bytes: beyond it the
+    /// ingress refuses asynchronous invocations (503) and drops events (counted).
+    pub outbox_max_bytes: u64,
 }
+
+/// The outbox's bound by default: 256 MiB.
+pub const DEFAULT_OUTBOX_MAX_BYTES: u64 = 256 * 1024 * 1024;
 
 /// A running edge node.
 pub struct EdgeNode {
     local_addr: SocketAddr,
+    ingress_addr: Option<SocketAddr>,
     runtime: Arc<Runtime>,
     node_ids: watch::Receiver<Vec<String>>,
     stop: watch::Sender<bool>,
     serving: JoinHandle<std::io::Result<()>>,
+    ingress: Option<JoinHandle<std::io::Result<()>>>,
+    outbox: Arc<Outbox>,
     leases: Vec<JoinHandle<()>>,
 }
 
@@ -147,15 +163,26 @@ impl EdgeNode {
             "Invocations running now.",
             move || i64::from(in_flight.in_flight()),
         );
-        let edge = EdgeServer::new(
+        let edge = Arc::new(EdgeServer::new(
             host,
             artifacts,
             Arc::clone(&coordinators),
             Arc::clone(&load),
             Arc::clone(&warm),
-        );
+        ));
+        let outbox = Outbox::open(
+            &config.state_dir.join("outbox.sqlite"),
+            config.outbox_max_bytes,
+        )
+        .await
+        .context("failed to open the outbox")?;
+        observe_outbox(&metrics, &outbox);
+        let routes = Arc::new(RouteTable::open(
+            config.state_dir.join("routes.pb"),
+            Arc::clone(&edge),
+        ));
         let grpc = tonic::service::Routes::new(InterceptedService::new(
-            EdgeServiceServer::new(edge)
+            EdgeServiceServer::from_arc(Arc::clone(&edge))
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
             RequireToken::new(&config.token),
@@ -166,6 +193,26 @@ impl EdgeNode {
             .with_context(|| format!("failed to listen on {}", config.listen))?;
         let local_addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
+        let (ingress, ingress_addr) = match config.ingress {
+            None => (None, None),
+            Some(address) => {
+                let listener = TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("failed to listen on {address}"))?;
+                let bound = listener.local_addr()?;
+                let ingress = Arc::new(NodeIngress::new(
+                    Arc::clone(&edge),
+                    Arc::clone(&routes),
+                    Arc::clone(&outbox),
+                ));
+                let mut shutdown = stopped.clone();
+                let limits = config.server.clone();
+                let task = tokio::spawn(ingress.serve(listener, limits, async move {
+                    let _ = shutdown.wait_for(|stop| *stop).await;
+                }));
+                (Some(task), Some(bound))
+            }
+        };
         let (node_id_sender, node_ids) = watch::channel(vec![String::new(); coordinators.len()]);
         let endpoints = Arc::new(Endpoints {
             metrics,
@@ -222,7 +269,8 @@ impl EdgeNode {
             engine: runtime.engine_id().to_owned(),
             warm_digests: Vec::new(),
         };
-        let leases = coordinators
+        let (routes_wanted, wanted) = watch::channel(None);
+        let mut leases: Vec<JoinHandle<()>> = coordinators
             .iter()
             .enumerate()
             .map(|(index, coordinator)| {
@@ -236,13 +284,31 @@ impl EdgeNode {
                         node_ids: node_id_sender.clone(),
                         index,
                         warm_seen: AtomicU64::new(0),
+                        routes_wanted: routes_wanted.clone(),
                     }
                     .run(stopped.clone()),
                 )
             })
             .collect();
+        leases.push(tokio::spawn(routes.follow(
+            Arc::clone(&coordinators),
+            wanted,
+            stopped.clone(),
+        )));
+        leases.push(tokio::spawn(
+            Forwarder::new(
+                Arc::clone(&outbox),
+                Arc::clone(&coordinators),
+                config.name.clone(),
+            )
+            .when_leased(node_ids.clone())
+            .run(stopped.clone()),
+        ));
         Ok(Self {
             local_addr,
+            ingress_addr,
+            ingress,
+            outbox,
             runtime,
             node_ids,
             stop,
@@ -254,6 +320,11 @@ impl EdgeNode {
     /// The address the node listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address of the node's own ingress, when it serves one.
+    pub fn ingress_addr(&self) -> Option<SocketAddr> {
+        self.ingress_addr
     }
 
     /// The runtime, for its compile-cache use.
@@ -282,11 +353,53 @@ impl EdgeNode {
         for lease in self.leases {
             lease.await.context("the lease task failed")?;
         }
+        if let Some(ingress) = self.ingress {
+            ingress
+                .await
+                .context("the ingress task failed")?
+                .context("the ingress failed")?;
+        }
+        // What the ingress recorded last is on disk before the process ends.
+        self.outbox.close().await;
         self.serving
             .await
             .context("the server task failed")?
             .context("the listener failed")
     }
+}
+
+/// The outbox's use on `/metrics`.
+fn observe_outbox(metrics: &Registry, outbox: &Arc<Outbox>) {
+    let stats = |read: fn(&crate::cluster::outbox::OutboxStats) -> u64| {
+        let outbox = Arc::clone(outbox);
+        move || i64::try_from(read(&outbox.stats())).unwrap_or(i64::MAX)
+    };
+    metrics::sampled_gauge(
+        metrics,
+        "nexus_edge_outbox_entries",
+        "Entries in the outbox waiting to reach a coordinator.",
+        stats(|stats| stats.entries),
+    );
+    metrics::sampled_gauge(
+        metrics,
+        "nexus_edge_outbox_bytes",
+        "Bytes in the outbox waiting to reach a coordinator.",
+        stats(|stats| stats.bytes),
+    );
+    let outbox_for_dropped = Arc::clone(outbox);
+    metrics::SampledCounter::register(
+        metrics,
+        "nexus_edge_outbox_dropped_events_total",
+        "Events the full outbox could not keep.",
+        move || outbox_for_dropped.stats().dropped,
+    );
+    let outbox = Arc::clone(outbox);
+    metrics::SampledCounter::register(
+        metrics,
+        "nexus_edge_outbox_forwarded_total",
+        "Outbox entries a coordinator recorded.",
+        move || outbox.stats().forwarded,
+    );
 }
 
 /// Why a gRPC call must be refused: its caller is not `caller` (the coordinator).

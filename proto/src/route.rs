@@ -12,9 +12,32 @@
 //! would accept a route and then fail requests, or let one of two routes silently win, this
 //! module reports it instead ([`RouteError::Unmatchable`], [`same_shape`]).
 //!
+//! It also splits a trigger path (`/{project}/{function}[@{alias}]/…`), which the coordinator's trigger
+//! and an edge node's own ingress both serve.
+//!
 //! Only `std` is used, so both sides can depend on it without pulling anything in.
 
 use std::fmt;
+
+/// The alias a trigger path that names none goes through.
+pub const DEFAULT_ALIAS: &str = "live";
+
+/// A trigger path, `/{project}/{function}[@{alias}][/rest]`, split without decoding (names
+/// never need it): project, function, alias ([`DEFAULT_ALIAS`] when it names none) and the
+/// length of the mount prefix `/{project}/{function}[@{alias}]`. The coordinator's trigger and
+/// an edge node's own ingress serve the same paths.
+pub fn split_trigger_path(path: &str) -> Option<(&str, &str, &str, usize)> {
+    let rest = path.strip_prefix('/')?;
+    let (project, rest) = rest.split_once('/')?;
+    let (function, prefix_len) = match rest.split_once('/') {
+        Some((function, _)) => (function, 1 + project.len() + 1 + function.len()),
+        None => (rest, path.len()),
+    };
+    let (function, alias) = function
+        .split_once('@')
+        .unwrap_or((function, DEFAULT_ALIAS));
+    Some((project, function, alias, prefix_len))
+}
 
 /// One piece of a parsed route.
 ///
@@ -187,6 +210,28 @@ pub fn same_shape(left: &[Segment], right: &[Segment]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trigger_paths_split_into_names_and_the_mount() {
+        assert_eq!(
+            split_trigger_path("/p/f"),
+            Some(("p", "f", DEFAULT_ALIAS, 4))
+        );
+        assert_eq!(
+            split_trigger_path("/p/f/"),
+            Some(("p", "f", DEFAULT_ALIAS, 4))
+        );
+        assert_eq!(
+            split_trigger_path("/p/f/a/b"),
+            Some(("p", "f", DEFAULT_ALIAS, 4))
+        );
+        assert_eq!(
+            split_trigger_path("/p/f@canary/a"),
+            Some(("p", "f", "canary", 11))
+        );
+        assert_eq!(split_trigger_path("/p"), None);
+        assert_eq!(split_trigger_path("p/f"), None);
+    }
 
     fn exact(text: &str) -> Segment {
         Segment::Exact(text.into())

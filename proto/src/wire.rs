@@ -157,6 +157,23 @@ impl tonic::service::Interceptor for RequireToken {
     }
 }
 
+/// Whether the client asked for an asynchronous answer (`Prefer: respond-async`, RFC 7240):
+/// the coordinator's trigger and an edge node's own ingress then answer `202` once the
+/// invocation is recorded.
+pub fn prefers_respond_async(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(HeaderName::from_static("prefer"))
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|preference| {
+            preference
+                .split(';')
+                .next()
+                .is_some_and(|token| token.trim().eq_ignore_ascii_case("respond-async"))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

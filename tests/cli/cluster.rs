@@ -2,7 +2,9 @@
 //! `nexus-edge` nodes. Requests spread evenly, survive a node killed with SIGKILL, avoid a
 //! drained node; a restarted node reuses its compiled components; accepted asynchronous
 //! invocations survive crashes ([`durability`]); the autoscaling signal follows the load
-//! ([`autoscale`]); idle apps scale to zero but for a `min_warm` pool ([`warm`]).
+//! ([`autoscale`]); idle apps scale to zero but for a `min_warm` pool ([`warm`]); a node cut
+//! off from the coordinator keeps serving its own ingress and forwards what it did once back
+//! ([`store_forward`]).
 #![expect(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -32,6 +34,9 @@ mod autoscale;
 
 #[path = "cluster/warm.rs"]
 mod warm;
+
+#[path = "cluster/store_forward.rs"]
+mod store_forward;
 
 use nexus_tests::PrivateRedis;
 use processes::{Coordinator, Edge, served_by};

@@ -198,20 +198,7 @@ struct PurgedView {
     purged: u64,
 }
 
-/// Whether the client asked for an asynchronous answer (`Prefer: respond-async`, RFC 7240).
-pub(crate) fn wants_async(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(HeaderName::from_static("prefer"))
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .any(|preference| {
-            preference
-                .split(';')
-                .next()
-                .is_some_and(|token| token.trim().eq_ignore_ascii_case("respond-async"))
-        })
-}
+pub(crate) use nexus_proto::wire::prefers_respond_async as wants_async;
 
 /// The client's idempotency key, checked.
 pub(super) fn idempotency_key(given: Option<&str>) -> Result<Option<String>, ApiError> {

@@ -305,7 +305,10 @@ fn no_node_available() -> ApiError {
 
 /// Whether a node with `labels` may run a function with `selector`: every entry of the
 /// selector is a label of the node with the same value (an empty selector matches any node).
-fn matches(labels: &BTreeMap<String, String>, selector: &BTreeMap<String, String>) -> bool {
+pub(super) fn matches(
+    labels: &BTreeMap<String, String>,
+    selector: &BTreeMap<String, String>,
+) -> bool {
     selector
         .iter()
         .all(|(key, value)| labels.get(key) == Some(value))
@@ -387,7 +390,7 @@ enum Attempt {
     Failed(ApiError),
 }
 
-fn deployment_message(target: &Target, with_record: bool) -> Deployment {
+pub(super) fn deployment_message(target: &Target, with_record: bool) -> Deployment {
     Deployment {
         id: target.version_id.to_string(),
         namespace: target.project_id.to_string(),

@@ -1,5 +1,6 @@
 //! The coordinator's `NodeService`: nodes register, hold their lease over a stream of
-//! heartbeats, and fetch component bytes by digest.
+//! heartbeats, fetch component bytes by digest, read the routing table they serve their own
+//! ingress by, and forward what they accepted on their own.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,14 +11,15 @@ use nexus_identity::{Identity, Peers, SpiffeId, peer_id};
 use nexus_proto::Digest;
 use nexus_proto::node::v1::node_service_server::NodeService;
 use nexus_proto::node::v1::{
-    ComponentChunk, FetchComponentRequest, Heartbeat, LeaseUpdate, RegisterRequest,
-    RegisterResponse,
+    ComponentChunk, FetchComponentRequest, ForwardRequest, ForwardResponse, Heartbeat, LeaseUpdate,
+    RegisterRequest, RegisterResponse, RoutesRequest, RoutesResponse,
 };
 use nexus_proto::wire::AddToken;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::edge_sync::EdgeSync;
 use super::registry::{HEARTBEAT_INTERVAL, LEASE, NodeRegistry, NodeState};
 use crate::functions::BlobStore;
 
@@ -34,6 +36,8 @@ pub struct NodeServer {
     pub(super) identity: Option<Identity>,
     /// Set when the coordinator stops: lease streams end so that shutdown need not wait.
     pub(super) closing: watch::Receiver<bool>,
+    /// The routing table nodes serve their own ingress by, and what they forward.
+    pub(super) sync: EdgeSync,
 }
 
 fn millis(duration: std::time::Duration) -> u32 {
@@ -130,16 +134,12 @@ impl NodeService for NodeServer {
             .and_then(|id| self.registry.get(id))
             .ok_or_else(|| Status::not_found("unknown node id: register first"))?;
         if let (Some(identity), Some(peer)) = (&self.identity, peer) {
-            let expected = node_identity(identity, &node.name)?;
-            if peer != expected {
-                return Err(Status::permission_denied(format!(
-                    "{peer} cannot hold the lease of {expected}"
-                )));
-            }
+            check_identity(identity, &peer, &node.name)?;
         }
         let (updates, stream) = mpsc::channel(4);
         let registry = Arc::clone(&self.registry);
         let mut closing = self.closing.clone();
+        let sync = self.sync.clone();
         tokio::spawn(async move {
             let mut heartbeat = Some(first);
             let reason = loop {
@@ -148,6 +148,7 @@ impl NodeService for NodeServer {
                     let update = LeaseUpdate {
                         lease_ms: millis(LEASE),
                         state: state_message(state),
+                        routes_revision: sync.revision().await,
                     };
                     if updates.send(Ok(update)).await.is_err() {
                         break "the node hung up";
@@ -202,5 +203,54 @@ impl NodeService for NodeServer {
             })
             .collect();
         Ok(Response::new(Box::pin(futures::stream::iter(chunks))))
+    }
+
+    async fn routes(
+        &self,
+        request: Request<RoutesRequest>,
+    ) -> Result<Response<RoutesResponse>, Status> {
+        let peer = self
+            .identity
+            .as_ref()
+            .map(|_| peer_of(&request))
+            .transpose()?;
+        let request = request.into_inner();
+        if let (Some(identity), Some(peer)) = (&self.identity, peer) {
+            let node = request
+                .node_id
+                .parse()
+                .ok()
+                .and_then(|id| self.registry.get(id))
+                .ok_or_else(|| Status::not_found("unknown node id: register first"))?;
+            check_identity(identity, &peer, &node.name)?;
+        }
+        Ok(Response::new(
+            self.sync.routes(&self.registry, request).await?,
+        ))
+    }
+
+    async fn forward(
+        &self,
+        request: Request<ForwardRequest>,
+    ) -> Result<Response<ForwardResponse>, Status> {
+        if let Some(identity) = &self.identity {
+            let peer = peer_of(&request)?;
+            check_identity(identity, &peer, &request.get_ref().node_name)?;
+        }
+        Ok(Response::new(
+            self.sync.forward(request.into_inner()).await?,
+        ))
+    }
+}
+
+/// Refuses a peer that is not the node named `name`.
+fn check_identity(identity: &Identity, peer: &SpiffeId, name: &str) -> Result<(), Status> {
+    let expected = node_identity(identity, name)?;
+    if peer == &expected {
+        Ok(())
+    } else {
+        Err(Status::permission_denied(format!(
+            "{peer} cannot speak for {expected}"
+        )))
     }
 }

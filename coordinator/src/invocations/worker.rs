@@ -240,6 +240,7 @@ async fn attempt(
             version: None,
             target: None,
             duration_us: None,
+            node: None,
         }),
         Ok(Finished::Dead(record)) => shared.publish_dead(&record),
         Ok(Finished::Retrying { run_at }) => {

@@ -504,13 +504,19 @@ impl Tx<'_> {
         row.ok_or_else(|| Error::not_found("function"))?.try_into()
     }
 
-    /// Every alias of a function kept warm, as (project slug, function, alias), up to `limit`.
-    pub async fn warm_aliases(&mut self, limit: u32) -> Result<Vec<(String, String, String)>> {
+    /// Every alias, or only those of functions kept warm (`min_warm` above 0), as (project
+    /// slug, function, alias) in that order, up to `limit`.
+    pub async fn all_aliases(
+        &mut self,
+        kept_warm_only: bool,
+        limit: u32,
+    ) -> Result<Vec<(String, String, String)>> {
         Ok(on_tx!(self, conn => sqlx::query_as(
             "SELECT p.slug, f.name, a.name FROM functions f \
              JOIN projects p ON p.id = f.project_id JOIN aliases a ON a.function_id = f.id \
-             WHERE f.min_warm > 0 ORDER BY p.slug, f.name, a.name LIMIT $1",
+             WHERE f.min_warm > 0 OR NOT $1 ORDER BY p.slug, f.name, a.name LIMIT $2",
         )
+        .bind(kept_warm_only)
         .bind(i64::from(limit))
         .fetch_all(conn)
         .await)?)

@@ -38,6 +38,10 @@ id_type!(
     UserId
 );
 id_type!(
+    /// An edge node's outbox: what the node accepted on its own, waiting to be forwarded.
+    OutboxId
+);
+id_type!(
     /// A session, which is also the id of its refresh-token family.
     SessionId
 );

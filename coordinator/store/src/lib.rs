@@ -18,6 +18,7 @@
 mod agents;
 mod api_keys;
 mod audit;
+mod edge_outboxes;
 mod error;
 mod functions;
 mod ids;
@@ -39,8 +40,8 @@ pub use audit::{AuditEntry, AuditVerification, BrokenLink, NewAuditEntry};
 pub use error::{Error, Result};
 pub use functions::{Alias, AsyncRetry, Function, FunctionVersion, NewFunctionVersion};
 pub use ids::{
-    AgentId, ApiKeyId, FunctionId, FunctionVersionId, HolderId, InvocationId, ProjectId, RolloutId,
-    ScheduleId, SessionId, UserId,
+    AgentId, ApiKeyId, FunctionId, FunctionVersionId, HolderId, InvocationId, OutboxId, ProjectId,
+    RolloutId, ScheduleId, SessionId, UserId,
 };
 pub use invocations::{
     Attempt, AttemptReport, Claim, ClaimedInvocation, DeadFilter, Enqueued, Finished, GuestOutput,

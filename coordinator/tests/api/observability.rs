@@ -140,10 +140,12 @@ async fn every_trigger_call_is_published_with_its_version_target_and_duration() 
         version,
         target,
         duration_us,
+        node,
     } = finished
     else {
         unreachable!()
     };
+    assert_eq!(node, None, "the coordinator dispatched it");
     assert_eq!((published, function.as_str()), (project, "greet"));
     assert_eq!((agent, invocation), (None, None));
     assert_eq!((status, version), (200, Some(1)));

@@ -76,7 +76,7 @@ impl NodeLoad {
 }
 
 /// One invocation in flight, until its response body has been sent or dropped.
-struct InFlight(Arc<NodeLoad>);
+pub struct InFlight(Arc<NodeLoad>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -172,10 +172,7 @@ impl EdgeServer {
         message: Option<nexus_proto::node::v1::Deployment>,
     ) -> Result<Arc<Deployment>, EdgeError> {
         let message = message.ok_or_else(|| EdgeError::bad_request("no deployment named"))?;
-        let mut deployments = self
-            .deployments
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut deployments = self.lock_deployments();
         if let Some(known) = deployments.get(message.id.as_str()) {
             return Ok(Arc::clone(known));
         }
@@ -195,6 +192,81 @@ impl EdgeServer {
         });
         deployments.insert(Arc::clone(&deployment.id), Arc::clone(&deployment));
         Ok(deployment)
+    }
+
+    /// Takes the record of a deployment, unless the node holds it already.
+    pub fn learn(
+        &self,
+        message: nexus_proto::node::v1::Deployment,
+    ) -> Result<Arc<Deployment>, EdgeError> {
+        self.deployment(Some(message))
+    }
+
+    /// The deployment `id`, if the node holds its record.
+    pub fn known(&self, id: &str) -> Option<Arc<Deployment>> {
+        self.lock_deployments().get(id).cloned()
+    }
+
+    /// The ids of the deployments whose records the node holds.
+    pub fn known_deployments(&self) -> Vec<String> {
+        self.lock_deployments()
+            .keys()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// The records of those of `ids` the node holds, as the coordinator sends them.
+    pub fn deployment_messages(
+        &self,
+        ids: impl IntoIterator<Item = String>,
+    ) -> Vec<nexus_proto::node::v1::Deployment> {
+        let deployments = self.lock_deployments();
+        let mut seen = BTreeSet::new();
+        ids.into_iter()
+            .filter(|id| seen.insert(id.clone()))
+            .filter_map(|id| deployments.get(id.as_str()).cloned())
+            .filter_map(|deployment| {
+                Some(nexus_proto::node::v1::Deployment {
+                    id: deployment.id.to_string(),
+                    namespace: deployment.namespace.to_string(),
+                    app: serde_json::to_vec(deployment.app.as_ref()).ok()?.into(),
+                })
+            })
+            .collect()
+    }
+
+    fn lock_deployments(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Arc<Deployment>>> {
+        self.deployments
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `request` on `deployment` mounted at `prefix`, as the coordinator's invocations
+    /// run: counted in the node's load (the [`InFlight`] until the response body is done),
+    /// observed, its components fetched if need be.
+    pub async fn invoke<B>(
+        &self,
+        deployment: &Deployment,
+        request: http::Request<B>,
+        client: SocketAddr,
+        prefix: &str,
+    ) -> Result<(nexus_runtime::GuestResponse, InFlight), EdgeError>
+    where
+        B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let in_flight = self.load.enter().ok_or_else(EdgeError::draining)?;
+        let response = self
+            .host
+            .observe(deployment, request, |request, cold_start| async move {
+                let (app, cold) = self.ready(deployment).await?;
+                if cold {
+                    self.host.cold_started(deployment, &cold_start);
+                }
+                app.route_and_run(request, client, prefix).await
+            })
+            .await?;
+        Ok((response, in_flight))
     }
 
     /// The deployment's app: fetches what its components need and loads it. Once it is loaded,
@@ -221,7 +293,6 @@ impl EdgeServer {
         body: &RequestSlot,
         logs: LogSink,
     ) -> Result<ResponseStream, EdgeError> {
-        let in_flight = self.load.enter().ok_or_else(EdgeError::draining)?;
         let deployment = self.deployment(head.deployment)?;
         let (method, uri) = wire::request_line(&head.method, &head.uri)
             .map_err(|e| EdgeError::bad_request(e.to_string()))?;
@@ -241,19 +312,8 @@ impl EdgeServer {
             .client_address
             .parse()
             .unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
-        let prefix = head.prefix;
-        let response = self
-            .host
-            .observe(&deployment, request, |request, cold_start| {
-                let (deployment, prefix) = (&deployment, &prefix);
-                async move {
-                    let (app, cold) = self.ready(deployment).await?;
-                    if cold {
-                        self.host.cold_started(deployment, &cold_start);
-                    }
-                    app.route_and_run(request, client, prefix).await
-                }
-            })
+        let (response, in_flight) = self
+            .invoke(&deployment, request, client, &head.prefix)
             .await?;
         Ok(response_stream(response, in_flight))
     }

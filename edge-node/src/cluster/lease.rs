@@ -14,6 +14,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::CoordinatorClient;
 use super::edge_service::{NodeLoad, WarmSet};
+use super::routes::Wanted;
 
 /// Waits between attempts to reach the coordinator, doubling up to the cap.
 const RETRY_FIRST: Duration = Duration::from_millis(100);
@@ -38,6 +39,8 @@ pub struct LeaseHolder {
     pub index: usize,
     /// The warm set's change count this coordinator was last told.
     pub warm_seen: AtomicU64,
+    /// The routing table's revision the coordinators name, for the node's ingress.
+    pub routes_wanted: watch::Sender<Option<Wanted>>,
 }
 
 impl LeaseHolder {
@@ -96,11 +99,31 @@ impl LeaseHolder {
                     Some(update) if update.state == NodeState::Lost as i32 => {
                         return Err(tonic::Status::unavailable("the coordinator considers this node lost"));
                     }
-                    Some(_) => {}
+                    Some(update) => self.want_routes(&node_id, update.routes_revision),
                     None => return Err(tonic::Status::unavailable("the coordinator ended the lease")),
                 },
             }
         }
+    }
+
+    /// Asks for the routing table at `revision` from this coordinator, unless it is wanted
+    /// already.
+    fn want_routes(&self, node_id: &str, revision: String) {
+        if revision.is_empty() {
+            return;
+        }
+        let want = Wanted {
+            coordinator: self.index,
+            node_id: node_id.to_owned(),
+            revision,
+        };
+        self.routes_wanted.send_if_modified(|wanted| {
+            let changed = wanted.as_ref() != Some(&want);
+            if changed {
+                *wanted = Some(want);
+            }
+            changed
+        });
     }
 
     fn set_node_id(&self, node_id: String) {

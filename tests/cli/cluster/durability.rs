@@ -53,7 +53,7 @@ async fn submit(client: &HttpClient, base: &RwLock<String>, n: usize, deadline: 
 }
 
 /// Every invocation of project `shop`, by id, with its status and attempts.
-async fn statuses(coordinator: &Coordinator) -> BTreeMap<String, (String, i64)> {
+pub(super) async fn statuses(coordinator: &Coordinator) -> BTreeMap<String, (String, i64)> {
     let mut all = BTreeMap::new();
     let mut before: Option<String> = None;
     loop {

@@ -342,6 +342,8 @@ pub struct Edge {
     pub child: Child,
     pub id: String,
     pub base: String,
+    /// The node's own ingress, when it was started with one (`--ingress`).
+    pub ingress: Option<String>,
 }
 
 impl Edge {
@@ -367,8 +369,28 @@ impl Edge {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
+        Self::join(
+            &coordinator.join,
+            &coordinator.token,
+            name,
+            state,
+            args,
+            env,
+        )
+        .await
+    }
+
+    /// A node joining the coordinator at `join` with `token`.
+    pub async fn join(
+        join: &str,
+        token: &str,
+        name: &str,
+        state: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut child = Command::new(edge_binary())
-            .args(["--coordinator", &coordinator.join, "--name", name])
+            .args(["--coordinator", join, "--name", name])
             .args(args)
             .args(["--listen", "127.0.0.1:0"])
             .args(if args.contains(&"--kv") {
@@ -378,7 +400,7 @@ impl Edge {
             })
             .arg("--state-dir")
             .arg(state)
-            .env("NEXUS_NODE_TOKEN", &coordinator.token)
+            .env("NEXUS_NODE_TOKEN", token)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -387,13 +409,22 @@ impl Edge {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let listening = next_line(&mut lines).await;
         let base = listening.strip_prefix("Listening on ").unwrap().to_owned();
-        let registered = next_line(&mut lines).await;
+        let mut registered = next_line(&mut lines).await;
+        let ingress = registered.strip_prefix("Ingress on ").map(str::to_owned);
+        if ingress.is_some() {
+            registered = next_line(&mut lines).await;
+        }
         let id = registered
             .strip_prefix("Registered as node ")
             .unwrap_or_else(|| panic!("unexpected output: {registered}"))
             .to_owned();
         drain(lines);
-        Self { child, id, base }
+        Self {
+            child,
+            id,
+            base,
+            ingress,
+        }
     }
 
     pub async fn metric(&self, client: &HttpClient, name: &str) -> u64 {

@@ -1,8 +1,8 @@
-//! Leader leases: singleton work's one holder at a time.
+//! Leader leases: singleton work's one holder at a time; and edge outboxes' marks.
 
 use std::time::Duration;
 
-use nexus_store::{HolderId, Lease, LeaseHeld, Store};
+use nexus_store::{HolderId, Lease, LeaseHeld, OutboxId, Store};
 
 use crate::harness::TestDb;
 
@@ -70,5 +70,39 @@ pub async fn a_leader_lease_has_one_holder_and_passes_on_when_it_expires_or_is_r
             .unwrap()
             .epoch,
         3
+    );
+}
+
+pub async fn an_outbox_mark_starts_at_zero_and_only_moves_forward(db: TestDb) {
+    let store = &db.store;
+    let (outbox, other) = (OutboxId::new(), OutboxId::new());
+    let mark = |outbox: OutboxId| {
+        store.with_retry(move |tx| {
+            Box::pin(async move { tx.outbox_forwarded_through(outbox).await })
+        })
+    };
+    let set = |outbox: OutboxId, through: u64| {
+        store.with_retry(move |tx| {
+            Box::pin(async move {
+                tx.set_outbox_forwarded_through(outbox, "edge-1", through)
+                    .await
+            })
+        })
+    };
+    assert_eq!(mark(outbox).await.unwrap(), 0);
+    set(outbox, 40).await.unwrap();
+    assert_eq!(mark(outbox).await.unwrap(), 40);
+    set(outbox, 12).await.unwrap();
+    assert_eq!(
+        mark(outbox).await.unwrap(),
+        40,
+        "a late, smaller mark is ignored"
+    );
+    set(outbox, 41).await.unwrap();
+    assert_eq!(mark(outbox).await.unwrap(), 41);
+    assert_eq!(
+        mark(other).await.unwrap(),
+        0,
+        "each outbox has its own mark"
     );
 }

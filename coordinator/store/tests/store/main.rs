@@ -55,6 +55,7 @@ macro_rules! store_test_suite {
                 agents::an_agent_of_an_alias_is_created_with_function_and_alias_checked,
                 agents::an_agent_lease_has_one_holder_and_changes_hands_with_a_new_epoch,
                 leader::a_leader_lease_has_one_holder_and_passes_on_when_it_expires_or_is_released,
+                leader::an_outbox_mark_starts_at_zero_and_only_moves_forward,
                 invocations::an_invocation_is_claimed_once_and_keeps_its_request_and_result,
                 invocations::the_same_idempotency_key_names_the_first_invocation_for_a_day,
                 invocations::a_result_from_a_lost_lease_is_refused,

@@ -1,0 +1,11 @@
+-- The SQLite twin of migrations/postgres/0017_create_edge_outboxes.up.sql.
+-- Edge nodes forward what they accepted on their own (asynchronous invocations, finished
+-- calls) from an outbox on disk, in order, and send a batch again when they had no answer.
+-- Each outbox's high-water mark is moved in the transaction that records a batch, so an entry
+-- at or below it is never recorded twice.
+CREATE TABLE edge_outboxes (
+    id BLOB PRIMARY KEY,
+    node_name TEXT NOT NULL,
+    forwarded_through INTEGER NOT NULL CHECK (forwarded_through >= 0),
+    updated_at TEXT NOT NULL
+) STRICT;
