@@ -170,7 +170,7 @@ async fn a_node_cut_off_for_a_minute_keeps_serving_and_forwards_everything_once(
         &[],
     )
     .await;
-    let ingress = format!("http://{}", node.ingress.clone().unwrap());
+    let ingress = node.ingress.clone().unwrap();
     coordinator.deploy_component("hello", "hello").await;
     let client = HttpClient::default();
 
