@@ -90,7 +90,7 @@ struct Seen {
 }
 
 async fn call(client: &HttpClient, ingress: &str, n: usize, seen: &Seen) {
-    if n % ASYNC_EVERY == 0 {
+    if n.is_multiple_of(ASYNC_EVERY) {
         let request = Request::post(format!("{ingress}/shop/hello/queued/{n}"))
             .header("prefer", "respond-async")
             .body(Full::from(format!("call {n}")))
