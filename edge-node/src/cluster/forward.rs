@@ -13,7 +13,7 @@ use super::CoordinatorClient;
 use super::outbox::{Outbox, OutboxError};
 
 /// Most entries one `Forward` call carries.
-const BATCH_ENTRIES: usize = 256;
+const BATCH_ENTRIES: usize = 1024;
 /// Most payload bytes one call carries, unless its one entry is larger: well under the
 /// coordinator's 4 MiB message limit.
 const BATCH_BYTES: usize = 1024 * 1024;

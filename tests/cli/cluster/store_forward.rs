@@ -276,7 +276,7 @@ async fn a_node_cut_off_for_a_minute_keeps_serving_and_forwards_everything_once(
     // Reconnected: the outbox drains while the load goes on.
     partition.set_cut(false);
     let healed_at = Instant::now();
-    until(Duration::from_secs(60), "the outbox never drained", || {
+    until(Duration::from_secs(180), "the outbox never drained", || {
         let (client, base) = (client.clone(), node.base.clone());
         async move { metric(&client, &base, "nexus_edge_outbox_entries").await < 50 }
     })
@@ -317,7 +317,7 @@ async fn a_node_cut_off_for_a_minute_keeps_serving_and_forwards_everything_once(
             break all;
         }
         assert!(
-            healed_at.elapsed() < Duration::from_secs(240),
+            healed_at.elapsed() < Duration::from_secs(300),
             "{} of {} invocations recorded and finished",
             all.len(),
             accepted.len()
@@ -502,4 +502,92 @@ async fn a_forwarded_batch_sent_again_is_recorded_once() {
         }
     }
     assert_eq!(calls, vec![201, 202]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_restarted_while_cut_off_serves_what_it_served_before() {
+    let database = FreshDatabase::create().await;
+    let state = tempfile::tempdir().unwrap();
+    let coordinator = Coordinator::start(&database, &state.path().join("coordinator")).await;
+    let target: SocketAddr = coordinator
+        .join
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let partition = Partition::start(target).await;
+    let node_state = state.path().join("edge-b");
+    let node = Edge::join(
+        &partition.url(),
+        &coordinator.token,
+        "edge-b",
+        &node_state,
+        &["--ingress", "127.0.0.1:0"],
+        &[],
+    )
+    .await;
+    coordinator.deploy_component("hello", "hello").await;
+    let client = HttpClient::default();
+    let ingress = node.ingress.clone().unwrap();
+    until(
+        Duration::from_secs(30),
+        "the node never served its ingress",
+        || {
+            let (client, url) = (client.clone(), format!("{ingress}/shop/hello/"));
+            async move { client.get(&url).await.status == StatusCode::OK }
+        },
+    )
+    .await;
+
+    // Cut off, then restarted: what it knows is on its disk.
+    partition.set_cut(true);
+    node.stop().await;
+    let node =
+        Edge::unregistered(&partition.url(), &coordinator.token, "edge-b", &node_state).await;
+    let ingress = node.ingress.clone().unwrap();
+    // What the node did just before may still wait in its outbox.
+    let waiting = metric(&client, &node.base, "nexus_edge_outbox_entries").await;
+    let answered = client.get(&format!("{ingress}/shop/hello/")).await;
+    assert_eq!(answered.status, StatusCode::OK, "{}", answered.text());
+    assert_eq!(answered.headers["nexus-version"], "1");
+    let request = Request::post(format!("{ingress}/shop/hello/later"))
+        .header("prefer", "respond-async")
+        .header("idempotency-key", "order-7")
+        .body(Full::from("later"))
+        .unwrap();
+    let accepted = client.send(request).await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED, "{}", accepted.text());
+    let id = accepted.json()["id"].as_str().unwrap().to_owned();
+    // The client's retry with the same key is the same invocation.
+    let retried = client
+        .send(
+            Request::post(format!("{ingress}/shop/hello/later"))
+                .header("prefer", "respond-async")
+                .header("idempotency-key", "order-7")
+                .body(Full::from("later"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(retried.status, StatusCode::ACCEPTED);
+    assert_eq!(retried.json()["id"].as_str(), Some(id.as_str()));
+    assert_eq!(retried.headers["nexus-idempotent-replay"], "true");
+    // The call answered and one invocation, however often it was sent.
+    assert_eq!(
+        metric(&client, &node.base, "nexus_edge_outbox_entries").await,
+        waiting + 2
+    );
+
+    // Back: the invocation is recorded under the id the client holds, and runs.
+    partition.set_cut(false);
+    until(Duration::from_secs(60), "the invocation never ran", || {
+        let coordinator = &coordinator;
+        let id = id.clone();
+        async move {
+            statuses(coordinator)
+                .await
+                .get(&id)
+                .is_some_and(|(status, _)| status == "succeeded")
+        }
+    })
+    .await;
+    assert_eq!(statuses(&coordinator).await.len(), 1);
 }
