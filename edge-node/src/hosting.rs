@@ -162,6 +162,9 @@ impl AppHost {
                 Ok::<_, EdgeError>(app)
             })
             .await?;
+        // A load can outlast the idle period: the app counts as used once it is ready, not
+        // only when it was asked for.
+        hosted.used_at.store(monotonic_millis(), Ordering::Relaxed);
         Ok((Arc::clone(app), true))
     }
 

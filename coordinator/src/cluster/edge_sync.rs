@@ -33,13 +33,9 @@ pub struct EdgeSync {
 }
 
 impl EdgeSync {
-    /// The routing table's revision, empty while none could be built.
-    pub async fn revision(&self) -> String {
-        self.routes
-            .current()
-            .await
-            .map(|table| table.revision().to_owned())
-            .unwrap_or_default()
+    /// The routing table's revision, at once (empty while none has been built).
+    pub fn revision(&self) -> String {
+        self.routes.revision()
     }
 
     /// The part of the routing table the node asking may serve.

@@ -148,7 +148,7 @@ impl NodeService for NodeServer {
                     let update = LeaseUpdate {
                         lease_ms: millis(LEASE),
                         state: state_message(state),
-                        routes_revision: sync.revision().await,
+                        routes_revision: sync.revision(),
                     };
                     if updates.send(Ok(update)).await.is_err() {
                         break "the node hung up";

