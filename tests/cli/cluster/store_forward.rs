@@ -150,28 +150,71 @@ async fn until<F: Future<Output = bool>>(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_cut_off_for_a_minute_keeps_serving_and_forwards_everything_once() {
-    let database = FreshDatabase::create().await;
-    let state = tempfile::tempdir().unwrap();
-    let coordinator = Coordinator::start(&database, &state.path().join("coordinator")).await;
-    let target: SocketAddr = coordinator
-        .join
-        .trim_start_matches("http://")
-        .parse()
-        .unwrap();
-    let partition = Partition::start(target).await;
-    let node = Edge::join(
-        &partition.url(),
-        &coordinator.token,
-        "edge-a",
-        &state.path().join("edge-a"),
-        &["--ingress", "127.0.0.1:0"],
-        &[],
+/// A coordinator on a fresh database with `hello` deployed, and a node with its own ingress
+/// joined to it through a [`Partition`].
+struct Behind {
+    _database: FreshDatabase,
+    state: tempfile::TempDir,
+    coordinator: Coordinator,
+    partition: Partition,
+    node: Edge,
+}
+
+impl Behind {
+    async fn start(name: &str) -> Self {
+        let database = FreshDatabase::create().await;
+        let state = tempfile::tempdir().unwrap();
+        let coordinator = Coordinator::start(&database, &state.path().join("coordinator")).await;
+        let target: SocketAddr = coordinator
+            .join
+            .trim_start_matches("http://")
+            .parse()
+            .unwrap();
+        let partition = Partition::start(target).await;
+        let node = Edge::join(
+            &partition.url(),
+            &coordinator.token,
+            name,
+            &state.path().join(name),
+            &["--ingress", "127.0.0.1:0"],
+            &[],
+        )
+        .await;
+        coordinator.deploy_component("hello", "hello").await;
+        Self {
+            _database: database,
+            state,
+            coordinator,
+            partition,
+            node,
+        }
+    }
+}
+
+/// Waits until the routing table reaches the node at `ingress` (within a heartbeat or two)
+/// and it answers `hello`; until then it knows no such function, and records nothing.
+async fn serves(client: &HttpClient, ingress: &str) {
+    until(
+        Duration::from_secs(30),
+        "the node never served its ingress",
+        || {
+            let (client, url) = (client.clone(), format!("{ingress}/shop/hello/"));
+            async move { client.get(&url).await.status == StatusCode::OK }
+        },
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_cut_off_for_a_minute_keeps_serving_and_forwards_everything_once() {
+    let Behind {
+        _database,
+        state: _state,
+        coordinator,
+        partition,
+        node,
+    } = Behind::start("edge-a").await;
     let ingress = node.ingress.clone().unwrap();
-    coordinator.deploy_component("hello", "hello").await;
     let client = HttpClient::default();
 
     let watcher = Client::new(&coordinator.base)
@@ -201,17 +244,7 @@ async fn a_node_cut_off_for_a_minute_keeps_serving_and_forwards_everything_once(
         })
     };
 
-    // The routing table reaches the node within a heartbeat or two; until then the node
-    // knows no such function (and records nothing).
-    until(
-        Duration::from_secs(30),
-        "the node never served its ingress",
-        || {
-            let (client, url) = (client.clone(), format!("{ingress}/shop/hello/"));
-            async move { client.get(&url).await.status == StatusCode::OK }
-        },
-    )
-    .await;
+    serves(&client, &ingress).await;
     let unknown = client.get(&format!("{ingress}/shop/nothing/")).await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.text());
 
@@ -506,37 +539,16 @@ async fn a_forwarded_batch_sent_again_is_recorded_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_restarted_while_cut_off_serves_what_it_served_before() {
-    let database = FreshDatabase::create().await;
-    let state = tempfile::tempdir().unwrap();
-    let coordinator = Coordinator::start(&database, &state.path().join("coordinator")).await;
-    let target: SocketAddr = coordinator
-        .join
-        .trim_start_matches("http://")
-        .parse()
-        .unwrap();
-    let partition = Partition::start(target).await;
+    let Behind {
+        _database,
+        state,
+        coordinator,
+        partition,
+        node,
+    } = Behind::start("edge-b").await;
     let node_state = state.path().join("edge-b");
-    let node = Edge::join(
-        &partition.url(),
-        &coordinator.token,
-        "edge-b",
-        &node_state,
-        &["--ingress", "127.0.0.1:0"],
-        &[],
-    )
-    .await;
-    coordinator.deploy_component("hello", "hello").await;
     let client = HttpClient::default();
-    let ingress = node.ingress.clone().unwrap();
-    until(
-        Duration::from_secs(30),
-        "the node never served its ingress",
-        || {
-            let (client, url) = (client.clone(), format!("{ingress}/shop/hello/"));
-            async move { client.get(&url).await.status == StatusCode::OK }
-        },
-    )
-    .await;
+    serves(&client, node.ingress.as_deref().unwrap()).await;
 
     // Cut off, then restarted: what it knows is on its disk.
     partition.set_cut(true);
